@@ -1,0 +1,3 @@
+pub(crate) fn main() -> i32 {
+    0
+}

@@ -1,0 +1,593 @@
+//! The engine: one `Stack` is one network node, driven by one owner thread.
+//!
+//! Read first: DESIGN.md "stack: the engine". Each pass of the owner thread
+//! 1. reads a bounded batch of frames from the link, notes what smoltcp does not report
+//!    ([`frames::observe`]) and queues them for smoltcp;
+//! 2. polls the smoltcp `Interface`; egress frames for this node go back into its own receive
+//!    queue (local delivery), the rest to the link — a frame the link refuses is kept, never
+//!    dropped;
+//! 3. maintains listen pools and closing sockets;
+//! 4. wakes every application thread waiting on the stack (one condition variable) and sleeps
+//!    on the link's descriptor, the waker and the next deadline (smoltcp's `poll_at` and the
+//!    link's own).
+//!
+//! Application threads lock the core briefly through [`Stack::with`] and [`Stack::block_on`];
+//! nothing waits while holding the lock.
+
+mod device;
+mod frames;
+pub(crate) mod socket;
+mod sys;
+mod tcp;
+mod udp;
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::socket::tcp as stcp;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address};
+use ws2_tap::{Link, LinkStats};
+
+use crate::config::StackConfig;
+use crate::error::WsaError;
+use device::QueueDevice;
+use frames::Observed;
+pub use socket::Proto;
+pub(crate) use socket::SocketId;
+pub(crate) use socket::{Sock, State as SockState};
+use socket::{Ports, State};
+pub(crate) use udp::{MAX_RAW_PAYLOAD, MAX_UDP_PAYLOAD};
+
+/// A new socket with the stack's defaults.
+pub(crate) fn new_sock(proto: Proto, core: &Core) -> Sock {
+    Sock::new(proto, core.config.tcp_buffer)
+}
+
+/// Frames read from the link in one pass before smoltcp runs (bounded work per pass).
+const RX_BATCH: usize = 128;
+/// How long a closed TCP connection may keep finishing in the background.
+const ORPHAN_LIFETIME: Duration = Duration::from_secs(120);
+
+/// Counters of the engine (not of any one socket).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Passes of the owner thread.
+    pub passes: u64,
+    /// Frames delivered inside the stack without touching the link.
+    pub local_frames: u64,
+    /// Frames dropped on ingress because they were malformed (shorter than an Ethernet header).
+    pub rx_malformed: u64,
+    /// Errors returned by the link (other than "would block").
+    pub link_errors: u64,
+    /// Closed TCP connections still finishing in the background.
+    pub orphans: u64,
+    /// Sockets in the table.
+    pub sockets: u64,
+    /// smoltcp sockets alive (table, listen pools and orphans).
+    pub smoltcp_sockets: u64,
+    /// (transport, port) bindings held.
+    pub ports: u64,
+    /// Frames waiting for the link to take them.
+    pub tx_backlog: u64,
+}
+
+/// A smoltcp socket whose Winsock socket was closed, finishing its close in the background.
+#[derive(Debug)]
+struct Orphan {
+    handle: SocketHandle,
+    /// The port binding it keeps until it is gone (so a new socket cannot collide with it).
+    port: Option<(Proto, u16, SocketId)>,
+    since: Instant,
+}
+
+/// Everything the owner thread and the API calls share, behind one mutex.
+pub(crate) struct Core {
+    pub(crate) iface: Interface,
+    pub(crate) sockets: SocketSet<'static>,
+    device: QueueDevice,
+    link: Box<dyn Link>,
+    pub(crate) table: HashMap<SocketId, Sock>,
+    next_id: SocketId,
+    pub(crate) ports: Ports,
+    /// TCP connections by (local, remote), to attribute an observed RST.
+    pub(crate) conns: HashMap<(SocketAddrV4, SocketAddrV4), SocketId>,
+    listeners: HashSet<SocketId>,
+    /// Sockets after `shutdown(SD_RECEIVE)`, checked every pass (D-35).
+    recv_shut: HashSet<SocketId>,
+    orphans: Vec<Orphan>,
+    pub(crate) config: StackConfig,
+    mac: [u8; 6],
+    epoch: Instant,
+    pub(crate) now: Instant,
+    stats: EngineStats,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("sockets", &self.table.len()).finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    fn new(config: StackConfig, link: Box<dyn Link>) -> Core {
+        let mac = config.hardware_addr();
+        let mut device = QueueDevice::new(config.mtu);
+        let epoch = Instant::now();
+        let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+        iface_config.random_seed = u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0x57, 0x32]);
+        let mut iface = Interface::new(iface_config, &mut device, smoltcp::time::Instant::ZERO);
+        iface.update_ip_addrs(|addrs| {
+            for cidr in &config.addrs {
+                let _ = addrs.push(IpCidr::new(cidr.addr.into(), cidr.prefix));
+            }
+            let _ = addrs.push(IpCidr::new(Ipv4Address::new(127, 0, 0, 1).into(), 8));
+        });
+        if let Some(gw) = config.gateway {
+            let _ = iface.routes_mut().add_default_ipv4_route(gw);
+        }
+        Core {
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            device,
+            link,
+            table: HashMap::new(),
+            next_id: 1,
+            ports: Ports::default(),
+            conns: HashMap::new(),
+            listeners: HashSet::new(),
+            recv_shut: HashSet::new(),
+            orphans: Vec::new(),
+            config,
+            mac,
+            epoch,
+            now: epoch,
+            stats: EngineStats::default(),
+        }
+    }
+
+    pub(crate) fn smol_now(&self) -> smoltcp::time::Instant {
+        smoltcp::time::Instant::from_micros(self.now.saturating_duration_since(self.epoch).as_micros() as i64)
+    }
+
+    /// Whether `ip` is one of this node's own addresses (127.0.0.0/8 included).
+    pub(crate) fn is_own(&self, ip: Ipv4Addr) -> bool {
+        ip.is_loopback() || self.config.addrs.iter().any(|c| c.addr == ip)
+    }
+
+    /// The source address for packets to `dst`: the loopback address for 127.0.0.0/8, the
+    /// address itself for our own, else the address on `dst`'s network (or the first one).
+    pub(crate) fn source_for(&self, dst: Ipv4Addr) -> Ipv4Addr {
+        if dst.is_loopback() {
+            return Ipv4Addr::LOCALHOST;
+        }
+        if self.is_own(dst) {
+            return dst;
+        }
+        let first = self.config.addrs[0].addr;
+        self.config.addrs.iter().find(|c| c.contains(dst)).map_or(first, |c| c.addr)
+    }
+
+    /// Whether `ip` can be reached: local, on a connected network, or through the gateway.
+    pub(crate) fn routable(&self, ip: Ipv4Addr) -> bool {
+        self.is_own(ip)
+            || ip.is_broadcast()
+            || ip.is_multicast()
+            || self.config.addrs.iter().any(|c| c.contains(ip))
+            || self.config.gateway.is_some()
+    }
+
+    /// Whether `ip` is a broadcast address for this node (limited or directed).
+    pub(crate) fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
+        ip.is_broadcast() || self.config.addrs.iter().any(|c| c.prefix < 31 && c.broadcast() == ip)
+    }
+
+    // ---- the socket table -------------------------------------------------------------
+
+    pub(crate) fn insert(&mut self, sock: Sock) -> Result<SocketId, WsaError> {
+        if self.table.len() >= self.config.max_sockets {
+            return Err(WsaError::WSAEMFILE);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.table.insert(id, sock);
+        Ok(id)
+    }
+
+    pub(crate) fn sock(&mut self, id: SocketId) -> Result<&mut Sock, WsaError> {
+        self.table.get_mut(&id).ok_or(WsaError::WSAENOTSOCK)
+    }
+
+    pub(crate) fn tcp(&mut self, h: SocketHandle) -> &mut stcp::Socket<'static> {
+        self.sockets.get_mut::<stcp::Socket>(h)
+    }
+
+    /// Hands a smoltcp socket that no Winsock socket owns any more to the background.
+    fn orphan(&mut self, handle: SocketHandle, port: Option<(Proto, u16, SocketId)>) {
+        self.orphans.push(Orphan { handle, port, since: self.now });
+    }
+
+    /// Removes a socket from the table and releases what it holds. TCP connections close as
+    /// their linger options say: `abortive` sends RST, otherwise FIN in the background.
+    pub(crate) fn remove(&mut self, id: SocketId, abortive: bool) {
+        let Some(sock) = self.table.remove(&id) else { return };
+        self.listeners.remove(&id);
+        self.recv_shut.remove(&id);
+        if let (Some(l), Some(r)) = (sock.local, sock.peer) {
+            if sock.proto == Proto::Tcp && self.conns.get(&(l, r)) == Some(&id) {
+                self.conns.remove(&(l, r));
+            }
+        }
+        let port = sock.bound.filter(|_| sock.holds_port).map(|b| (sock.proto, b.port(), id));
+        match sock.state {
+            State::Idle => {
+                if let Some((p, port, id)) = port {
+                    self.ports.release(p, port, id);
+                }
+            }
+            State::Listening(l) => {
+                for h in l.pool {
+                    let s = self.tcp(h);
+                    if s.is_listening() {
+                        self.sockets.remove(h);
+                    } else {
+                        s.abort();
+                        self.orphan(h, None);
+                    }
+                }
+                if let Some((p, port, id)) = port {
+                    self.ports.release(p, port, id);
+                }
+            }
+            State::Connecting(h) | State::Connected(h) => {
+                let s = self.tcp(h);
+                if abortive || sock.reset {
+                    s.abort();
+                } else {
+                    s.close();
+                }
+                s.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
+                self.orphan(h, port);
+            }
+            State::Datagram(h) => {
+                self.sockets.remove(h);
+                if let Some((p, port, id)) = port {
+                    self.ports.release(p, port, id);
+                }
+            }
+        }
+    }
+
+    /// Keeps enforcing `shutdown(SD_RECEIVE)` on a TCP socket from now on.
+    pub(crate) fn watch_recv_shutdown(&mut self, id: SocketId) {
+        if self.table.get(&id).is_some_and(|s| s.proto == Proto::Tcp) {
+            self.recv_shut.insert(id);
+            self.tcp_enforce_recv_shutdown(id);
+        }
+    }
+
+    /// Starts a lingering close: FIN after the queued data, the socket stays in the table
+    /// until the caller removes it.
+    pub(crate) fn tcp_close_gracefully(&mut self, id: SocketId) {
+        if let Some(Sock { state: State::Connected(h), shut_send, .. }) = self.table.get_mut(&id) {
+            *shut_send = true;
+            let h = *h;
+            self.tcp(h).close();
+        }
+    }
+
+    // ---- the pass -----------------------------------------------------------------------
+
+    /// One pass of the owner thread; returns how long it may sleep.
+    fn pass(&mut self, now: Instant) -> Option<Duration> {
+        self.now = now;
+        self.stats.passes += 1;
+        for _ in 0..RX_BATCH {
+            let mut buf = self.device.buffer();
+            buf.resize(self.config.mtu + 32, 0);
+            match self.link.recv(&mut buf, now) {
+                Ok(Some(n)) => {
+                    buf.truncate(n);
+                    self.ingress(buf);
+                }
+                Ok(None) => {
+                    self.device.recycle(buf);
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.stats.link_errors += 1;
+                    break;
+                }
+            }
+        }
+        // Local delivery can feed smoltcp again; a few rounds finish a local exchange of
+        // ARP, SYN, SYN-ACK and ACK in one pass.
+        for _ in 0..8 {
+            let t = self.smol_now();
+            self.iface.poll(t, &mut self.device, &mut self.sockets);
+            self.flush();
+            if self.device.rx.is_empty() {
+                break;
+            }
+        }
+        self.maintain();
+        let mut delay = if self.device.rx.is_empty() {
+            let t = self.smol_now();
+            self.iface.poll_delay(t, &self.sockets).map(|d| Duration::from_micros(d.total_micros()))
+        } else {
+            Some(Duration::ZERO)
+        };
+        if let Some(at) = self.link.poll_at() {
+            let d = at.saturating_duration_since(now);
+            delay = Some(delay.map_or(d, |x| x.min(d)));
+        }
+        if !self.device.tx.is_empty() {
+            // The link refused frames: try again soon rather than wait for ingress.
+            delay = Some(delay.map_or(Duration::from_millis(1), |x| x.min(Duration::from_millis(1))));
+        }
+        delay
+    }
+
+    fn ingress(&mut self, frame: Vec<u8>) {
+        if frame.len() < 14 {
+            self.stats.rx_malformed += 1;
+            self.device.recycle(frame);
+            return;
+        }
+        match frames::observe(&frame) {
+            Some(Observed::TcpReset { local, remote }) => {
+                if let Some(id) = self.conns.get(&(local, remote)).copied() {
+                    if let Some(s) = self.table.get_mut(&id) {
+                        s.reset = true;
+                    }
+                }
+            }
+            Some(Observed::PortUnreachable { local }) => {
+                let ids: Vec<_> = self.ports.holders(Proto::Udp, local.port()).collect();
+                for id in ids {
+                    if let Some(s) = self.table.get_mut(&id) {
+                        s.icmp_unreachable = true;
+                    }
+                }
+            }
+            None => {}
+        }
+        self.device.rx.push_back(frame);
+    }
+
+    /// Sends what smoltcp produced: to ourselves, or to the link until it refuses.
+    fn flush(&mut self) {
+        while let Some(frame) = self.device.tx.pop_front() {
+            let local = {
+                let addrs = &self.config.addrs;
+                frames::is_local(&frame, self.mac, |ip| {
+                    ip.is_loopback() || addrs.iter().any(|c| c.addr == ip)
+                })
+            };
+            if local {
+                self.stats.local_frames += 1;
+                self.ingress(frame);
+                continue;
+            }
+            match self.link.send(&frame, self.now) {
+                Ok(()) => self.device.recycle(frame),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.device.tx.push_front(frame);
+                    break;
+                }
+                Err(_) => {
+                    // A link that failed for this frame (too long, device gone) would fail again.
+                    self.stats.link_errors += 1;
+                    self.device.recycle(frame);
+                }
+            }
+        }
+    }
+
+    /// Listen pools and background closes.
+    fn maintain(&mut self) {
+        let listeners: Vec<SocketId> = self.listeners.iter().copied().collect();
+        for id in listeners {
+            self.maintain_listener(id);
+        }
+        let shut: Vec<SocketId> = self.recv_shut.iter().copied().collect();
+        for id in shut {
+            self.tcp_enforce_recv_shutdown(id);
+        }
+        let now = self.now;
+        let mut i = 0;
+        while i < self.orphans.len() {
+            let o = &self.orphans[i];
+            let s = self.sockets.get_mut::<stcp::Socket>(o.handle);
+            let expired = now.saturating_duration_since(o.since) > ORPHAN_LIFETIME;
+            if s.state() == stcp::State::Closed || expired {
+                let o = self.orphans.swap_remove(i);
+                self.sockets.remove(o.handle);
+                if let Some((p, port, id)) = o.port {
+                    self.ports.release(p, port, id);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn stats(&self) -> EngineStats {
+        EngineStats {
+            orphans: self.orphans.len() as u64,
+            sockets: self.table.len() as u64,
+            smoltcp_sockets: self.sockets.iter().count() as u64,
+            ports: self.ports.len() as u64,
+            tx_backlog: self.device.tx.len() as u64,
+            ..self.stats
+        }
+    }
+}
+
+struct Inner {
+    core: Mutex<Core>,
+    /// Notified after every pass of the owner thread.
+    changed: Condvar,
+    waker: sys::Waker,
+    shutdown: AtomicBool,
+}
+
+/// Stops the owner thread when the last `Stack` clone goes away.
+struct Owner {
+    inner: Arc<Inner>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.inner.shutdown.store(true, Ordering::SeqCst);
+        self.inner.waker.wake();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One network node: a link, addresses, smoltcp and the socket table, run by one owner thread.
+///
+/// `Stack` is a cheap handle; clones share the node, and the owner thread stops when the last
+/// clone is dropped.
+///
+/// # Examples
+/// ```
+/// use ws2_stack::{Stack, StackConfig};
+/// use ws2_tap::VirtualSwitch;
+///
+/// let switch = VirtualSwitch::new(1);
+/// let stack = Stack::new(StackConfig::new("10.0.0.1/24".parse()?), switch.port())?;
+/// assert_eq!(stack.config().addrs[0].to_string(), "10.0.0.1/24");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Stack {
+    inner: Arc<Inner>,
+    _owner: Arc<Owner>,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack").field("addrs", &self.config().addrs).finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    /// Starts a node on `link` with `config`. Fails if `config` has no address or the waker
+    /// cannot be made.
+    pub fn new(config: StackConfig, link: impl Link + 'static) -> io::Result<Stack> {
+        if config.addrs.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a stack needs an address"));
+        }
+        let link_fd = link.as_raw_fd();
+        let inner = Arc::new(Inner {
+            core: Mutex::new(Core::new(config, Box::new(link))),
+            changed: Condvar::new(),
+            waker: sys::Waker::new()?,
+            shutdown: AtomicBool::new(false),
+        });
+        let thread_inner = inner.clone();
+        let thread = std::thread::Builder::new()
+            .name("ws2-stack".into())
+            .spawn(move || run(&thread_inner, link_fd))?;
+        let owner = Arc::new(Owner { inner: inner.clone(), thread: Mutex::new(Some(thread)) });
+        Ok(Stack { inner, _owner: owner })
+    }
+
+    /// The configuration the stack runs with.
+    pub fn config(&self) -> StackConfig {
+        self.lock().config.clone()
+    }
+
+    /// Engine counters.
+    pub fn stats(&self) -> EngineStats {
+        self.lock().stats()
+    }
+
+    /// The link's counters.
+    pub fn link_stats(&self) -> LinkStats {
+        self.lock().link.stats()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock is a bug already reported; keep serving.
+        self.inner.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the core and wakes the owner thread to act on what it changed.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        let r = {
+            let mut core = self.lock();
+            core.now = Instant::now();
+            f(&mut core)
+        };
+        self.inner.waker.wake();
+        r
+    }
+
+    /// Runs `f` until it returns `Some`, waiting for the owner thread between tries; `None` if
+    /// `deadline` passes first.
+    pub(crate) fn block_on<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut f: impl FnMut(&mut Core) -> Option<R>,
+    ) -> Option<R> {
+        let mut core = self.lock();
+        loop {
+            core.now = Instant::now();
+            if let Some(r) = f(&mut core) {
+                drop(core);
+                self.inner.waker.wake();
+                return Some(r);
+            }
+            self.inner.waker.wake();
+            let wait = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    left.min(Duration::from_millis(200))
+                }
+                None => Duration::from_millis(200),
+            };
+            core = match self.inner.changed.wait_timeout(core, wait) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
+fn run(inner: &Inner, link_fd: std::os::fd::RawFd) {
+    let fds = [link_fd, inner.waker.as_raw_fd()];
+    while !inner.shutdown.load(Ordering::SeqCst) {
+        let delay = {
+            let mut core = inner.core.lock().unwrap_or_else(|e| e.into_inner());
+            core.pass(Instant::now())
+        };
+        inner.changed.notify_all();
+        if delay == Some(Duration::ZERO) {
+            continue;
+        }
+        let timeout = delay.map_or(Duration::from_millis(500), |d| d.min(Duration::from_millis(500)));
+        match sys::wait_readable(&fds, Some(timeout)) {
+            Ok([_, woken]) => {
+                if woken {
+                    inner.waker.drain();
+                }
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! ws2: a userspace TCP/IP stack with the Windows Sockets 2 API, on smoltcp.
+//!
+//! - [`Stack`]: one network node (a link, addresses, smoltcp, the socket table) driven by its
+//!   own thread.
+//! - [`winsock`]: the Winsock face — the spec's functions, constants and error codes.
+//! - [`net`]: the Rust face — `TcpListener`, `TcpStream`, `UdpSocket` as in `std::net`, built on
+//!   the Winsock face.
+//!
+//! Links (TAP, AF_PACKET, the in-process `VirtualSwitch`, Unix datagrams, pcap) are in the
+//! `ws2_tap` crate.
+#![deny(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+#![deny(missing_debug_implementations)]
+
+mod config;
+mod engine;
+mod error;
+pub mod net;
+pub mod winsock;
+
+pub use config::{parse_mac, ConfigError, Ipv4Cidr, StackConfig};
+pub use engine::{EngineStats, Proto, Stack};
+pub use error::WsaError;

@@ -1,0 +1,204 @@
+//! The Winsock face: the Windows Sockets 2 functions, constants and error codes, exactly.
+//!
+//! Read first: CHECKLIST Part 1 (the function entries cited on each method) and Part 3 #6: a
+//! [`Winsock`] is one application ("task") using one [`Stack`]; its methods carry the spec's
+//! names (`WSAStartup`, `socket`, `bind`, …). Each returns `Result<_, WsaError>` and, on failure,
+//! also sets the calling thread's last error for [`WSAGetLastError`] — except `WSAStartup`, which
+//! returns its code directly, as the spec says.
+//!
+//! Pointers become references: a NULL pointer is `None`, a value-result length is `&mut i32`,
+//! `struct sockaddr` is [`SOCKADDR_IN`] (the provider's only family) with an explicit `namelen`,
+//! so the spec's length and family checks keep their error codes. Buffers are slices (their
+//! length is the spec's `len`).
+//!
+//! Blocking calls wait without holding the stack, and end with `WSAEINTR` when another thread
+//! closes their socket (D-29).
+#![allow(non_snake_case)]
+
+mod byteorder;
+mod options;
+mod select;
+mod sockets;
+mod types;
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::engine::SocketId;
+use crate::error::WsaError;
+use crate::Stack;
+
+pub use byteorder::{htonl, htons, ntohl, ntohs};
+pub use types::*;
+
+thread_local! {
+    static LAST_ERROR: Cell<i32> = const { Cell::new(0) };
+}
+
+/// `WSAGetLastError`: the calling thread's last error (CHECKLIST §1.1). A successful call does
+/// not reset it.
+pub fn WSAGetLastError() -> i32 {
+    LAST_ERROR.with(|e| e.get())
+}
+
+/// `WSASetLastError`: sets the calling thread's last error; a later failing call overrides it.
+pub fn WSASetLastError(iError: i32) {
+    LAST_ERROR.with(|e| e.set(iError));
+}
+
+/// Highest version this implementation negotiates (D-24).
+pub const HIGHEST_VERSION: (u8, u8) = (2, 2);
+/// Lowest version it accepts.
+pub const LOWEST_VERSION: (u8, u8) = (1, 0);
+
+#[derive(Debug, Default)]
+struct Session {
+    startups: u32,
+    /// Negotiated (major, minor) of the latest successful `WSAStartup`.
+    version: (u8, u8),
+    sockets: HashSet<SocketId>,
+}
+
+/// One Winsock application on a [`Stack`]; clones share it.
+///
+/// # Examples
+/// ```
+/// use ws2_stack::winsock::*;
+/// use ws2_stack::{Stack, StackConfig};
+/// use ws2_tap::VirtualSwitch;
+///
+/// let switch = VirtualSwitch::new(7);
+/// let ws = Winsock::new(Stack::new(StackConfig::new("10.0.0.1/24".parse()?), switch.port())?);
+/// let mut data = WSADATA::default();
+/// assert_eq!(ws.WSAStartup(MAKEWORD(2, 2), Some(&mut data)), 0);
+/// let s = ws.socket(AF_INET, SOCK_DGRAM, 0)?;
+/// let name = SOCKADDR_IN::new("127.0.0.1:0".parse()?);
+/// ws.bind(s, Some(&name), SOCKADDR_IN_LEN)?;
+/// ws.closesocket(s)?;
+/// ws.WSACleanup()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Winsock {
+    stack: Stack,
+    session: Arc<Mutex<Session>>,
+}
+
+/// Sets the thread's last error when `r` failed, and passes `r` on.
+fn record<T>(r: Result<T, WsaError>) -> Result<T, WsaError> {
+    if let Err(e) = &r {
+        WSASetLastError(e.0);
+    }
+    r
+}
+
+impl Winsock {
+    /// A new application on `stack`; nothing works until [`Winsock::WSAStartup`].
+    pub fn new(stack: Stack) -> Winsock {
+        Winsock { stack, session: Arc::default() }
+    }
+
+    /// The stack this application uses.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    fn session(&self) -> MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The negotiated version as (major, minor), if started.
+    pub fn version(&self) -> Option<(u8, u8)> {
+        let s = self.session();
+        (s.startups > 0).then_some(s.version)
+    }
+
+    /// Whether the session negotiated a 1.x version (the 1.1 compatibility mode, D-2).
+    fn v1_mode(&self) -> bool {
+        self.session().version.0 < 2
+    }
+
+    fn started(&self) -> Result<(), WsaError> {
+        if self.session().startups == 0 {
+            return Err(WsaError::WSANOTINITIALISED);
+        }
+        Ok(())
+    }
+
+    /// Checks initialisation and that `s` is one of this application's live sockets.
+    fn check(&self, s: SOCKET) -> Result<SocketId, WsaError> {
+        let session = self.session();
+        if session.startups == 0 {
+            return Err(WsaError::WSANOTINITIALISED);
+        }
+        let id = s as SocketId;
+        if s == INVALID_SOCKET || !session.sockets.contains(&id) {
+            return Err(WsaError::WSAENOTSOCK);
+        }
+        Ok(id)
+    }
+
+    fn adopt(&self, id: SocketId) -> SOCKET {
+        self.session().sockets.insert(id);
+        id as SOCKET
+    }
+
+    /// `WSAStartup` (CHECKLIST §1.1): negotiates a version between 1.0 and 2.2 and returns 0 or
+    /// the error code itself (`WSAVERNOTSUPPORTED`, `WSAEFAULT`); it never sets the last error.
+    pub fn WSAStartup(&self, wVersionRequested: u16, lpWSAData: Option<&mut WSADATA>) -> i32 {
+        let requested = (LOBYTE(wVersionRequested), HIBYTE(wVersionRequested));
+        if requested < LOWEST_VERSION {
+            return WsaError::WSAVERNOTSUPPORTED.0;
+        }
+        let Some(data) = lpWSAData else { return WsaError::WSAEFAULT.0 };
+        let version = requested.min(HIGHEST_VERSION);
+        *data = WSADATA {
+            wVersion: MAKEWORD(version.0, version.1),
+            wHighVersion: MAKEWORD(HIGHEST_VERSION.0, HIGHEST_VERSION.1),
+            szDescription: "ws2 userspace Windows Sockets 2 on smoltcp".to_string(),
+            szSystemStatus: "Running".to_string(),
+            iMaxSockets: self.stack.config().max_sockets.min(u16::MAX as usize) as u16,
+            iMaxUdpDg: crate::engine::MAX_UDP_PAYLOAD as u16,
+            lpVendorInfo: 0,
+        };
+        let mut session = self.session();
+        session.startups += 1;
+        session.version = version;
+        0
+    }
+
+    /// `WSACleanup` (CHECKLIST §1.1): undoes one `WSAStartup`; the last one resets and frees every
+    /// socket of this application (peers see a reset).
+    pub fn WSACleanup(&self) -> Result<(), WsaError> {
+        let ids: Vec<SocketId> = {
+            let mut session = self.session();
+            if session.startups == 0 {
+                return record(Err(WsaError::WSANOTINITIALISED));
+            }
+            session.startups -= 1;
+            if session.startups > 0 {
+                return Ok(());
+            }
+            session.sockets.drain().collect()
+        };
+        self.stack.with(|core| {
+            for id in ids {
+                core.remove(id, true);
+            }
+        });
+        Ok(())
+    }
+
+    /// `WSAGetLastError`, as a method for symmetry with the other calls.
+    pub fn WSAGetLastError(&self) -> i32 {
+        WSAGetLastError()
+    }
+
+    /// `WSASetLastError`: fails only with `WSANOTINITIALISED`.
+    pub fn WSASetLastError(&self, iError: i32) -> Result<(), WsaError> {
+        record(self.started())?;
+        WSASetLastError(iError);
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! `getsockopt`, `setsockopt` and `ioctlsocket` (CHECKLIST §1.13, §1.14.1).
+//!
+//! Option values travel as byte buffers (`char *optval` and its length), so the spec's size
+//! rules keep their `WSAEFAULT`. Booleans are `int`: nonzero enables.
+
+use super::{record, types::*, Winsock};
+use crate::engine::{Core, Proto, SockState, SocketId};
+use crate::error::WsaError;
+
+/// Smallest and largest `SO_RCVBUF`/`SO_SNDBUF` the provider grants.
+const BUFFER_RANGE: (usize, usize) = (4 * 1024, 16 * 1024 * 1024);
+
+enum Value {
+    Int(i32),
+    Linger(LINGER),
+}
+
+fn read_int(optval: Option<&[u8]>, optlen: i32) -> Result<i32, WsaError> {
+    let v = optval.ok_or(WsaError::WSAEFAULT)?;
+    if optlen < 4 || v.len() < 4 {
+        return Err(WsaError::WSAEFAULT);
+    }
+    Ok(i32::from_ne_bytes([v[0], v[1], v[2], v[3]]))
+}
+
+impl Winsock {
+    /// `getsockopt`: never-set options return their defaults; `*optlen` becomes the size
+    /// written. `SO_RCVTIMEO`/`SO_SNDTIMEO` exist from version 2.2 on (milliseconds, as in
+    /// Windows); the 2.0 spec lists them as unsupported, which sessions below 2.2 keep.
+    pub fn getsockopt(&self, s: SOCKET, level: i32, optname: i32, optval: Option<&mut [u8]>, optlen: &mut i32) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        let timeouts = self.session().version >= (2, 2);
+        let value = record(self.stack.with(|core| get(core, id, level, optname, timeouts)))?;
+        let bytes: Vec<u8> = match value {
+            Value::Int(i) => i.to_ne_bytes().to_vec(),
+            Value::Linger(l) => [l.l_onoff.to_ne_bytes(), l.l_linger.to_ne_bytes()].concat(),
+        };
+        let Some(out) = optval else { return record(Err(WsaError::WSAEFAULT)) };
+        if (*optlen as i64) < bytes.len() as i64 || out.len() < bytes.len() {
+            return record(Err(WsaError::WSAEFAULT));
+        }
+        if optname == SO_ERROR && level == SOL_SOCKET {
+            // Get and clear.
+            self.stack.with(|core| core.sock(id).map(|s| s.so_error = 0)).ok();
+        }
+        out[..bytes.len()].copy_from_slice(&bytes);
+        *optlen = bytes.len() as i32;
+        Ok(())
+    }
+
+    /// `setsockopt`: `optlen` too small is `WSAEFAULT`, bad contents `WSAEINVAL`, get-only and
+    /// unknown options `WSAENOPROTOOPT`.
+    pub fn setsockopt(&self, s: SOCKET, level: i32, optname: i32, optval: Option<&[u8]>, optlen: i32) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        let timeouts = self.session().version >= (2, 2);
+        record(self.stack.with(|core| set(core, id, level, optname, optval, optlen, timeouts)))
+    }
+
+    /// `ioctlsocket`: `FIONBIO`, `FIONREAD` (a stream's readable bytes, a datagram socket's first
+    /// datagram size) and `SIOCATMARK` (TRUE: no urgent data is pending). Others: `WSAEINVAL`.
+    pub fn ioctlsocket(&self, s: SOCKET, cmd: i32, argp: Option<&mut u32>) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        let Some(arg) = argp else { return record(Err(WsaError::WSAEFAULT)) };
+        record(self.stack.with(|core| {
+            match cmd {
+                FIONBIO => core.sock(id)?.nonblocking = *arg != 0,
+                FIONREAD => {
+                    let sock = core.sock(id)?;
+                    *arg = match (sock.proto, &sock.state) {
+                        (Proto::Tcp, SockState::Connected(h)) => {
+                            let h = *h;
+                            core.tcp_readable_bytes(h) as u32
+                        }
+                        (Proto::Tcp, _) => 0,
+                        _ => core.dgram_first_len(id)? as u32,
+                    };
+                }
+                SIOCATMARK => *arg = 1,
+                _ => return Err(WsaError::WSAEINVAL),
+            }
+            Ok(())
+        }))
+    }
+}
+
+fn get(core: &mut Core, id: SocketId, level: i32, optname: i32, timeouts: bool) -> Result<Value, WsaError> {
+    let sock = core.sock(id)?;
+    let o = sock.opts;
+    let b = |x: bool| Ok(Value::Int(i32::from(x)));
+    match (level, optname) {
+        (SOL_SOCKET, SO_ACCEPTCONN) => b(matches!(sock.state, SockState::Listening(_))),
+        (SOL_SOCKET, SO_BROADCAST) => b(o.broadcast),
+        (SOL_SOCKET, SO_DEBUG) => b(o.debug),
+        (SOL_SOCKET, SO_DONTLINGER) => b(!o.linger_on),
+        (SOL_SOCKET, SO_DONTROUTE) => b(o.dontroute),
+        (SOL_SOCKET, SO_ERROR) => Ok(Value::Int(sock.so_error)),
+        (SOL_SOCKET, SO_KEEPALIVE) => b(o.keepalive),
+        (SOL_SOCKET, SO_LINGER) => Ok(Value::Linger(LINGER { l_onoff: u16::from(o.linger_on), l_linger: o.linger_secs })),
+        (SOL_SOCKET, SO_OOBINLINE) => b(o.oobinline),
+        (SOL_SOCKET, SO_RCVBUF) => Ok(Value::Int(o.rcvbuf as i32)),
+        (SOL_SOCKET, SO_SNDBUF) => Ok(Value::Int(o.sndbuf as i32)),
+        (SOL_SOCKET, SO_REUSEADDR) => b(o.reuse_addr),
+        (SOL_SOCKET, SO_TYPE) => Ok(Value::Int(match sock.proto {
+            Proto::Tcp => SOCK_STREAM,
+            Proto::Udp => SOCK_DGRAM,
+            Proto::RawIcmp => SOCK_RAW,
+        })),
+        (SOL_SOCKET, SO_MAX_MSG_SIZE) => Ok(Value::Int(match sock.proto {
+            Proto::Udp => crate::engine::MAX_UDP_PAYLOAD as i32,
+            Proto::RawIcmp => crate::engine::MAX_RAW_PAYLOAD as i32,
+            // Meaningless for streams (CHECKLIST §1.13.2); report "no limit".
+            Proto::Tcp => i32::MAX,
+        })),
+        (SOL_SOCKET, SO_GROUP_ID) => Ok(Value::Int(0)),
+        (SOL_SOCKET, SO_RCVTIMEO) if timeouts => Ok(Value::Int(o.rcvtimeo_ms as i32)),
+        (SOL_SOCKET, SO_SNDTIMEO) if timeouts => Ok(Value::Int(o.sndtimeo_ms as i32)),
+        (IPPROTO_TCP, TCP_NODELAY) if sock.proto == Proto::Tcp => b(o.nodelay),
+        (SOL_SOCKET | IPPROTO_TCP | IPPROTO_IP, _) => Err(WsaError::WSAENOPROTOOPT),
+        _ => Err(WsaError::WSAEINVAL),
+    }
+}
+
+fn set(core: &mut Core, id: SocketId, level: i32, optname: i32, optval: Option<&[u8]>, optlen: i32, timeouts: bool) -> Result<(), WsaError> {
+    if !matches!(level, SOL_SOCKET | IPPROTO_TCP | IPPROTO_IP) {
+        return Err(WsaError::WSAEINVAL);
+    }
+    let proto = core.sock(id)?.proto;
+    let has_smoltcp_socket = !matches!(core.sock(id)?.state, SockState::Idle);
+    let flag = || read_int(optval, optlen).map(|v| v != 0);
+    match (level, optname) {
+        (SOL_SOCKET, SO_BROADCAST) => core.sock(id)?.opts.broadcast = flag()?,
+        (SOL_SOCKET, SO_DEBUG) => core.sock(id)?.opts.debug = flag()?,
+        (SOL_SOCKET, SO_DONTROUTE) => core.sock(id)?.opts.dontroute = flag()?,
+        (SOL_SOCKET, SO_OOBINLINE) => core.sock(id)?.opts.oobinline = flag()?,
+        (SOL_SOCKET, SO_REUSEADDR) => core.sock(id)?.opts.reuse_addr = flag()?,
+        (SOL_SOCKET, SO_KEEPALIVE) => {
+            let on = flag()?;
+            let sock = core.sock(id)?;
+            if sock.reset {
+                return Err(WsaError::WSAENOTCONN);
+            }
+            sock.opts.keepalive = on;
+            core.refresh_tcp_opts(id);
+        }
+        (SOL_SOCKET, SO_DONTLINGER) => {
+            // TRUE ≡ SO_LINGER with l_onoff = 0; FALSE lingers again with the earlier timeout.
+            core.sock(id)?.opts.linger_on = !flag()?;
+        }
+        (SOL_SOCKET, SO_LINGER) => {
+            let v = optval.ok_or(WsaError::WSAEFAULT)?;
+            if optlen < 4 || v.len() < 4 {
+                return Err(WsaError::WSAEFAULT);
+            }
+            let on = u16::from_ne_bytes([v[0], v[1]]);
+            let secs = u16::from_ne_bytes([v[2], v[3]]);
+            let o = &mut core.sock(id)?.opts;
+            o.linger_on = on != 0;
+            o.linger_secs = secs;
+        }
+        (SOL_SOCKET, SO_RCVBUF | SO_SNDBUF) => {
+            let v = read_int(optval, optlen)?;
+            if v < 0 {
+                return Err(WsaError::WSAEINVAL);
+            }
+            // smoltcp's buffers are fixed once the socket exists (Appendix C): the request then
+            // succeeds with what is already provided, which getsockopt reports.
+            if !has_smoltcp_socket {
+                let size = (v as usize).clamp(BUFFER_RANGE.0, BUFFER_RANGE.1);
+                let o = &mut core.sock(id)?.opts;
+                if optname == SO_RCVBUF {
+                    o.rcvbuf = size;
+                } else {
+                    o.sndbuf = size;
+                }
+            }
+        }
+        (SOL_SOCKET, SO_RCVTIMEO | SO_SNDTIMEO) if timeouts => {
+            let v = read_int(optval, optlen)?;
+            let o = &mut core.sock(id)?.opts;
+            let ms = v.max(0) as u32;
+            if optname == SO_RCVTIMEO {
+                o.rcvtimeo_ms = ms;
+            } else {
+                o.sndtimeo_ms = ms;
+            }
+        }
+        (IPPROTO_TCP, TCP_NODELAY) if proto == Proto::Tcp => {
+            core.sock(id)?.opts.nodelay = flag()?;
+            core.refresh_tcp_opts(id);
+        }
+        _ => return Err(WsaError::WSAENOPROTOOPT),
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! `select` (CHECKLIST §1.6.2): readiness over arrays of sockets.
+
+use std::time::{Duration, Instant};
+
+use super::{record, types::*, Winsock};
+use crate::engine::{Core, Proto, SocketId};
+use crate::error::WsaError;
+
+/// (readable, writable, exceptional) for one socket, as `select` defines them.
+pub(super) fn readiness(core: &mut Core, id: SocketId) -> (bool, bool, bool) {
+    match core.table.get(&id).map(|s| s.proto) {
+        Some(Proto::Tcp) => core.tcp_readiness(id),
+        Some(_) => {
+            let (r, w) = core.dgram_readiness(id);
+            (r, w, false)
+        }
+        None => (false, false, false),
+    }
+}
+
+impl Winsock {
+    /// `select`: `nfds` is ignored; each non-NULL set keeps only its ready sockets and the
+    /// result is the total count. A NULL `timeout` waits for ever, `{0, 0}` polls, and the
+    /// `TIMEVAL` is not modified.
+    ///
+    /// readfds: a pending connection on a listener, data, or a closed/reset connection.
+    /// writefds: a completed non-blocking connect, or room to send.
+    /// exceptfds: a failed non-blocking connect (urgent data joins with the OOB work).
+    pub fn select(
+        &self,
+        _nfds: i32,
+        mut readfds: Option<&mut FD_SET>,
+        mut writefds: Option<&mut FD_SET>,
+        mut exceptfds: Option<&mut FD_SET>,
+        timeout: Option<&TIMEVAL>,
+    ) -> Result<i32, WsaError> {
+        record(self.started())?;
+        if readfds.is_none() && writefds.is_none() && exceptfds.is_none() {
+            return record(Err(WsaError::WSAEINVAL));
+        }
+        let deadline = match timeout {
+            None => None,
+            Some(t) if t.tv_sec < 0 || t.tv_usec < 0 || t.tv_usec >= 1_000_000 => {
+                return record(Err(WsaError::WSAEINVAL));
+            }
+            Some(t) => Some(Instant::now() + Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)),
+        };
+        let sets: [Vec<SOCKET>; 3] = [
+            readfds.as_deref().map(|s| s.sockets().to_vec()).unwrap_or_default(),
+            writefds.as_deref().map(|s| s.sockets().to_vec()).unwrap_or_default(),
+            exceptfds.as_deref().map(|s| s.sockets().to_vec()).unwrap_or_default(),
+        ];
+        if sets.iter().all(Vec::is_empty) {
+            return record(Err(WsaError::WSAEINVAL));
+        }
+        let mut ids = Vec::new();
+        for set in &sets {
+            for &s in set {
+                ids.push(record(self.check(s))?);
+            }
+        }
+        let check = |core: &mut Core| -> Option<[Vec<SOCKET>; 3]> {
+            let mut ready: [Vec<SOCKET>; 3] = Default::default();
+            for (which, set) in sets.iter().enumerate() {
+                for &s in set {
+                    let r = readiness(core, s as SocketId);
+                    if [r.0, r.1, r.2][which] {
+                        ready[which].push(s);
+                    }
+                }
+            }
+            ready.iter().any(|r| !r.is_empty()).then_some(ready)
+        };
+        let ready = match deadline {
+            Some(d) if d <= Instant::now() => self.stack.with(check),
+            _ => self.stack.block_on(deadline, check),
+        }
+        .unwrap_or_default();
+        let mut total = 0;
+        for (set, ready) in [readfds.as_deref_mut(), writefds.as_deref_mut(), exceptfds.as_deref_mut()].into_iter().zip(&ready) {
+            if let Some(set) = set {
+                FD_ZERO(set);
+                for &s in ready {
+                    FD_SET(s, set);
+                }
+                total += ready.len() as i32;
+            }
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,422 @@
+//! Socket creation, names, connection setup, data transfer and teardown (CHECKLIST §1.2–§1.5).
+
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use super::{record, types::*, Winsock};
+use crate::engine::{Proto, SocketId};
+use crate::error::WsaError;
+
+/// Reads a `struct sockaddr` argument: NULL or short is `WSAEFAULT`; another family is
+/// `family_err` (`bind` says `WSAEFAULT`, `connect`/`sendto` say `WSAEAFNOSUPPORT`).
+pub(super) fn read_name(name: Option<&SOCKADDR>, namelen: i32, family_err: WsaError) -> Result<SocketAddrV4, WsaError> {
+    let name = name.ok_or(WsaError::WSAEFAULT)?;
+    if namelen < SOCKADDR_IN_LEN {
+        return Err(WsaError::WSAEFAULT);
+    }
+    if i32::from(name.sin_family) != AF_INET {
+        return Err(family_err);
+    }
+    Ok(name.to_socket_addr())
+}
+
+/// Writes a value-result address; both `None` is allowed and writes nothing.
+pub(super) fn write_name(addr: SocketAddrV4, name: Option<&mut SOCKADDR>, namelen: Option<&mut i32>) -> Result<(), WsaError> {
+    match (name, namelen) {
+        (None, None) => Ok(()),
+        (Some(name), Some(len)) => {
+            if *len < SOCKADDR_IN_LEN {
+                return Err(WsaError::WSAEFAULT);
+            }
+            *name = SOCKADDR_IN::new(addr);
+            *len = SOCKADDR_IN_LEN;
+            Ok(())
+        }
+        _ => Err(WsaError::WSAEFAULT),
+    }
+}
+
+fn deadline(timeout_ms: u32) -> Option<Instant> {
+    (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(u64::from(timeout_ms)))
+}
+
+const KNOWN_RECV_FLAGS: i32 = MSG_PEEK | MSG_OOB;
+const KNOWN_SEND_FLAGS: i32 = MSG_OOB | MSG_DONTROUTE;
+
+impl Winsock {
+    /// `socket` (CHECKLIST §1.2): TCP, UDP or raw ICMP on `AF_INET`.
+    pub fn socket(&self, af: i32, r#type: i32, protocol: i32) -> Result<SOCKET, WsaError> {
+        self.WSASocket(af, r#type, protocol, None, 0, WSA_FLAG_OVERLAPPED)
+    }
+
+    /// `WSASocket` (CHECKLIST §1.2). Catalog entries, socket groups and multipoint flags come
+    /// with later work: a non-NULL `lpProtocolInfo`, a nonzero `g` or a multipoint flag is
+    /// `WSAEINVAL` for now (D-6).
+    pub fn WSASocket(
+        &self,
+        af: i32,
+        r#type: i32,
+        protocol: i32,
+        lpProtocolInfo: Option<&()>,
+        g: u32,
+        dwFlags: u32,
+    ) -> Result<SOCKET, WsaError> {
+        record(self.started())?;
+        let proto = record(match (af, r#type, protocol) {
+            (AF_INET, _, _) if lpProtocolInfo.is_some() => Err(WsaError::WSAEINVAL),
+            (AF_INET, SOCK_STREAM, 0 | IPPROTO_TCP) => Ok(Proto::Tcp),
+            (AF_INET, SOCK_DGRAM, 0 | IPPROTO_UDP) => Ok(Proto::Udp),
+            (AF_INET, SOCK_RAW, IPPROTO_ICMP) => Ok(Proto::RawIcmp),
+            (AF_INET, SOCK_STREAM | SOCK_DGRAM, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_ICMP | IPPROTO_IGMP | IPPROTO_RAW) => {
+                Err(WsaError::WSAEPROTOTYPE)
+            }
+            (AF_INET, SOCK_STREAM | SOCK_DGRAM | SOCK_RAW, _) => Err(WsaError::WSAEPROTONOSUPPORT),
+            (AF_INET, _, _) => Err(WsaError::WSAESOCKTNOSUPPORT),
+            _ => Err(WsaError::WSAEAFNOSUPPORT),
+        })?;
+        let multipoint = WSA_FLAG_MULTIPOINT_C_ROOT | WSA_FLAG_MULTIPOINT_C_LEAF | WSA_FLAG_MULTIPOINT_D_ROOT | WSA_FLAG_MULTIPOINT_D_LEAF;
+        if g != 0 || dwFlags & multipoint != 0 || dwFlags & !(multipoint | WSA_FLAG_OVERLAPPED) != 0 {
+            return record(Err(WsaError::WSAEINVAL));
+        }
+        let id = record(self.stack.with(|core| {
+            let mut sock = crate::engine::new_sock(proto, core);
+            sock.overlapped = dwFlags & WSA_FLAG_OVERLAPPED != 0;
+            core.insert(sock)
+        }))?;
+        Ok(self.adopt(id))
+    }
+
+    /// `bind` (CHECKLIST §1.3): port 0 picks a port in 1024–5000 (D-23).
+    pub fn bind(&self, s: SOCKET, name: Option<&SOCKADDR>, namelen: i32) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        let addr = record(read_name(name, namelen, WsaError::WSAEFAULT))?;
+        record(self.stack.with(|core| match core.sock(id)?.proto {
+            Proto::Tcp => core.bind_name(id, addr).map(drop),
+            _ => core.dgram_bind(id, addr).map(drop),
+        }))
+    }
+
+    /// `listen` (CHECKLIST §1.3): the backlog is clamped to [1, max] (D-25); calling it again
+    /// resizes the queue and resets what no longer fits.
+    pub fn listen(&self, s: SOCKET, backlog: i32) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        record(self.stack.with(|core| {
+            if core.sock(id)?.proto != Proto::Tcp {
+                return Err(WsaError::WSAEOPNOTSUPP);
+            }
+            core.tcp_listen(id, backlog)
+        }))
+    }
+
+    /// `accept` (CHECKLIST §1.3): the new socket has the listener's properties.
+    pub fn accept(&self, s: SOCKET, addr: Option<&mut SOCKADDR>, addrlen: Option<&mut i32>) -> Result<SOCKET, WsaError> {
+        let id = record(self.check(s))?;
+        if matches!(&addrlen, Some(l) if **l < SOCKADDR_IN_LEN) || (addr.is_some() && addrlen.is_none()) {
+            return record(Err(WsaError::WSAEFAULT));
+        }
+        let (proto, nonblocking) = record(self.stack.with(|core| core.sock(id).map(|s| (s.proto, s.nonblocking))))?;
+        if proto != Proto::Tcp {
+            return record(Err(WsaError::WSAEOPNOTSUPP));
+        }
+        let attempt = |core: &mut crate::engine::Core| -> Option<Result<(SocketId, SocketAddrV4), WsaError>> {
+            if !core.table.contains_key(&id) {
+                return Some(Err(WsaError::WSAEINTR));
+            }
+            core.tcp_accept(id).transpose()
+        };
+        let got = if nonblocking {
+            self.stack.with(attempt).unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
+        } else {
+            self.stack.block_on(None, attempt).unwrap_or(Err(WsaError::WSAEINTR))
+        };
+        let (new, remote) = record(got)?;
+        let socket = self.adopt(new);
+        if addr.is_some() {
+            let _ = write_name(remote, addr, addrlen);
+        }
+        Ok(socket)
+    }
+
+    /// `connect` (CHECKLIST §1.3): blocking waits for the handshake; non-blocking returns
+    /// `WSAEWOULDBLOCK` and completes through `select` (writable or exceptfds) and `SO_ERROR`.
+    /// On a datagram socket it sets (or with 0.0.0.0 clears) the default peer.
+    pub fn connect(&self, s: SOCKET, name: Option<&SOCKADDR>, namelen: i32) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        let addr = record(read_name(name, namelen, WsaError::WSAEAFNOSUPPORT))?;
+        let v1 = self.v1_mode();
+        let (proto, nonblocking) = record(self.stack.with(|core| core.sock(id).map(|s| (s.proto, s.nonblocking))))?;
+        if proto != Proto::Tcp {
+            let peer = (!addr.ip().is_unspecified()).then_some(addr);
+            return record(self.stack.with(|core| core.dgram_connect(id, peer)));
+        }
+        record(self.stack.with(|core| match core.tcp_connect(id, addr) {
+            // 1.1 applications see WSAEINVAL for a connect already under way (CHECKLIST 110).
+            Err(WsaError::WSAEALREADY) if v1 => Err(WsaError::WSAEINVAL),
+            r => r,
+        }))?;
+        if nonblocking {
+            return record(Err(WsaError::WSAEWOULDBLOCK));
+        }
+        let r = self.stack.block_on(None, |core| {
+            if !core.table.contains_key(&id) {
+                return Some(Err(WsaError::WSAEINTR));
+            }
+            core.tcp_connect_poll(id)
+        });
+        if let Some(Err(_)) = r {
+            // A blocking connect reports its failure itself; it is not pending in SO_ERROR.
+            self.stack.with(|core| core.sock(id).map(|s| s.so_error = 0)).ok();
+        }
+        record(r.unwrap_or(Err(WsaError::WSAEINTR)))
+    }
+
+    /// `send` (CHECKLIST §1.4): on a blocking socket returns when all of `buf` is queued; on a
+    /// non-blocking stream socket queues what fits (`WSAEWOULDBLOCK` if nothing does).
+    pub fn send(&self, s: SOCKET, buf: &[u8], flags: i32) -> Result<i32, WsaError> {
+        let id = record(self.check(s))?;
+        record(self.send_inner(id, None, buf, flags))
+    }
+
+    /// `sendto` (CHECKLIST §1.4): `to` is ignored on a connected stream socket.
+    pub fn sendto(&self, s: SOCKET, buf: &[u8], flags: i32, to: Option<&SOCKADDR>, tolen: i32) -> Result<i32, WsaError> {
+        let id = record(self.check(s))?;
+        let proto = record(self.stack.with(|core| core.sock(id).map(|s| s.proto)))?;
+        if proto == Proto::Tcp {
+            return record(self.send_inner(id, None, buf, flags));
+        }
+        let to = record(read_name(to, tolen, WsaError::WSAEAFNOSUPPORT))?;
+        record(self.send_inner(id, Some(to), buf, flags))
+    }
+
+    fn send_inner(&self, id: SocketId, to: Option<SocketAddrV4>, buf: &[u8], flags: i32) -> Result<i32, WsaError> {
+        if flags & !KNOWN_SEND_FLAGS != 0 {
+            return Err(WsaError::WSAEINVAL);
+        }
+        let (proto, nonblocking, peer, timeout, oobinline) = self.stack.with(|core| {
+            core.sock(id).map(|s| (s.proto, s.nonblocking, s.peer, s.opts.sndtimeo_ms, s.opts.oobinline))
+        })?;
+        if flags & MSG_OOB != 0 {
+            return Err(match proto {
+                Proto::Tcp if oobinline => WsaError::WSAEINVAL,
+                // Urgent data arrives with the OOB work (CHECKLIST §1.15); until then it is
+                // not supported rather than silently sent as normal data.
+                _ => WsaError::WSAEOPNOTSUPP,
+            });
+        }
+        let len = i32::try_from(buf.len()).map_err(|_| WsaError::WSAEMSGSIZE)?;
+        if proto == Proto::Tcp {
+            let mut sent = 0usize;
+            let mut attempt = |core: &mut crate::engine::Core| -> Option<Result<usize, WsaError>> {
+                if !core.table.contains_key(&id) {
+                    return Some(Err(WsaError::WSAEINTR));
+                }
+                match core.tcp_send(id, &buf[sent..]) {
+                    Err(e) => Some(Err(e)),
+                    Ok(n) => {
+                        sent += n;
+                        (sent == buf.len() || (nonblocking && sent > 0)).then_some(Ok(sent))
+                    }
+                }
+            };
+            let r = if nonblocking {
+                self.stack.with(&mut attempt).unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
+            } else {
+                match self.stack.block_on(deadline(timeout), &mut attempt) {
+                    Some(r) => r,
+                    None if sent > 0 => Ok(sent),
+                    None => Err(WsaError::WSAETIMEDOUT),
+                }
+            };
+            return r.map(|n| n as i32);
+        }
+        let to = match to.or(peer) {
+            Some(t) => t,
+            None => return Err(WsaError::WSAENOTCONN),
+        };
+        let attempt = |core: &mut crate::engine::Core| -> Option<Result<usize, WsaError>> {
+            if !core.table.contains_key(&id) {
+                return Some(Err(WsaError::WSAEINTR));
+            }
+            core.dgram_send(id, to, buf).transpose()
+        };
+        let r = if nonblocking {
+            self.stack.with(attempt).unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
+        } else {
+            self.stack.block_on(deadline(timeout), attempt).unwrap_or(Err(WsaError::WSAETIMEDOUT))
+        };
+        r.map(|_| len)
+    }
+
+    /// `recv` (CHECKLIST §1.4): 0 means the peer closed gracefully; a datagram longer than
+    /// `buf` fills it and fails `WSAEMSGSIZE` (the rest is lost).
+    pub fn recv(&self, s: SOCKET, buf: &mut [u8], flags: i32) -> Result<i32, WsaError> {
+        let id = record(self.check(s))?;
+        record(self.recv_inner(id, buf, flags).map(|(n, _)| n))
+    }
+
+    /// `recvfrom` (CHECKLIST §1.4): also returns the sender of a datagram; `from` and `fromlen`
+    /// are ignored on stream sockets.
+    pub fn recvfrom(
+        &self,
+        s: SOCKET,
+        buf: &mut [u8],
+        flags: i32,
+        from: Option<&mut SOCKADDR>,
+        fromlen: Option<&mut i32>,
+    ) -> Result<i32, WsaError> {
+        let id = record(self.check(s))?;
+        let proto = record(self.stack.with(|core| core.sock(id).map(|s| s.proto)))?;
+        if proto != Proto::Tcp && matches!(&fromlen, Some(l) if **l < SOCKADDR_IN_LEN) {
+            return record(Err(WsaError::WSAEFAULT));
+        }
+        let (n, src) = record(self.recv_inner(id, buf, flags))?;
+        if let (Some(src), Proto::Udp | Proto::RawIcmp) = (src, proto) {
+            if from.is_some() {
+                record(write_name(src, from, fromlen))?;
+            }
+        }
+        Ok(n)
+    }
+
+    fn recv_inner(&self, id: SocketId, buf: &mut [u8], flags: i32) -> Result<(i32, Option<SocketAddrV4>), WsaError> {
+        if flags & !KNOWN_RECV_FLAGS != 0 {
+            return Err(WsaError::WSAEINVAL);
+        }
+        let (proto, nonblocking, timeout, oobinline) =
+            self.stack.with(|core| core.sock(id).map(|s| (s.proto, s.nonblocking, s.opts.rcvtimeo_ms, s.opts.oobinline)))?;
+        let peek = flags & MSG_PEEK != 0;
+        if flags & MSG_OOB != 0 {
+            // No urgent data is ever pending until URG support lands (CHECKLIST 505, D-21).
+            return Err(match proto {
+                Proto::Tcp => WsaError::WSAEINVAL,
+                _ => WsaError::WSAEOPNOTSUPP,
+            });
+        }
+        let _ = oobinline;
+        if proto == Proto::Tcp {
+            if buf.is_empty() {
+                return Err(WsaError::WSAEINVAL);
+            }
+            let attempt = |core: &mut crate::engine::Core| -> Option<Result<usize, WsaError>> {
+                if !core.table.contains_key(&id) {
+                    return Some(Err(WsaError::WSAEINTR));
+                }
+                core.tcp_recv(id, buf, peek).transpose()
+            };
+            let r = self.wait(nonblocking, timeout, attempt)?;
+            return Ok((r as i32, None));
+        }
+        let got = self.wait(nonblocking, timeout, |core| {
+            if !core.table.contains_key(&id) {
+                return Some(Err(WsaError::WSAEINTR));
+            }
+            core.dgram_recv(id, buf, peek).transpose()
+        })?;
+        if got.truncated {
+            return Err(WsaError::WSAEMSGSIZE);
+        }
+        Ok((got.len as i32, Some(got.from)))
+    }
+
+    /// Tries once (non-blocking: `WSAEWOULDBLOCK`) or waits (until `timeout_ms`, 0 = forever:
+    /// then `WSAETIMEDOUT`).
+    fn wait<R>(
+        &self,
+        nonblocking: bool,
+        timeout_ms: u32,
+        attempt: impl FnMut(&mut crate::engine::Core) -> Option<Result<R, WsaError>>,
+    ) -> Result<R, WsaError> {
+        if nonblocking {
+            let mut attempt = attempt;
+            return self.stack.with(|core| attempt(core)).unwrap_or(Err(WsaError::WSAEWOULDBLOCK));
+        }
+        self.stack.block_on(deadline(timeout_ms), attempt).unwrap_or(Err(WsaError::WSAETIMEDOUT))
+    }
+
+    /// `shutdown` (CHECKLIST §1.5): `SD_SEND` sends FIN after queued data; `SD_RECEIVE` refuses
+    /// further receives and resets a TCP connection that has or gets unread data (D-35).
+    pub fn shutdown(&self, s: SOCKET, how: i32) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        if !(SD_RECEIVE..=SD_BOTH).contains(&how) {
+            return record(Err(WsaError::WSAEINVAL));
+        }
+        record(self.stack.with(|core| {
+            let sock = core.sock(id)?;
+            let connected_tcp = match (sock.proto, &sock.state) {
+                (Proto::Tcp, crate::engine::SockState::Connected(h)) => Some(*h),
+                (Proto::Tcp, _) => return Err(WsaError::WSAENOTCONN),
+                _ => None,
+            };
+            if how == SD_SEND || how == SD_BOTH {
+                sock.shut_send = true;
+                if let Some(h) = connected_tcp {
+                    core.tcp_shutdown_send(h);
+                }
+            }
+            if how == SD_RECEIVE || how == SD_BOTH {
+                core.sock(id)?.shut_recv = true;
+                core.watch_recv_shutdown(id);
+            }
+            Ok(())
+        }))
+    }
+
+    /// `closesocket` (CHECKLIST §1.5, the linger table): graceful in the background by default;
+    /// `SO_LINGER {1, 0}` resets; `SO_LINGER {1, n}` waits up to n seconds on a blocking socket
+    /// and resets if the data is not delivered by then; on a non-blocking socket with data still
+    /// queued it fails `WSAEWOULDBLOCK` and leaves the socket open.
+    pub fn closesocket(&self, s: SOCKET) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        let (linger_on, secs, nonblocking, queued) = record(self.stack.with(|core| {
+            let q = core.tcp_send_queue(id);
+            core.sock(id).map(|s| (s.opts.linger_on, s.opts.linger_secs, s.nonblocking, q))
+        }))?;
+        if linger_on && secs > 0 && nonblocking && queued > 0 {
+            return record(Err(WsaError::WSAEWOULDBLOCK));
+        }
+        self.session().sockets.remove(&id);
+        if linger_on && secs > 0 && queued > 0 {
+            self.stack.with(|core| core.tcp_close_gracefully(id));
+            let until = Instant::now() + Duration::from_secs(u64::from(secs));
+            let done = self.stack.block_on(Some(until), |core| core.tcp_linger_done(id).then_some(())).is_some();
+            self.stack.with(|core| core.remove(id, !done));
+        } else {
+            self.stack.with(|core| core.remove(id, linger_on && secs == 0));
+        }
+        Ok(())
+    }
+
+    /// `getsockname` (CHECKLIST §1.3): `WSAEINVAL` before the socket has a name (D-4); a socket
+    /// bound to `INADDR_ANY` reports its specific address once connected.
+    pub fn getsockname(&self, s: SOCKET, name: Option<&mut SOCKADDR>, namelen: Option<&mut i32>) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        let addr = record(self.stack.with(|core| {
+            let sock = core.sock(id)?;
+            sock.local.or(sock.bound).ok_or(WsaError::WSAEINVAL)
+        }))?;
+        if name.is_none() {
+            return record(Err(WsaError::WSAEFAULT));
+        }
+        record(write_name(addr, name, namelen))
+    }
+
+    /// `getpeername` (CHECKLIST §1.3): the peer of a connected socket (for datagram sockets, the
+    /// `connect`ed address only).
+    pub fn getpeername(&self, s: SOCKET, name: Option<&mut SOCKADDR>, namelen: Option<&mut i32>) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        let addr = record(self.stack.with(|core| {
+            let _ = core.tcp_connect_poll(id);
+            let sock = core.sock(id)?;
+            match (&sock.proto, &sock.state) {
+                (Proto::Tcp, crate::engine::SockState::Connected(_)) => sock.peer.ok_or(WsaError::WSAENOTCONN),
+                (Proto::Tcp, _) => Err(WsaError::WSAENOTCONN),
+                _ => sock.peer.ok_or(WsaError::WSAENOTCONN),
+            }
+        }))?;
+        if name.is_none() {
+            return record(Err(WsaError::WSAEFAULT));
+        }
+        record(write_name(addr, name, namelen))
+    }
+}
+
