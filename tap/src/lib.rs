@@ -13,6 +13,10 @@
 //!   served by [`UnixSwitch`].
 //! - [`PcapTee`]: wraps any link and writes every frame, both ways, to a pcap file.
 //!
+//! Network namespaces are per thread: [`in_namespace`] runs a constructor on a thread that has
+//! joined a named namespace (and [`open_in_namespace`] opens a [`Tap`] that way); the descriptor
+//! then works from any thread.
+//!
 //! # Contract every backend keeps
 //! - Nothing panics on I/O errors or on malformed frames: errors are values.
 //! - `recv` never blocks. `Ok(None)` means "nothing now"; the descriptor from
@@ -31,17 +35,23 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
+#[allow(unsafe_code)]
 mod sys;
 
+mod netns;
 mod pcap;
 mod raw_socket;
 mod tap;
 mod unix_link;
 mod virtual_switch;
 
+#[cfg(test)]
+mod testns;
+
+pub use netns::in_namespace;
 pub use pcap::PcapTee;
 pub use raw_socket::RawSocket;
-pub use tap::Tap;
+pub use tap::{open_in_namespace, Tap};
 pub use unix_link::{UnixLink, UnixSwitch};
 pub use virtual_switch::{Impairments, SwitchPort, SwitchStats, VirtualSwitch};
 
@@ -90,20 +100,60 @@ pub trait Link: AsRawFd + Send + std::fmt::Debug {
     fn stats(&self) -> LinkStats;
 }
 
-impl<L: Link + ?Sized> Link for Box<L> {
-    fn recv(&mut self, buf: &mut [u8], now: Instant) -> io::Result<Option<usize>> {
-        (**self).recv(buf, now)
+/// Forwards every call to the boxed link; see also the impl for `Box<dyn Link>`.
+macro_rules! forward_link {
+    () => {
+        fn recv(&mut self, buf: &mut [u8], now: Instant) -> io::Result<Option<usize>> {
+            (**self).recv(buf, now)
+        }
+        fn send(&mut self, frame: &[u8], now: Instant) -> io::Result<()> {
+            (**self).send(frame, now)
+        }
+        fn poll_at(&self) -> Option<Instant> {
+            (**self).poll_at()
+        }
+        fn mtu(&self) -> usize {
+            (**self).mtu()
+        }
+        fn stats(&self) -> LinkStats {
+            (**self).stats()
+        }
+    };
+}
+
+impl<L: Link> Link for Box<L> {
+    forward_link!();
+}
+
+// std implements `AsRawFd` for `Box<T>` only when `T: Sized`, so a boxed trait object needs its
+// own impls to be a `Link` (and, say, to go inside a `PcapTee`).
+impl Link for Box<dyn Link> {
+    forward_link!();
+}
+
+impl AsRawFd for Box<dyn Link> {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        (**self).as_raw_fd()
     }
-    fn send(&mut self, frame: &[u8], now: Instant) -> io::Result<()> {
-        (**self).send(frame, now)
-    }
-    fn poll_at(&self) -> Option<Instant> {
-        (**self).poll_at()
-    }
-    fn mtu(&self) -> usize {
-        (**self).mtu()
-    }
-    fn stats(&self) -> LinkStats {
-        (**self).stats()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_link_is_send_and_boxes_are_links() {
+        fn link<L: Link>() {}
+        link::<Tap>();
+        link::<RawSocket>();
+        link::<SwitchPort>();
+        link::<UnixLink>();
+        link::<PcapTee<SwitchPort>>();
+        link::<Box<SwitchPort>>();
+        link::<Box<dyn Link>>();
+        link::<PcapTee<Box<dyn Link>>>();
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<VirtualSwitch>();
+        send_sync::<UnixSwitch>();
     }
 }

@@ -29,9 +29,12 @@ macro_rules! syscall {
 }
 
 /// Takes ownership of a descriptor a syscall just returned.
-fn owned(fd: libc::c_int) -> OwnedFd {
-    // SAFETY: `fd` was just returned by a successful syscall that creates a descriptor, so it is
-    // open and nothing else owns it.
+///
+/// # Safety
+/// `fd` must be a descriptor that is open and owned by nobody else (fresh from `socket`,
+/// `eventfd`, …).
+unsafe fn owned(fd: libc::c_int) -> OwnedFd {
+    // SAFETY: guaranteed by the caller.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
@@ -66,8 +69,17 @@ pub(crate) fn tun_set_tap(fd: BorrowedFd<'_>, name: &str) -> io::Result<String> 
     let mut req = ifreq(name)?;
     req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
     // SAFETY: `req` is a live, initialised `ifreq`, which is what TUNSETIFF reads and writes.
-    syscall!(ioctl(fd.as_raw_fd(), libc::TUNSETIFF as _, &mut req as *mut libc::ifreq))?;
-    let name = req.ifr_name.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    syscall!(ioctl(
+        fd.as_raw_fd(),
+        libc::TUNSETIFF as _,
+        &mut req as *mut libc::ifreq
+    ))?;
+    let name = req
+        .ifr_name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
@@ -76,7 +88,11 @@ pub(crate) fn tun_set_tap(fd: BorrowedFd<'_>, name: &str) -> io::Result<String> 
 pub(crate) fn if_mtu(sock: BorrowedFd<'_>, name: &str) -> io::Result<usize> {
     let mut req = ifreq(name)?;
     // SAFETY: `req` is a live `ifreq`; SIOCGIFMTU reads the name and writes `ifru_mtu`.
-    syscall!(ioctl(sock.as_raw_fd(), libc::SIOCGIFMTU as _, &mut req as *mut libc::ifreq))?;
+    syscall!(ioctl(
+        sock.as_raw_fd(),
+        libc::SIOCGIFMTU as _,
+        &mut req as *mut libc::ifreq
+    ))?;
     // SAFETY: the kernel just wrote the `ifru_mtu` member, and every bit pattern is a valid c_int.
     let mtu = unsafe { req.ifr_ifru.ifru_mtu };
     usize::try_from(mtu).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "negative MTU"))
@@ -85,7 +101,13 @@ pub(crate) fn if_mtu(sock: BorrowedFd<'_>, name: &str) -> io::Result<usize> {
 /// An `AF_INET` datagram socket, used only as a handle for interface ioctls.
 pub(crate) fn inet_dgram_socket() -> io::Result<OwnedFd> {
     // SAFETY: no pointers.
-    syscall!(socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)).map(owned)
+    let fd = syscall!(socket(
+        libc::AF_INET,
+        libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+        0
+    ))?;
+    // SAFETY: a fresh descriptor from socket().
+    Ok(unsafe { owned(fd) })
 }
 
 /// Reads one datagram-like record (a TAP frame) into `buf`, letting anything beyond `buf` spill
@@ -97,8 +119,14 @@ pub(crate) fn read_split(
     overflow: &mut [u8],
 ) -> io::Result<usize> {
     let iov = [
-        libc::iovec { iov_base: buf.as_mut_ptr().cast::<c_void>(), iov_len: buf.len() },
-        libc::iovec { iov_base: overflow.as_mut_ptr().cast::<c_void>(), iov_len: overflow.len() },
+        libc::iovec {
+            iov_base: buf.as_mut_ptr().cast::<c_void>(),
+            iov_len: buf.len(),
+        },
+        libc::iovec {
+            iov_base: overflow.as_mut_ptr().cast::<c_void>(),
+            iov_len: overflow.len(),
+        },
     ];
     // SAFETY: both iovecs describe live, writable, exclusively borrowed slices of the stated
     // lengths, and `iov` outlives the call.
@@ -108,22 +136,37 @@ pub(crate) fn read_split(
 /// `write(2)`.
 pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is live and readable for `buf.len()` bytes.
-    syscall!(write(fd.as_raw_fd(), buf.as_ptr().cast::<c_void>(), buf.len())).map(|n| n as usize)
+    syscall!(write(
+        fd.as_raw_fd(),
+        buf.as_ptr().cast::<c_void>(),
+        buf.len()
+    ))
+    .map(|n| n as usize)
 }
 
 /// `send(2)` with no flags on a connected or bound socket.
 pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is live and readable for `buf.len()` bytes.
-    syscall!(send(fd.as_raw_fd(), buf.as_ptr().cast::<c_void>(), buf.len(), libc::MSG_NOSIGNAL))
-        .map(|n| n as usize)
+    syscall!(send(
+        fd.as_raw_fd(),
+        buf.as_ptr().cast::<c_void>(),
+        buf.len(),
+        libc::MSG_NOSIGNAL
+    ))
+    .map(|n| n as usize)
 }
 
 /// `recv(2)` with `MSG_TRUNC`: returns the datagram's real length even when it was longer than
 /// `buf` (and was truncated).
 pub(crate) fn recv_trunc(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is live and writable for `buf.len()` bytes.
-    syscall!(recv(fd.as_raw_fd(), buf.as_mut_ptr().cast::<c_void>(), buf.len(), libc::MSG_TRUNC))
-        .map(|n| n as usize)
+    syscall!(recv(
+        fd.as_raw_fd(),
+        buf.as_mut_ptr().cast::<c_void>(),
+        buf.len(),
+        libc::MSG_TRUNC
+    ))
+    .map(|n| n as usize)
 }
 
 /// The index of interface `name` in the calling thread's network namespace.
@@ -147,7 +190,9 @@ pub(crate) fn packet_socket(name: &str) -> io::Result<OwnedFd> {
     let index = if_index(name)?;
     let flags = libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     // SAFETY: no pointers.
-    let fd = owned(syscall!(socket(libc::AF_PACKET, flags, 0))?);
+    let fd = syscall!(socket(libc::AF_PACKET, flags, 0))?;
+    // SAFETY: a fresh descriptor from socket().
+    let fd = unsafe { owned(fd) };
     let addr = libc::sockaddr_ll {
         sll_family: libc::AF_PACKET as libc::c_ushort,
         sll_protocol: (libc::ETH_P_ALL as u16).to_be(),
@@ -211,7 +256,9 @@ pub(crate) fn recv_packet(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usi
 pub(crate) fn unix_dgram_autobind() -> io::Result<OwnedFd> {
     let flags = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     // SAFETY: no pointers.
-    let fd = owned(syscall!(socket(libc::AF_UNIX, flags, 0))?);
+    let fd = syscall!(socket(libc::AF_UNIX, flags, 0))?;
+    // SAFETY: a fresh descriptor from socket().
+    let fd = unsafe { owned(fd) };
     let family = libc::AF_UNIX as libc::sa_family_t;
     // SAFETY: the kernel reads exactly `size_of::<sa_family_t>()` bytes from `&family`, which is
     // live; that length is what asks for autobind.
@@ -226,7 +273,9 @@ pub(crate) fn unix_dgram_autobind() -> io::Result<OwnedFd> {
 /// A non-blocking, close-on-exec eventfd with counter 0.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: no pointers.
-    syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)).map(owned)
+    let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
+    // SAFETY: a fresh descriptor from eventfd().
+    Ok(unsafe { owned(fd) })
 }
 
 /// Adds one to an eventfd's counter, making it readable. A counter already at its maximum is
@@ -239,12 +288,20 @@ pub(crate) fn eventfd_signal(fd: BorrowedFd<'_>) {
 pub(crate) fn eventfd_drain(fd: BorrowedFd<'_>) {
     let mut buf = [0u8; 8];
     // SAFETY: `buf` is live and writable for 8 bytes. EAGAIN (already 0) is the expected error.
-    let _ = syscall!(read(fd.as_raw_fd(), buf.as_mut_ptr().cast::<c_void>(), buf.len()));
+    let _ = syscall!(read(
+        fd.as_raw_fd(),
+        buf.as_mut_ptr().cast::<c_void>(),
+        buf.len()
+    ));
 }
 
 /// Waits up to `timeout` for `fd` to become readable. `EINTR` counts as "not yet".
 pub(crate) fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
     // SAFETY: `pfd` is one live pollfd and the count passed is 1.
     match syscall!(poll(&mut pfd, 1, ms)) {

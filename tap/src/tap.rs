@@ -1,20 +1,9 @@
-//! [`Tap`]: a Linux TAP interface (`/dev/net/tun`, `IFF_TAP | IFF_NO_PI`).
+//! [`Tap`]: a Linux TAP interface (`/dev/net/tun`, `IFF_TAP | IFF_NO_PI`), and
+//! [`open_in_namespace`], which makes one inside a named network namespace.
 //!
-//! # Contract
-//! - **Readiness.** The descriptor is non-blocking and readable while the kernel holds a frame
-//!   for us; `recv` reads one frame per call and answers `Ok(None)` once the queue is empty
-//!   (`EAGAIN`). [`Link::poll_at`] is always `None`.
-//! - **Sending.** One `write` per frame; the kernel takes all of it or fails. `EAGAIN` comes back
-//!   as [`io::ErrorKind::WouldBlock`]; an interface that is down answers `EIO`.
-//! - **Dropped.** A frame longer than the caller's buffer is read (so it leaves the queue),
-//!   discarded and counted in [`LinkStats::rx_dropped`]. Nothing else is dropped by us; the kernel
-//!   drops egress frames when its TAP queue (`txqueuelen`) is full, as for any interface.
-//! - **Namespaces.** The interface is made in the network namespace of the *thread* that opens
-//!   `/dev/net/tun`. To put it in another namespace, open it from a thread that has `setns`'d
-//!   there — [`open_in_namespace`] does exactly that — and then use it from any thread.
-//!
-//! Opening needs `CAP_NET_ADMIN` (or a persistent TAP owned by the caller). The interface is left
-//! down and without addresses: configuring it is the caller's business.
+//! Contract in short (in full on [`Tap`]): non-blocking, readable while the kernel holds a frame,
+//! never a `poll_at`; a frame longer than the caller's buffer is read, dropped and counted in
+//! `rx_dropped`; nothing else is dropped here.
 
 use std::fs::OpenOptions;
 use std::io;
@@ -28,7 +17,23 @@ use crate::{netns, sys, Link, LinkStats};
 /// whole (a TAP frame is at most 64 KiB).
 const OVERFLOW_LEN: usize = 65536;
 
-/// A TAP interface: Ethernet frames to and from the kernel. See the [module docs](self).
+/// A TAP interface: Ethernet frames to and from the kernel.
+///
+/// # Contract
+/// - **Readiness.** The descriptor is non-blocking and readable while the kernel holds a frame
+///   for us; `recv` reads one frame per call and answers `Ok(None)` once the queue is empty
+///   (`EAGAIN`). [`Link::poll_at`] is always `None`.
+/// - **Sending.** One `write` per frame; the kernel takes all of it or fails. `EAGAIN` comes back
+///   as [`io::ErrorKind::WouldBlock`]; an interface that is down answers `EIO`.
+/// - **Dropped.** A frame longer than the caller's buffer is read (so it leaves the queue),
+///   discarded and counted in [`LinkStats::rx_dropped`]. Nothing else is dropped by us; the kernel
+///   drops egress frames when its TAP queue (`txqueuelen`) is full, as for any interface.
+/// - **Namespaces.** The interface is made in the network namespace of the *thread* that opens
+///   `/dev/net/tun`. To put it in another namespace, open it from a thread that has `setns`'d
+///   there — [`open_in_namespace`] does exactly that — and then use it from any thread.
+///
+/// Opening needs `CAP_NET_ADMIN` (or a persistent TAP owned by the caller). The interface is left
+/// down and without addresses: configuring it is the caller's business.
 pub struct Tap {
     fd: OwnedFd,
     name: String,
@@ -102,7 +107,10 @@ impl Link for Tap {
         let n = sys::write(self.fd.as_fd(), frame)?;
         if n != frame.len() {
             // The tun driver takes whole frames; a short count would be a kernel change.
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "TAP took part of a frame"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "TAP took part of a frame",
+            ));
         }
         self.stats.tx_frames += 1;
         self.stats.tx_bytes += n as u64;
@@ -138,5 +146,96 @@ impl AsRawFd for Tap {
 impl AsFd for Tap {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testns::{recv_matching, NetNs, ANSWER, SILENCE};
+
+    const OUR_MAC: [u8; 6] = [2, 0, 0, 0x77, 0, 2];
+
+    /// An ARP request "who has 10.200.0.1? tell 10.200.0.2" from [`OUR_MAC`].
+    fn arp_request() -> Vec<u8> {
+        let mut f = Vec::with_capacity(42);
+        f.extend_from_slice(&[0xff; 6]);
+        f.extend_from_slice(&OUR_MAC);
+        f.extend_from_slice(&[0x08, 0x06]); // ARP
+        f.extend_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]); // Ethernet/IPv4, request
+        f.extend_from_slice(&OUR_MAC);
+        f.extend_from_slice(&[10, 200, 0, 2]);
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&[10, 200, 0, 1]);
+        f
+    }
+
+    #[test]
+    fn opens_in_a_namespace_and_talks_to_its_kernel() {
+        let Some(ns) = NetNs::create_or_skip() else {
+            return;
+        };
+        ns.quiet();
+        let mut tap = open_in_namespace(&ns.name, "ws2tap0").unwrap();
+        assert_eq!(tap.name(), "ws2tap0");
+        assert_eq!(tap.mtu(), 1500);
+        assert!(ns.ip(&["link", "show", "ws2tap0"]).contains("ws2tap0"));
+        let in_root = std::process::Command::new("ip")
+            .args(["link", "show", "ws2tap0"])
+            .output();
+        assert!(
+            !in_root.unwrap().status.success(),
+            "the TAP must not be in the root namespace"
+        );
+        let mut buf = [0u8; 1518];
+        assert_eq!(
+            tap.recv(&mut buf, Instant::now()).unwrap(),
+            None,
+            "non-blocking"
+        );
+
+        // The kernel inside the namespace is the peer: it must answer our ARP request.
+        ns.ip(&["addr", "add", "10.200.0.1/24", "dev", "ws2tap0"]);
+        ns.ip(&["link", "set", "ws2tap0", "up"]);
+        tap.send(&arp_request(), Instant::now()).unwrap();
+        let reply = recv_matching(&mut tap, 1518, ANSWER, |f| {
+            f.len() >= 42 && f[12..14] == [8, 6] && f[21] == 2
+        })
+        .unwrap()
+        .expect("an ARP reply from the namespace's kernel");
+        assert_eq!(reply[..6], OUR_MAC);
+        assert_eq!(reply[28..32], [10, 200, 0, 1]);
+        assert_eq!(tap.stats().tx_frames, 1);
+        assert!(tap.stats().rx_frames >= 1);
+
+        // A non-persistent TAP goes away with its descriptor.
+        drop(tap);
+        assert!(ns.try_ip(&["link", "show", "ws2tap0"]).is_err());
+    }
+
+    #[test]
+    fn frames_longer_than_the_buffer_are_counted() {
+        let Some(ns) = NetNs::create_or_skip() else {
+            return;
+        };
+        ns.quiet();
+        let mut tap = open_in_namespace(&ns.name, "ws2tap1").unwrap();
+        ns.ip(&["addr", "add", "10.200.0.1/24", "dev", "ws2tap1"]);
+        ns.ip(&["link", "set", "ws2tap1", "up"]);
+        tap.send(&arp_request(), Instant::now()).unwrap();
+        // The 42-byte ARP reply does not fit 20 bytes: read, dropped, counted.
+        assert_eq!(
+            recv_matching(&mut tap, 20, SILENCE, |_| true).unwrap(),
+            None
+        );
+        assert!(tap.stats().rx_dropped >= 1);
+    }
+
+    #[test]
+    fn bad_namespace_names_are_errors() {
+        let err = open_in_namespace("ws2-no-such-namespace", "ws2tap0").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let err = open_in_namespace("../etc", "ws2tap0").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -2,28 +2,10 @@
 //! per datagram (the QEMU `-netdev dgram` convention), so separate unprivileged processes — and
 //! VMs — can share one LAN through `ws2 switch --socket PATH`.
 //!
-//! # Registration
-//! The switch answers to the *source address* of the datagrams it receives. A [`UnixLink`] binds
-//! its socket to a fresh abstract address (Linux autobind) and, on connect, sends one empty
-//! "hello" datagram, so the switch knows it before it sends any frame. A client bound to a
-//! filesystem path (QEMU's `local=`) works the same way. Datagrams shorter than an Ethernet
-//! header only register their sender.
-//!
-//! # Switching
-//! As [`VirtualSwitch`](crate::VirtualSwitch), without impairments: learn `source MAC -> client`
-//! from frames with a unicast source; send a unicast frame to its learned client; flood every
-//! other frame to every known client except the sender. A client whose address is gone
-//! (`ECONNREFUSED`, `ENOENT`) is forgotten with its MACs.
-//!
-//! # Contract of a [`UnixLink`]
-//! - **Readiness.** The socket is non-blocking and readable while a datagram is queued; `recv`
-//!   answers `Ok(None)` on `EAGAIN`. [`Link::poll_at`] is always `None`.
-//! - **Dropped.** A datagram longer than the caller's buffer or shorter than 14 bytes is
-//!   discarded and counted in [`LinkStats::rx_dropped`]. The switch drops a frame for a client
-//!   whose receive queue is full (counted in its [`SwitchStats::dropped_queue_full`]), as a real
-//!   switch drops on a congested port.
-//! - **Sending.** One datagram per frame, to the switch only. A full switch queue is
-//!   [`io::ErrorKind::WouldBlock`]; a switch that went away is `ECONNREFUSED`.
+//! Contract in short (in full on [`UnixLink`] and [`UnixSwitch`]): a link is non-blocking and
+//! readable while a datagram is queued, never a `poll_at`; datagrams too long for the caller's
+//! buffer or shorter than an Ethernet header are dropped and counted in `rx_dropped`; the switch
+//! learns clients from source addresses and drops (and counts) frames a client has no room for.
 
 use std::collections::HashMap;
 use std::io;
@@ -43,8 +25,17 @@ const MIN_FRAME_LEN: usize = 14;
 /// How often the switch loop looks at its stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
-/// A [`Link`] to a [`UnixSwitch`]: Ethernet frames as Unix datagrams. See the
-/// [module docs](self).
+/// A [`Link`] to a [`UnixSwitch`]: Ethernet frames as Unix datagrams.
+///
+/// # Contract
+/// - **Readiness.** The socket is non-blocking and readable while a datagram is queued; `recv`
+///   answers `Ok(None)` on `EAGAIN`. [`Link::poll_at`] is always `None`.
+/// - **Dropped.** A datagram longer than the caller's buffer or shorter than 14 bytes is
+///   discarded and counted in [`LinkStats::rx_dropped`]. The switch drops a frame for a client
+///   whose receive queue is full (counted in its [`SwitchStats::dropped_queue_full`]), as a real
+///   switch drops on a congested port.
+/// - **Sending.** One datagram per frame, to the switch only. A full switch queue is
+///   [`io::ErrorKind::WouldBlock`]; a switch that went away is `ECONNREFUSED`.
 #[derive(Debug)]
 pub struct UnixLink {
     sock: UnixDatagram,
@@ -67,7 +58,10 @@ impl UnixLink {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
-        Ok(UnixLink { sock, stats: LinkStats::default() })
+        Ok(UnixLink {
+            sock,
+            stats: LinkStats::default(),
+        })
     }
 
     /// The link's own (abstract) address, as the switch sees it.
@@ -95,11 +89,17 @@ impl Link for UnixLink {
 
     fn send(&mut self, frame: &[u8], _now: Instant) -> io::Result<()> {
         if frame.len() < MIN_FRAME_LEN {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "frame shorter than 14 bytes"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "frame shorter than 14 bytes",
+            ));
         }
         let n = self.sock.send(frame)?;
         if n != frame.len() {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "socket took part of a frame"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "socket took part of a frame",
+            ));
         }
         self.stats.tx_frames += 1;
         self.stats.tx_bytes += n as u64;
@@ -136,7 +136,8 @@ impl ClientKey {
         if let Some(path) = addr.as_pathname() {
             return Some(ClientKey::Path(path.to_owned()));
         }
-        addr.as_abstract_name().map(|name| ClientKey::Abstract(name.to_vec()))
+        addr.as_abstract_name()
+            .map(|name| ClientKey::Abstract(name.to_vec()))
     }
 }
 
@@ -147,8 +148,20 @@ struct Tables {
     stats: SwitchStats,
 }
 
-/// The switch a [`UnixLink`] plugs into, serving a Unix datagram socket at a path. See the
-/// [module docs](self).
+/// The switch a [`UnixLink`] plugs into, serving a Unix datagram socket at a path.
+///
+/// # Registration
+/// The switch answers to the *source address* of the datagrams it receives. A [`UnixLink`] binds
+/// its socket to a fresh abstract address (Linux autobind) and, on connect, sends one empty
+/// "hello" datagram, so the switch knows it before it sends any frame. A client bound to a
+/// filesystem path (QEMU's `local=`) works the same way. Datagrams shorter than an Ethernet
+/// header only register their sender.
+///
+/// # Switching
+/// As [`VirtualSwitch`](crate::VirtualSwitch), without impairments: learn `source MAC -> client`
+/// from frames with a unicast source; send a unicast frame to its learned client; flood every
+/// other frame to every known client except the sender. A client whose address is gone
+/// (`ECONNREFUSED`, `ENOENT`) is forgotten with its MACs.
 ///
 /// ```no_run
 /// use std::sync::atomic::AtomicBool;
@@ -201,18 +214,28 @@ impl UnixSwitch {
 
     /// Switches frames for `duration` (or until an error), then returns.
     pub fn run_for(&self, duration: Duration) -> io::Result<()> {
-        self.run_until(&AtomicBool::new(false), Instant::now().checked_add(duration))
+        self.run_until(
+            &AtomicBool::new(false),
+            Instant::now().checked_add(duration),
+        )
     }
 
-    /// Counters: `forwarded` frames sent to clients and `dropped_queue_full` frames a client had
-    /// no room for; the other fields stay 0.
+    /// Counters: `forwarded` frames sent to clients and `dropped_queue_full` frames that could
+    /// not be (the client's queue was full, or another send error); the other fields stay 0.
     pub fn stats(&self) -> SwitchStats {
-        self.tables.lock().unwrap_or_else(PoisonError::into_inner).stats
+        self.tables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stats
     }
 
     /// How many clients the switch knows.
     pub fn client_count(&self) -> usize {
-        self.tables.lock().unwrap_or_else(PoisonError::into_inner).clients.len()
+        self.tables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clients
+            .len()
     }
 
     fn run_until(&self, stop: &AtomicBool, deadline: Option<Instant>) -> io::Result<()> {
@@ -247,7 +270,10 @@ impl UnixSwitch {
         let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
         let sender = ClientKey::of(from);
         if let Some(key) = &sender {
-            tables.clients.entry(key.clone()).or_insert_with(|| from.clone());
+            tables
+                .clients
+                .entry(key.clone())
+                .or_insert_with(|| from.clone());
         }
         if datagram.len() < MIN_FRAME_LEN {
             return;
@@ -258,13 +284,24 @@ impl UnixSwitch {
             mac.copy_from_slice(src);
             tables.macs.insert(mac, key.clone());
         }
-        let learned = if dst[0] & 1 == 0 { tables.macs.get(dst).cloned() } else { None };
+        let learned = if dst[0] & 1 == 0 {
+            tables.macs.get(dst).cloned()
+        } else {
+            None
+        };
         let targets: Vec<ClientKey> = match learned.filter(|k| Some(k) != sender.as_ref()) {
             Some(k) => vec![k],
-            None => tables.clients.keys().filter(|k| Some(*k) != sender.as_ref()).cloned().collect(),
+            None => tables
+                .clients
+                .keys()
+                .filter(|k| Some(*k) != sender.as_ref())
+                .cloned()
+                .collect(),
         };
         for key in targets {
-            let Some(addr) = tables.clients.get(&key) else { continue };
+            let Some(addr) = tables.clients.get(&key) else {
+                continue;
+            };
             match self.sock.send_to_addr(datagram, addr) {
                 Ok(_) => tables.stats.forwarded += 1,
                 Err(e)
@@ -284,8 +321,8 @@ impl UnixSwitch {
 
 impl Drop for UnixSwitch {
     fn drop(&mut self) {
-        let ours = std::fs::symlink_metadata(&self.path)
-            .is_ok_and(|m| (m.dev(), m.ino()) == self.file_id);
+        let ours =
+            std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.file_id);
         if ours {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -295,5 +332,107 @@ impl Drop for UnixSwitch {
 impl AsRawFd for UnixSwitch {
     fn as_raw_fd(&self) -> RawFd {
         self.sock.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// A fresh socket path under the temp dir, unique per process and call.
+    fn socket_path() -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        std::env::temp_dir().join(format!("ws2-tap-test-{}-{n}.sock", std::process::id()))
+    }
+
+    fn frame(dst: [u8; 6], src: [u8; 6], tag: u8) -> Vec<u8> {
+        let mut f = vec![tag; 60];
+        f[..6].copy_from_slice(&dst);
+        f[6..12].copy_from_slice(&src);
+        f
+    }
+
+    /// Waits up to 2 s for one frame on `link`.
+    fn recv_one(link: &mut UnixLink) -> Option<Vec<u8>> {
+        let mut buf = [0u8; 1518];
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Some(n) = link.recv(&mut buf, Instant::now()).unwrap() {
+                return Some(buf[..n].to_vec());
+            }
+            sys::poll_readable(link.as_fd(), Duration::from_millis(50)).unwrap();
+        }
+        None
+    }
+
+    #[test]
+    fn two_links_exchange_frames_through_the_switch() {
+        let path = socket_path();
+        let switch = UnixSwitch::bind(&path).unwrap();
+        let stop = AtomicBool::new(false);
+        let (mac_a, mac_b) = ([2, 0, 0, 0, 0, 0xa], [2, 0, 0, 0, 0, 0xb]);
+        std::thread::scope(|s| {
+            let running = s.spawn(|| switch.run(&stop));
+            let mut a = UnixLink::connect(&path).unwrap();
+            let mut b = UnixLink::connect(&path).unwrap();
+            let mut c = UnixLink::connect(&path).unwrap();
+            let now = Instant::now();
+            // Broadcast floods to everyone else; the hellos made B and C known.
+            let hello = frame([0xff; 6], mac_a, 1);
+            a.send(&hello, now).unwrap();
+            assert_eq!(recv_one(&mut b), Some(hello.clone()));
+            assert_eq!(recv_one(&mut c), Some(hello));
+            // A is learned: B's answer reaches A only.
+            let answer = frame(mac_a, mac_b, 2);
+            b.send(&answer, now).unwrap();
+            assert_eq!(recv_one(&mut a), Some(answer));
+            let mut buf = [0u8; 1518];
+            stop.store(true, Ordering::Relaxed);
+            running.join().unwrap().unwrap();
+            assert_eq!(c.recv(&mut buf, now).unwrap(), None);
+            assert_eq!(b.recv(&mut buf, now).unwrap(), None);
+            assert_eq!(a.stats().tx_frames, 1);
+            assert_eq!(a.stats().rx_frames, 1);
+        });
+        assert_eq!(switch.client_count(), 3);
+        assert_eq!(switch.stats().forwarded, 3);
+        drop(switch);
+        assert!(!path.exists(), "the socket file is removed on drop");
+    }
+
+    #[test]
+    fn short_and_long_datagrams_are_counted_not_returned() {
+        let path = socket_path();
+        let switch = UnixDatagram::bind(&path).unwrap();
+        let mut link = UnixLink::connect(&path).unwrap();
+        let mut buf = [0u8; 100];
+        let (_, from) = switch.recv_from(&mut buf).unwrap();
+        for len in [0, 13, 101, 14] {
+            switch.send_to_addr(&vec![0u8; len], &from).unwrap();
+        }
+        assert_eq!(link.recv(&mut buf, Instant::now()).unwrap(), Some(14));
+        assert_eq!(link.stats().rx_dropped, 3);
+        assert_eq!(
+            link.send(&[0; 13], Instant::now()).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn connect_to_nothing_fails() {
+        assert!(UnixLink::connect(&socket_path()).is_err());
+    }
+
+    #[test]
+    fn run_for_returns() {
+        let path = socket_path();
+        let switch = UnixSwitch::bind(&path).unwrap();
+        let t = Instant::now();
+        switch.run_for(Duration::from_millis(150)).unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(150));
     }
 }

@@ -1,3 +1,121 @@
+//! The `ws2` command line (clap): `demo`, `switch`, `send`, `recv`, `bench`.
+//!
+//! Every command that runs a stack takes the same link options ([`LinkArgs`]):
+//! `--link tap:NAME|raw:IFNAME|unix:PATH`, `--addr A.B.C.D/P`, `--gateway`, `--mtu`, `--pcap`.
+
+mod bench;
+mod demo;
+mod transfer;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use ws2_stack::{Ipv4Cidr, Stack, StackConfig};
+use ws2_tap::{Link, PcapTee, RawSocket, Tap, UnixLink, UnixSwitch};
+
+#[derive(Parser, Debug)]
+#[command(name = "ws2", version, about = "Windows Sockets 2 on a userspace TCP/IP stack")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Several hosts on an in-process virtual LAN exchanging TCP and UDP (no root needed).
+    Demo(demo::DemoArgs),
+    /// A virtual LAN for separate processes: one Ethernet frame per Unix datagram.
+    Switch {
+        /// Path of the switch's Unix datagram socket.
+        #[arg(long)]
+        socket: PathBuf,
+    },
+    /// Send bulk TCP or UDP to a peer and report what went out.
+    Send(transfer::SendArgs),
+    /// Receive bulk TCP or UDP and report what arrived.
+    Recv(transfer::RecvArgs),
+    /// Measure a scenario against its anchor in the same run (see docs/benchmarks.md).
+    Bench(bench::BenchArgs),
+}
+
+/// How a command attaches its stack to a network.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct LinkArgs {
+    /// The link: tap:NAME (a TAP device), raw:IFNAME (AF_PACKET on an interface) or
+    /// unix:PATH (a `ws2 switch`).
+    #[arg(long)]
+    pub(crate) link: String,
+    /// The stack's address with prefix length, e.g. 10.0.0.2/24.
+    #[arg(long)]
+    pub(crate) addr: Ipv4Cidr,
+    /// Default gateway.
+    #[arg(long)]
+    pub(crate) gateway: Option<std::net::Ipv4Addr>,
+    /// IP MTU of the link.
+    #[arg(long, default_value_t = 1500)]
+    pub(crate) mtu: usize,
+    /// Write every frame to this pcap file (tcpdump -r reads it).
+    #[arg(long)]
+    pub(crate) pcap: Option<PathBuf>,
+}
+
+impl LinkArgs {
+    /// Opens the link and starts the stack.
+    pub(crate) fn start(&self) -> Result<Stack, String> {
+        let link: Box<dyn Link> = open_link(&self.link)?;
+        let link: Box<dyn Link> = match &self.pcap {
+            Some(path) => Box::new(
+                PcapTee::new(link, path).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+            ),
+            None => link,
+        };
+        let mut config = StackConfig::new(self.addr);
+        config.gateway = self.gateway;
+        config.mtu = self.mtu;
+        Stack::from_box(config, link).map_err(|e| format!("cannot start the stack: {e}"))
+    }
+}
+
+/// Opens `tap:NAME`, `raw:IFNAME` or `unix:PATH`.
+pub(crate) fn open_link(spec: &str) -> Result<Box<dyn Link>, String> {
+    let (kind, arg) = spec
+        .split_once(':')
+        .ok_or_else(|| format!("--link {spec:?}: expected tap:NAME, raw:IFNAME or unix:PATH"))?;
+    if arg.is_empty() {
+        return Err(format!("--link {spec:?}: the name after '{kind}:' is missing"));
+    }
+    let fail = |e: std::io::Error| format!("--link {spec}: {e}");
+    Ok(match kind {
+        "tap" => Box::new(Tap::open(arg).map_err(fail)?),
+        "raw" => Box::new(RawSocket::open(arg).map_err(fail)?),
+        "unix" => Box::new(UnixLink::connect(std::path::Path::new(arg)).map_err(fail)?),
+        other => return Err(format!("--link {spec:?}: unknown link kind {other:?} (tap, raw, unix)")),
+    })
+}
+
 pub(crate) fn main() -> i32 {
-    0
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Switch { socket } => run_switch(&socket),
+        Command::Send(args) => transfer::send(&args),
+        Command::Recv(args) => transfer::recv(&args),
+        Command::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(msg) => {
+            eprintln!("ws2: {msg}");
+            1
+        }
+    }
+}
+
+fn run_switch(path: &std::path::Path) -> Result<(), String> {
+    let switch = UnixSwitch::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    eprintln!("ws2 switch: listening on {}", path.display());
+    let stop = Arc::new(AtomicBool::new(false));
+    switch.run(&stop).map_err(|e| format!("switch failed: {e}"))
 }

@@ -486,12 +486,17 @@ impl Stack {
     /// Starts a node on `link` with `config`. Fails if `config` has no address or the waker
     /// cannot be made.
     pub fn new(config: StackConfig, link: impl Link + 'static) -> io::Result<Stack> {
+        Stack::from_box(config, Box::new(link))
+    }
+
+    /// [`Stack::new`] for a link chosen at run time.
+    pub fn from_box(config: StackConfig, link: Box<dyn Link>) -> io::Result<Stack> {
         if config.addrs.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a stack needs an address"));
         }
         let link_fd = link.as_raw_fd();
         let inner = Arc::new(Inner {
-            core: Mutex::new(Core::new(config, Box::new(link))),
+            core: Mutex::new(Core::new(config, link)),
             changed: Condvar::new(),
             waker: sys::Waker::new()?,
             shutdown: AtomicBool::new(false),

@@ -26,9 +26,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::engine::SocketId;
-use crate::error::WsaError;
 use crate::Stack;
 
+pub use crate::error::WsaError;
 pub use byteorder::{htonl, htons, ntohl, ntohs};
 pub use types::*;
 

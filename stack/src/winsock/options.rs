@@ -136,7 +136,9 @@ fn set(core: &mut Core, id: SocketId, level: i32, optname: i32, optval: Option<&
         (SOL_SOCKET, SO_KEEPALIVE) => {
             let on = flag()?;
             let sock = core.sock(id)?;
-            if sock.reset {
+            // Only a connection that was reset fails; a refused connect leaves an unconnected
+            // socket whose options can be set like any other's (CHECKLIST 477, 116).
+            if sock.reset && matches!(sock.state, SockState::Connected(_)) {
                 return Err(WsaError::WSAENOTCONN);
             }
             sock.opts.keepalive = on;

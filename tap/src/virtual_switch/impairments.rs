@@ -1,19 +1,7 @@
 //! [`Impairments`]: what a [`VirtualSwitch`](super::VirtualSwitch) port does to the frames it
-//! delivers, and [`Egress`], the seeded per-port machine that applies them.
-//!
-//! Impairments act on the *egress* side of the receiving port, after switching: a frame
-//! flooded to three ports meets three independent draws. Per frame, in this order:
-//! 1. **loss** — dropped (counted in `SwitchStats::dropped_loss`);
-//! 2. **duplicate** — a second copy follows the first (`duplicated`);
-//! 3. for each copy: **corrupt** — one random bit of one random byte flipped (`corrupted`);
-//!    **rate** — serialised behind the frames before it, or tail-dropped when the backlog would
-//!    pass `queue_limit_bytes` (`dropped_queue_full`); **delay** — fixed one-way latency;
-//!    **reorder** — an extra `reorder_delay`, so frames sent after it can arrive first
-//!    (`reordered`).
-//!
-//! Every random choice comes from a `ChaCha8Rng` seeded with `switch seed ^ port index`, and a
-//! draw is made only for an impairment whose probability is above zero: the same seed, ports and
-//! sequence of sends give the same drops, copies, bit flips and delays.
+//! delivers (the order and the seeding are documented on the type), and [`Egress`], the seeded
+//! per-port machine that applies them. Everything it drops or changes is counted in
+//! [`SwitchStats`].
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +13,21 @@ use super::SwitchStats;
 /// What a switch port does to the frames it delivers. `Impairments::default()` does nothing:
 /// no loss, no delay, no rate limit. Probabilities outside `0.0..=1.0` act as the nearest bound
 /// (NaN as 0).
+///
+/// Impairments act on the *egress* side of the receiving port, after switching: a frame
+/// flooded to three ports meets three independent draws. Per frame, in this order (each step
+/// counted in the [`SwitchStats`](super::SwitchStats) field named in parentheses):
+/// 1. **loss** — dropped (`dropped_loss`);
+/// 2. **duplicate** — a second copy follows the first (`duplicated`);
+/// 3. for each copy: **corrupt** — one random bit of one random byte flipped (`corrupted`);
+///    **rate** — serialised behind the frames before it, or tail-dropped when the backlog would
+///    pass `queue_limit_bytes` (`dropped_queue_full`); **delay** — fixed one-way latency;
+///    **reorder** — an extra `reorder_delay`, so frames sent after it can arrive first
+///    (`reordered`).
+///
+/// Every random choice comes from a `ChaCha8Rng` seeded with `switch seed ^ port index`, and a
+/// draw is made only for an impairment whose probability is above zero: the same seed, ports and
+/// sequence of sends give the same drops, copies, bit flips and delays.
 ///
 /// ```
 /// use std::time::Duration;
@@ -96,7 +99,11 @@ pub(super) struct Egress {
 
 impl Egress {
     pub(super) fn new(impairments: Impairments, seed: u64) -> Egress {
-        Egress { impairments, rng: ChaCha8Rng::seed_from_u64(seed), busy_until: None }
+        Egress {
+            impairments,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            busy_until: None,
+        }
     }
 
     /// True with probability `p`, drawing from the RNG only when `p > 0`.
@@ -141,7 +148,10 @@ impl Egress {
                     continue;
                 }
                 let nanos = (data.len() as u128 * 8 * 1_000_000_000).div_ceil(rate);
-                at = later(start, Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)));
+                at = later(
+                    start,
+                    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)),
+                );
                 self.busy_until = Some(at);
             }
             at = later(at, self.impairments.delay);

@@ -1,29 +1,11 @@
-//! [`VirtualSwitch`]: an in-process learning Ethernet switch whose ports are [`Link`]s, with
-//! seeded, per-port [`Impairments`].
+//! [`VirtualSwitch`]: an in-process learning Ethernet switch whose ports ([`SwitchPort`]) are
+//! [`Link`]s, with seeded, per-port [`Impairments`].
 //!
-//! # Switching
-//! Switching happens synchronously inside the sender's [`Link::send`]; there is no switch thread.
-//! The switch learns `source MAC -> port` from every frame with a unicast source. A unicast frame
-//! to a learned MAC goes to that port only; every other frame (broadcast, multicast, unknown
-//! unicast, or a destination learned on the sender's own port) is flooded to all other ports.
-//! Dropping a [`SwitchPort`] removes it and the MACs learned on it.
-//!
-//! # Contract of a port
-//! - **Readiness.** Each port has a receive queue, ordered by delivery time, and an eventfd that
-//!   is signalled whenever a frame is queued. `recv(buf, now)` returns the first frame whose
-//!   delivery time is `<= now`. When it has nothing to return it drains the eventfd and looks at
-//!   the queue once more, so a frame queued meanwhile is never missed: the descriptor is
-//!   readable whenever a frame was queued since the last `Ok(None)`. A frame held back by delay,
-//!   rate or reordering makes no readiness of its own when it comes due: [`Link::poll_at`] says
-//!   when that is.
-//! - **Sending.** `send` takes any frame of 14 to 65535 bytes and returns `Ok` even when an
-//!   impairment then drops it; anything shorter or longer is an `InvalidInput` error.
-//! - **Dropped, and counted.** In [`SwitchStats`]: frames lost or tail-dropped by impairments,
-//!   and frames arriving at a queue that already holds 4096 frames (`dropped_queue_full`). In the
-//!   port's [`LinkStats::rx_dropped`]: frames longer than the buffer given to `recv`.
-//!
-//! All time comes from the `now` passed to `send` and `recv`, so a test can drive the switch on
-//! virtual time. The handle is cheap to clone; all clones and ports share one switch.
+//! Contract in short (in full on [`VirtualSwitch`] and [`SwitchPort`]): switching happens inside
+//! the sender's `send`; a port's eventfd is readable whenever a frame was queued since its last
+//! `Ok(None)`, and `poll_at` says when a held-back frame comes due; impairment drops and queue
+//! overflows (4096 frames) are counted in [`SwitchStats`], frames too long for the caller's
+//! buffer in the port's `rx_dropped`.
 
 mod impairments;
 
@@ -67,7 +49,17 @@ pub struct SwitchStats {
     pub dropped_queue_full: u64,
 }
 
-/// An in-process learning switch. See the [module docs](self).
+/// An in-process learning switch; any number of [`SwitchPort`]s plug in.
+///
+/// # Switching
+/// Switching happens synchronously inside the sender's [`Link::send`]; there is no switch thread.
+/// The switch learns `source MAC -> port` from every frame with a unicast source. A unicast frame
+/// to a learned MAC goes to that port only; every other frame (broadcast, multicast, unknown
+/// unicast, or a destination learned on the sender's own port) is flooded to all other ports.
+/// Dropping a [`SwitchPort`] removes it and the MACs learned on it.
+///
+/// All time comes from the `now` passed to `send` and `recv`, so a test can drive the switch on
+/// virtual time. The handle is cheap to clone; all clones and ports share one switch.
 ///
 /// ```
 /// use std::time::Instant;
@@ -124,8 +116,18 @@ impl VirtualSwitch {
     /// A switch with no ports. `seed` seeds every port's impairment RNG (port `i` uses
     /// `seed ^ i`, ports numbered from 0 in order of creation).
     pub fn new(seed: u64) -> VirtualSwitch {
-        let state = State { ports: Vec::new(), macs: HashMap::new(), next_index: 0, stats: SwitchStats::default() };
-        VirtualSwitch { shared: Arc::new(Shared { seed, state: Mutex::new(state) }) }
+        let state = State {
+            ports: Vec::new(),
+            macs: HashMap::new(),
+            next_index: 0,
+            stats: SwitchStats::default(),
+        };
+        VirtualSwitch {
+            shared: Arc::new(Shared {
+                seed,
+                state: Mutex::new(state),
+            }),
+        }
     }
 
     /// A new port without impairments.
@@ -150,13 +152,25 @@ impl VirtualSwitch {
 
     /// A new port whose received frames suffer `impairments`, or the error of making its eventfd.
     pub fn try_port_with(&self, impairments: Impairments) -> io::Result<SwitchPort> {
-        let rx = Arc::new(RxQueue { frames: Mutex::new(VecDeque::new()), event: sys::eventfd()? });
+        let rx = Arc::new(RxQueue {
+            frames: Mutex::new(VecDeque::new()),
+            event: sys::eventfd()?,
+        });
         let mut state = lock(&self.shared.state);
         let index = state.next_index;
         state.next_index += 1;
         let egress = Egress::new(impairments, self.shared.seed ^ index as u64);
-        state.ports.push(PortEntry { index, egress, rx: rx.clone() });
-        Ok(SwitchPort { shared: self.shared.clone(), index, rx, stats: LinkStats::default() })
+        state.ports.push(PortEntry {
+            index,
+            egress,
+            rx: rx.clone(),
+        });
+        Ok(SwitchPort {
+            shared: self.shared.clone(),
+            index,
+            rx,
+            stats: LinkStats::default(),
+        })
     }
 
     /// The switch's counters.
@@ -197,6 +211,23 @@ impl RxQueue {
 }
 
 /// One port of a [`VirtualSwitch`]; a [`Link`]. Dropping it unplugs it.
+///
+/// # Contract
+/// - **Readiness.** Each port has a receive queue, ordered by delivery time, and an eventfd that
+///   is signalled whenever a frame is queued. `recv(buf, now)` returns the first frame whose
+///   delivery time is `<= now`. When it has nothing to return it drains the eventfd and looks at
+///   the queue once more, so a frame queued meanwhile is never missed: the descriptor is
+///   readable whenever a frame was queued since the last `Ok(None)`. A frame held back by delay,
+///   rate or reordering makes no readiness of its own when it comes due: [`Link::poll_at`] says
+///   when that is.
+/// - **Sending.** `send` takes any frame of 14 to 65535 bytes and returns `Ok` even when an
+///   impairment then drops it; anything shorter or longer is an `InvalidInput` error.
+/// - **Dropped, and counted.** In [`SwitchStats`]: frames lost or tail-dropped by impairments,
+///   and frames arriving at a queue that already holds 4096 frames (`dropped_queue_full`). In the
+///   port's [`LinkStats::rx_dropped`]: frames longer than the buffer given to `recv`.
+///
+/// All time comes from the `now` passed to `send` and `recv`, so a test can drive the switch on
+/// virtual time. The handle is cheap to clone; all clones and ports share one switch.
 pub struct SwitchPort {
     shared: Arc<Shared>,
     index: usize,
@@ -263,7 +294,10 @@ impl Link for SwitchPort {
         if !(MIN_FRAME_LEN..=MAX_FRAME_LEN).contains(&frame.len()) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("frame of {} bytes; a switch port takes 14..=65535", frame.len()),
+                format!(
+                    "frame of {} bytes; a switch port takes 14..=65535",
+                    frame.len()
+                ),
             ));
         }
         let mut dst = [0u8; 6];
@@ -271,11 +305,17 @@ impl Link for SwitchPort {
         dst.copy_from_slice(&frame[..6]);
         src.copy_from_slice(&frame[6..12]);
         let mut guard = lock(&self.shared.state);
-        let State { ports, macs, stats, .. } = &mut *guard;
+        let State {
+            ports, macs, stats, ..
+        } = &mut *guard;
         if src[0] & 1 == 0 {
             macs.insert(src, self.index);
         }
-        let learned = if dst[0] & 1 == 0 { macs.get(&dst).copied() } else { None };
+        let learned = if dst[0] & 1 == 0 {
+            macs.get(&dst).copied()
+        } else {
+            None
+        };
         let target = learned.filter(|&p| p != self.index);
         for entry in ports.iter_mut() {
             let wanted = match target {
@@ -286,7 +326,9 @@ impl Link for SwitchPort {
                 continue;
             }
             let rx = &entry.rx;
-            entry.egress.schedule(frame, now, stats, |at, data| rx.push(at, data));
+            entry
+                .egress
+                .schedule(frame, now, stats, |at, data| rx.push(at, data));
         }
         drop(guard);
         self.stats.tx_frames += 1;
@@ -332,3 +374,6 @@ impl std::fmt::Debug for SwitchPort {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests;

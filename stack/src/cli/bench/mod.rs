@@ -1,0 +1,97 @@
+//! `ws2 bench <scenario>`: the benchmark contract of DESIGN.md.
+//!
+//! Every scenario measures its anchor in the same run and prints a readable table, or with
+//! `--json` one object per line: `{"scenario", "metric", "value", "unit", "baseline",
+//! "baseline_value", "ratio"}`. Only ratios are stable on these noisy machines; each figure is
+//! the median of `--runs` runs, ours and the anchor's interleaved.
+//!
+//! Scenarios:
+//! - `tcp-virtual`: bulk TCP through the Winsock face between two stacks on a `VirtualSwitch`,
+//!   against raw smoltcp (two interfaces, one thread each) on the same kind of link.
+//! - `tcp-tap`: bulk TCP through the Winsock face on a TAP against the Linux kernel in a network
+//!   namespace, against raw smoltcp on the same TAP against the same kernel peer. Needs root.
+
+mod raw_smoltcp;
+mod tcp;
+
+use clap::{Args, ValueEnum};
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scenario {
+    /// Bulk TCP on the in-process virtual switch, vs raw smoltcp.
+    TcpVirtual,
+    /// Bulk TCP on a TAP with the Linux kernel as peer, vs raw smoltcp (root).
+    TcpTap,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct BenchArgs {
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Bytes per transfer.
+    #[arg(long, default_value_t = 128 * 1024 * 1024)]
+    bytes: u64,
+    /// Runs per measurement (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+/// One measured figure beside its anchor.
+#[derive(Debug, Clone)]
+pub(crate) struct Figure {
+    pub(crate) scenario: &'static str,
+    pub(crate) metric: String,
+    pub(crate) value: f64,
+    pub(crate) unit: &'static str,
+    pub(crate) baseline: &'static str,
+    pub(crate) baseline_value: f64,
+}
+
+impl Figure {
+    fn ratio(&self) -> f64 {
+        if self.baseline_value > 0.0 { self.value / self.baseline_value } else { 0.0 }
+    }
+}
+
+pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs.get(xs.len() / 2).copied().unwrap_or(0.0)
+}
+
+pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
+    let runs = args.runs.max(1);
+    let figures = match args.scenario {
+        Scenario::TcpVirtual => tcp::virtual_switch(args.bytes, runs)?,
+        Scenario::TcpTap => tcp::tap(args.bytes, runs)?,
+    };
+    if args.json {
+        for f in &figures {
+            let obj = serde_json::json!({
+                "scenario": f.scenario,
+                "metric": f.metric,
+                "value": round(f.value),
+                "unit": f.unit,
+                "baseline": f.baseline,
+                "baseline_value": round(f.baseline_value),
+                "ratio": round(f.ratio()),
+            });
+            println!("{obj}");
+        }
+    } else {
+        println!("{:<14} {:<26} {:>12} {:<8} {:<30} {:>12} {:>7}", "scenario", "metric", "value", "unit", "baseline", "baseline", "ratio");
+        for f in &figures {
+            println!(
+                "{:<14} {:<26} {:>12.1} {:<8} {:<30} {:>12.1} {:>7.3}",
+                f.scenario, f.metric, f.value, f.unit, f.baseline, f.baseline_value, f.ratio()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
