@@ -93,6 +93,10 @@ pub struct StackConfig {
     /// Idle time before TCP keep-alive probes when `SO_KEEPALIVE` is on (RFC 1122 §4.2.3.6:
     /// no less than two hours by default).
     pub keepalive_time: Duration,
+    /// Tail-loss probe timeout: a connection whose acknowledgments stall this long with data in
+    /// flight gets a fast retransmission instead of waiting for the one-second RTO (see
+    /// docs/decisions.md). `None` leaves loss recovery to smoltcp alone.
+    pub tail_probe: Option<Duration>,
     /// Ephemeral port range for port-0 binds (D-23: 1024–5000).
     pub ephemeral_ports: (u16, u16),
 }
@@ -110,6 +114,7 @@ impl StackConfig {
             tcp_buffer: 256 * 1024,
             connect_timeout: Duration::from_secs(20),
             keepalive_time: Duration::from_secs(7200),
+            tail_probe: Some(Duration::from_millis(5)),
             ephemeral_ports: (1024, 5000),
         }
     }

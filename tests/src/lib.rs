@@ -54,7 +54,11 @@ pub fn started(stack: &Stack) -> Winsock {
 pub fn started_version(stack: &Stack, version: u16) -> Winsock {
     let ws = Winsock::new(stack.clone());
     let mut data = WSADATA::default();
-    assert_eq!(ws.WSAStartup(version, Some(&mut data)), 0, "WSAStartup succeeds");
+    assert_eq!(
+        ws.WSAStartup(version, Some(&mut data)),
+        0,
+        "WSAStartup succeeds"
+    );
     ws
 }
 
@@ -77,7 +81,11 @@ pub fn assert_wsa_error<T: Debug>(result: Result<T, WsaError>, expected: WsaErro
         Ok(v) => panic!("expected {expected:?}, got Ok({v:?})"),
         Err(e) => {
             assert_eq!(e, expected, "wrong error");
-            assert_eq!(WSAGetLastError(), expected.0, "WSAGetLastError disagrees with the result");
+            assert_eq!(
+                WSAGetLastError(),
+                expected.0,
+                "WSAGetLastError disagrees with the result"
+            );
         }
     }
 }
@@ -162,7 +170,8 @@ pub fn set_nonblocking(ws: &Winsock, s: SOCKET, on: bool) {
 #[track_caller]
 pub fn fionread(ws: &Winsock, s: SOCKET) -> u32 {
     let mut arg = 0u32;
-    ws.ioctlsocket(s, FIONREAD, Some(&mut arg)).expect("FIONREAD");
+    ws.ioctlsocket(s, FIONREAD, Some(&mut arg))
+        .expect("FIONREAD");
     arg
 }
 
@@ -185,7 +194,8 @@ pub fn set_int(ws: &Winsock, s: SOCKET, level: i32, opt: i32, v: i32) -> Result<
 pub fn get_linger(ws: &Winsock, s: SOCKET) -> LINGER {
     let mut buf = [0u8; 4];
     let mut len = 4;
-    ws.getsockopt(s, SOL_SOCKET, SO_LINGER, Some(&mut buf), &mut len).expect("SO_LINGER");
+    ws.getsockopt(s, SOL_SOCKET, SO_LINGER, Some(&mut buf), &mut len)
+        .expect("SO_LINGER");
     assert_eq!(len, 4, "sizeof(struct linger)");
     LINGER {
         l_onoff: u16::from_ne_bytes([buf[0], buf[1]]),
@@ -197,7 +207,8 @@ pub fn get_linger(ws: &Winsock, s: SOCKET) -> LINGER {
 #[track_caller]
 pub fn set_linger(ws: &Winsock, s: SOCKET, on: u16, secs: u16) {
     let bytes = [on.to_ne_bytes(), secs.to_ne_bytes()].concat();
-    ws.setsockopt(s, SOL_SOCKET, SO_LINGER, Some(&bytes), 4).expect("SO_LINGER");
+    ws.setsockopt(s, SOL_SOCKET, SO_LINGER, Some(&bytes), 4)
+        .expect("SO_LINGER");
 }
 
 /// A TCP socket on `ws` bound to `addr` and listening with `backlog`.
@@ -257,11 +268,16 @@ pub fn send_all(ws: &Winsock, s: SOCKET, data: &[u8]) {
 /// Repeats `attempt` until it returns something other than `WSAEWOULDBLOCK` or `limit` passes
 /// (a `drive_bounded`-style livelock guard); panics on time-out.
 #[track_caller]
-pub fn retry<T>(limit: Duration, mut attempt: impl FnMut() -> Result<T, WsaError>) -> Result<T, WsaError> {
+pub fn retry<T>(
+    limit: Duration,
+    mut attempt: impl FnMut() -> Result<T, WsaError>,
+) -> Result<T, WsaError> {
     let end = Instant::now() + limit;
     loop {
         match attempt() {
-            Err(WsaError::WSAEWOULDBLOCK) if Instant::now() < end => thread::sleep(Duration::from_millis(2)),
+            Err(WsaError::WSAEWOULDBLOCK) if Instant::now() < end => {
+                thread::sleep(Duration::from_millis(2))
+            }
             Err(WsaError::WSAEWOULDBLOCK) => panic!("still WSAEWOULDBLOCK after {limit:?}"),
             r => return r,
         }
@@ -284,7 +300,10 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// A `TIMEVAL` of `ms` milliseconds.
 pub fn timeval_ms(ms: i32) -> TIMEVAL {
-    TIMEVAL { tv_sec: ms / 1000, tv_usec: (ms % 1000) * 1000 }
+    TIMEVAL {
+        tv_sec: ms / 1000,
+        tv_usec: (ms % 1000) * 1000,
+    }
 }
 
 /// An `FD_SET` holding `sockets`.
@@ -301,7 +320,8 @@ pub fn fd_set(sockets: &[SOCKET]) -> FD_SET {
 pub fn poll_one(ws: &Winsock, s: SOCKET, ms: i32) -> (bool, bool, bool) {
     let (mut r, mut w, mut e) = (fd_set(&[s]), fd_set(&[s]), fd_set(&[s]));
     let t = timeval_ms(ms);
-    ws.select(0, Some(&mut r), Some(&mut w), Some(&mut e), Some(&t)).expect("select");
+    ws.select(0, Some(&mut r), Some(&mut w), Some(&mut e), Some(&t))
+        .expect("select");
     (FD_ISSET(s, &r), FD_ISSET(s, &w), FD_ISSET(s, &e))
 }
 
@@ -310,7 +330,9 @@ pub fn poll_one(ws: &Winsock, s: SOCKET, ms: i32) -> (bool, bool, bool) {
 pub fn wait_readable(ws: &Winsock, s: SOCKET, ms: i32) -> bool {
     let mut r = fd_set(&[s]);
     let t = timeval_ms(ms);
-    ws.select(0, Some(&mut r), None, None, Some(&t)).expect("select") == 1
+    ws.select(0, Some(&mut r), None, None, Some(&t))
+        .expect("select")
+        == 1
 }
 
 /// Deterministic test data: `len` bytes from a seeded generator.

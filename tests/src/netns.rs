@@ -57,7 +57,10 @@ impl fmt::Display for Skip {
 /// ```
 pub fn require_netns() -> Option<Skip> {
     let reason = missing_requirement()?;
-    let test = std::thread::current().name().unwrap_or("<unnamed test>").to_owned();
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned();
     let skip = Skip { test, reason };
     if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
         panic!("{skip} (and {REQUIRE_ENV}=1 forbids skipping)");
@@ -72,14 +75,19 @@ fn missing_requirement() -> Option<String> {
     #[allow(unsafe_code)]
     let euid = unsafe { libc::geteuid() };
     if euid != 0 {
-        return Some(format!("needs root for network namespaces (euid is {euid})"));
+        return Some(format!(
+            "needs root for network namespaces (euid is {euid})"
+        ));
     }
     if !Path::new("/dev/net/tun").exists() {
         return Some("needs /dev/net/tun".to_owned());
     }
     match Command::new("ip").args(["netns", "list"]).output() {
         Ok(out) if out.status.success() => None,
-        Ok(out) => Some(format!("`ip netns list` failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
+        Ok(out) => Some(format!(
+            "`ip netns list` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
         Err(e) => Some(format!("cannot run `ip` (iproute2): {e}")),
     }
 }
@@ -148,7 +156,9 @@ impl Netns {
         // The files alternate a header line ("Tcp: RtoAlgorithm …") and a value line.
         for pair in lines.chunks(2) {
             let [head, values] = pair else { continue };
-            let (Some((group, names)), Some((_, nums))) = (head.split_once(':'), values.split_once(':')) else {
+            let (Some((group, names)), Some((_, nums))) =
+                (head.split_once(':'), values.split_once(':'))
+            else {
                 continue;
             };
             for (name, num) in names.split_whitespace().zip(nums.split_whitespace()) {
@@ -162,7 +172,11 @@ impl Netns {
 
     /// One counter from [`Netns::snmp`]; 0 when this kernel does not have it.
     pub fn counter(&self, group: &str, name: &str) -> io::Result<u64> {
-        Ok(self.snmp()?.into_iter().find(|(g, n, _)| g == group && n == name).map_or(0, |(_, _, v)| v))
+        Ok(self
+            .snmp()?
+            .into_iter()
+            .find(|(g, n, _)| g == group && n == name)
+            .map_or(0, |(_, _, v)| v))
     }
 }
 
@@ -170,16 +184,24 @@ impl Drop for Netns {
     fn drop(&mut self) {
         // Deleting unpins the namespace; the kernel frees it once the last fd (the TAP, a kernel
         // socket) that refers to it is closed.
-        let out = Command::new("ip").args(["netns", "delete", &self.name]).output();
+        let out = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .output();
         if !matches!(&out, Ok(o) if o.status.success()) {
-            let _ = writeln!(io::stderr().lock(), "warning: could not delete network namespace {}: {out:?}", self.name);
+            let _ = writeln!(
+                io::stderr().lock(),
+                "warning: could not delete network namespace {}: {out:?}",
+                self.name
+            );
         }
     }
 }
 
 /// Runs `cmd`, failing on a non-zero exit with what it printed on stderr.
 fn checked(cmd: &mut Command) -> io::Result<Output> {
-    let out = cmd.output().map_err(|e| io::Error::new(e.kind(), format!("{cmd:?}: {e}")))?;
+    let out = cmd
+        .output()
+        .map_err(|e| io::Error::new(e.kind(), format!("{cmd:?}: {e}")))?;
     if !out.status.success() {
         return Err(io::Error::other(format!(
             "{cmd:?} exited with {}: {}",
@@ -221,21 +243,40 @@ impl KernelPeer {
     }
 
     /// [`KernelPeer::new`], letting `tune` adjust the stack's configuration first.
-    pub fn with_config(prefix: &str, subnet: u8, tune: impl FnOnce(&mut StackConfig)) -> io::Result<KernelPeer> {
+    pub fn with_config(
+        prefix: &str,
+        subnet: u8,
+        tune: impl FnOnce(&mut StackConfig),
+    ) -> io::Result<KernelPeer> {
         let kernel_ip = Ipv4Addr::new(10, 77, subnet, 1);
         let stack_ip = Ipv4Addr::new(10, 77, subnet, 2);
         let ns = Netns::new(prefix)?;
         let tap = ws2_tap::open_in_namespace(ns.name(), TAP_NAME)?;
         // Every address and route goes into the test's namespace (`ip -n`), never the root one.
         let n = ns.name();
-        checked(Command::new("ip").args(["-n", n, "addr", "add", &format!("{kernel_ip}/24"), "dev", TAP_NAME]))?;
+        checked(Command::new("ip").args([
+            "-n",
+            n,
+            "addr",
+            "add",
+            &format!("{kernel_ip}/24"),
+            "dev",
+            TAP_NAME,
+        ]))?;
         checked(Command::new("ip").args(["-n", n, "link", "set", TAP_NAME, "up"]))?;
         checked(Command::new("ip").args(["-n", n, "link", "set", "lo", "up"]))?;
-        let cidr = format!("{stack_ip}/24").parse().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let cidr = format!("{stack_ip}/24")
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let mut config = StackConfig::new(cidr);
         tune(&mut config);
         let stack = Stack::new(config, tap)?;
-        Ok(KernelPeer { stack, ns, kernel_ip, stack_ip })
+        Ok(KernelPeer {
+            stack,
+            ns,
+            kernel_ip,
+            stack_ip,
+        })
     }
 }
 
@@ -255,7 +296,9 @@ impl Pattern {
         // One period, repeated: copying is much faster than computing each byte.
         static TABLE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
         let table = TABLE.get_or_init(|| {
-            (0..Self::PERIOD * 65).map(|i| ((i * 7 + 3) % Self::PERIOD) as u8).collect()
+            (0..Self::PERIOD * 65)
+                .map(|i| ((i * 7 + 3) % Self::PERIOD) as u8)
+                .collect()
         });
         let mut done = 0;
         while done < buf.len() {
@@ -299,7 +342,12 @@ pub fn recv_to_end(mut r: impl Read) -> io::Result<(u64, String)> {
                 total += n as u64;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io::Error::new(e.kind(), format!("after {total} bytes: {e}"))),
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("after {total} bytes: {e}"),
+                ))
+            }
         }
     }
     Ok((total, hex(&hash.finalize())))

@@ -13,10 +13,24 @@ fn ping(peer: &KernelPeer, extra: &[&str]) -> String {
     let mut args = vec!["ping", "-n", "-c", "3", "-W", "2", "-i", "0.2"];
     args.extend_from_slice(extra);
     args.push(&target);
-    let out = peer.ns.command(&args).output().expect("run ping (iputils-ping installed?)");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "ping {extra:?} {target} failed:\n{text}");
-    assert!(text.contains("3 received"), "ping {extra:?} lost replies:\n{text}");
+    let out = peer
+        .ns
+        .command(&args)
+        .output()
+        .expect("run ping (iputils-ping installed?)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "ping {extra:?} {target} failed:\n{text}"
+    );
+    assert!(
+        text.contains("3 received"),
+        "ping {extra:?} lost replies:\n{text}"
+    );
     text
 }
 

@@ -29,7 +29,10 @@ fn rate(bytes: u64, took: Duration) -> f64 {
 
 /// `SO_LINGER {on, 0}` on a kernel socket, so that closing it sends RST.
 fn kernel_linger_zero(sock: &std::net::TcpStream) {
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: the fd is open for the duration of the call, and `linger` is a valid
     // `struct linger` whose size is passed alongside it.
     #[allow(unsafe_code)]
@@ -42,7 +45,12 @@ fn kernel_linger_zero(sock: &std::net::TcpStream) {
             std::mem::size_of::<libc::linger>() as libc::socklen_t,
         )
     };
-    assert_eq!(rc, 0, "setsockopt(SO_LINGER): {}", io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt(SO_LINGER): {}",
+        io::Error::last_os_error()
+    );
 }
 
 /// What one side of a bulk exchange saw: the digest it sent, the count and digest it
@@ -56,7 +64,10 @@ struct Exchange {
 
 /// The first half of a bulk exchange: send `BULK` bytes, half-close, then read the peer's
 /// `BULK` bytes to its FIN.
-fn send_then_receive<S>(conn: S, shutdown: impl FnOnce(&S) -> io::Result<()>) -> io::Result<Exchange>
+fn send_then_receive<S>(
+    conn: S,
+    shutdown: impl FnOnce(&S) -> io::Result<()>,
+) -> io::Result<Exchange>
 where
     for<'a> &'a S: Read + Write,
 {
@@ -64,11 +75,18 @@ where
     shutdown(&conn)?;
     let t = Instant::now();
     let received = recv_to_end(&conn)?;
-    Ok(Exchange { sent, received, recv_time: t.elapsed() })
+    Ok(Exchange {
+        sent,
+        received,
+        recv_time: t.elapsed(),
+    })
 }
 
 /// The other half: read to the peer's FIN, then send `BULK` bytes and half-close.
-fn receive_then_send<S>(conn: S, shutdown: impl FnOnce(&S) -> io::Result<()>) -> io::Result<Exchange>
+fn receive_then_send<S>(
+    conn: S,
+    shutdown: impl FnOnce(&S) -> io::Result<()>,
+) -> io::Result<Exchange>
 where
     for<'a> &'a S: Read + Write,
 {
@@ -77,7 +95,11 @@ where
     let recv_time = t.elapsed();
     let sent = send_pattern(&conn, BULK)?;
     shutdown(&conn)?;
-    Ok(Exchange { sent, received, recv_time })
+    Ok(Exchange {
+        sent,
+        received,
+        recv_time,
+    })
 }
 
 /// Checks both halves of an exchange between the stack and the kernel and prints the rates.
@@ -85,8 +107,16 @@ fn check_exchange(test: &str, stack: &Exchange, kernel: &Exchange) {
     let expected = pattern_sha256(BULK);
     assert_eq!(stack.sent, expected, "the stack hashed what it sent");
     assert_eq!(kernel.sent, expected, "the kernel hashed what it sent");
-    assert_eq!(kernel.received, (BULK, stack.sent.clone()), "stack -> kernel: count and SHA-256");
-    assert_eq!(stack.received, (BULK, kernel.sent.clone()), "kernel -> stack: count and SHA-256");
+    assert_eq!(
+        kernel.received,
+        (BULK, stack.sent.clone()),
+        "stack -> kernel: count and SHA-256"
+    );
+    assert_eq!(
+        stack.received,
+        (BULK, kernel.sent.clone()),
+        "kernel -> stack: count and SHA-256"
+    );
     eprintln!(
         "{test}: stack -> kernel 100 MiB in {:.2?} ({:.0} MiB/s), kernel -> stack 100 MiB in {:.2?} ({:.0} MiB/s)",
         kernel.recv_time,
@@ -106,7 +136,11 @@ fn kernel_tcp_server_bulk_both_ways() {
     }
     let peer = KernelPeer::new("ws2-tcps", 2).expect("set up namespace, TAP and stack");
     let server = SocketAddrV4::new(peer.kernel_ip, 5001);
-    let listener = peer.ns.enter_thread(|| std::net::TcpListener::bind(server)).unwrap().expect("kernel bind");
+    let listener = peer
+        .ns
+        .enter_thread(|| std::net::TcpListener::bind(server))
+        .unwrap()
+        .expect("kernel bind");
     std::thread::scope(|scope| {
         let kernel = scope.spawn(|| {
             let (conn, from) = listener.accept()?;
@@ -137,7 +171,9 @@ fn kernel_tcp_client_bulk_both_ways() {
     let listener = TcpListener::bind(&peer.stack, server).expect("stack listens");
     std::thread::scope(|scope| {
         let kernel = scope.spawn(|| {
-            let conn = peer.ns.enter_thread(|| std::net::TcpStream::connect_timeout(&server.into(), IO_TIMEOUT))??;
+            let conn = peer.ns.enter_thread(|| {
+                std::net::TcpStream::connect_timeout(&server.into(), IO_TIMEOUT)
+            })??;
             conn.set_read_timeout(Some(IO_TIMEOUT))?;
             conn.set_write_timeout(Some(IO_TIMEOUT))?;
             send_then_receive(conn, |c| c.shutdown(Shutdown::Write))
@@ -161,7 +197,8 @@ fn kernel_tcp_connect_refused() {
     }
     let peer = KernelPeer::new("ws2-tcpr", 5).expect("set up namespace, TAP and stack");
     let t = Instant::now();
-    let err = TcpStream::connect(&peer.stack, (peer.kernel_ip, 5999)).expect_err("nothing listens on 5999");
+    let err = TcpStream::connect(&peer.stack, (peer.kernel_ip, 5999))
+        .expect_err("nothing listens on 5999");
     let took = t.elapsed();
     assert_eq!(wsa(&err), Some(WsaError::WSAECONNREFUSED), "{err}");
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
@@ -179,7 +216,11 @@ fn kernel_tcp_reset_by_kernel() {
     }
     let peer = KernelPeer::new("ws2-tcpk", 6).expect("set up namespace, TAP and stack");
     let server = SocketAddrV4::new(peer.kernel_ip, 5003);
-    let listener = peer.ns.enter_thread(|| std::net::TcpListener::bind(server)).unwrap().expect("kernel bind");
+    let listener = peer
+        .ns
+        .enter_thread(|| std::net::TcpListener::bind(server))
+        .unwrap()
+        .expect("kernel bind");
     let mut conn = TcpStream::connect(&peer.stack, server).expect("stack connects");
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let (mut kernel, _) = listener.accept().expect("kernel accepts");
@@ -193,8 +234,14 @@ fn kernel_tcp_reset_by_kernel() {
     let t = Instant::now();
     let err = conn.read(&mut buf).expect_err("recv after the peer's RST");
     assert_eq!(wsa(&err), Some(WsaError::WSAECONNRESET), "recv: {err}");
-    assert!(t.elapsed() < Duration::from_secs(2), "the reset took {:?} to show", t.elapsed());
-    let err = conn.write(b"after the reset").expect_err("send after the peer's RST");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "the reset took {:?} to show",
+        t.elapsed()
+    );
+    let err = conn
+        .write(b"after the reset")
+        .expect_err("send after the peer's RST");
     assert_eq!(wsa(&err), Some(WsaError::WSAECONNRESET), "send: {err}");
 }
 
@@ -207,17 +254,27 @@ fn kernel_tcp_reset_by_stack() {
     }
     let peer = KernelPeer::new("ws2-tcpa", 7).expect("set up namespace, TAP and stack");
     let server = SocketAddrV4::new(peer.kernel_ip, 5004);
-    let listener = peer.ns.enter_thread(|| std::net::TcpListener::bind(server)).unwrap().expect("kernel bind");
+    let listener = peer
+        .ns
+        .enter_thread(|| std::net::TcpListener::bind(server))
+        .unwrap()
+        .expect("kernel bind");
     let mut conn = TcpStream::connect(&peer.stack, server).expect("stack connects");
     let (mut kernel, _) = listener.accept().expect("kernel accepts");
-    kernel.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    kernel
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     conn.write_all(b"hello").unwrap();
     let mut buf = [0u8; 16];
-    kernel.read_exact(&mut buf[..5]).expect("the greeting arrives");
+    kernel
+        .read_exact(&mut buf[..5])
+        .expect("the greeting arrives");
     assert_eq!(&buf[..5], b"hello");
 
     conn.set_linger(Some(Duration::ZERO)).unwrap();
     drop(conn);
-    let err = kernel.read(&mut buf).expect_err("recv after the stack's RST");
+    let err = kernel
+        .read(&mut buf)
+        .expect_err("recv after the stack's RST");
     assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
 }

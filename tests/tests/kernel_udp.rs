@@ -25,7 +25,11 @@ fn datagram(i: usize, len: usize) -> Vec<u8> {
 
 /// A kernel UDP socket bound to `addr` inside the peer's namespace.
 fn kernel_udp(peer: &KernelPeer, addr: SocketAddrV4) -> std::net::UdpSocket {
-    let sock = peer.ns.enter_thread(|| std::net::UdpSocket::bind(addr)).unwrap().expect("kernel bind");
+    let sock = peer
+        .ns
+        .enter_thread(|| std::net::UdpSocket::bind(addr))
+        .unwrap()
+        .expect("kernel bind");
     sock.set_read_timeout(Some(RECV_TIMEOUT)).unwrap();
     sock
 }
@@ -43,24 +47,51 @@ fn both_ways(peer: &KernelPeer, sizes: &[usize]) {
     let t = Instant::now();
     for (i, &len) in sizes.iter().enumerate() {
         let data = datagram(i, len);
-        assert_eq!(stack.send_to(&data, kernel_addr).expect("stack sendto"), len);
-        let (n, from) = kernel.recv_from(&mut buf).unwrap_or_else(|e| panic!("kernel recv of {len} bytes: {e}"));
-        assert_eq!(from, SocketAddr::V4(stack_addr), "source of the {len}-byte datagram");
+        assert_eq!(
+            stack.send_to(&data, kernel_addr).expect("stack sendto"),
+            len
+        );
+        let (n, from) = kernel
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("kernel recv of {len} bytes: {e}"));
+        assert_eq!(
+            from,
+            SocketAddr::V4(stack_addr),
+            "source of the {len}-byte datagram"
+        );
         assert_eq!(n, len, "length of datagram {i}");
-        assert!(buf[..n] == data[..], "contents of the {len}-byte datagram stack -> kernel");
+        assert!(
+            buf[..n] == data[..],
+            "contents of the {len}-byte datagram stack -> kernel"
+        );
     }
     let stack_to_kernel = t.elapsed();
 
     let t = Instant::now();
     for (i, &len) in sizes.iter().enumerate() {
         let data = datagram(i + 1000, len);
-        assert_eq!(kernel.send_to(&data, stack_addr).expect("kernel sendto"), len);
-        let (n, from) = stack.recv_from(&mut buf).unwrap_or_else(|e| panic!("stack recv of {len} bytes: {e}"));
-        assert_eq!(from, SocketAddr::V4(kernel_addr), "source of the {len}-byte datagram");
+        assert_eq!(
+            kernel.send_to(&data, stack_addr).expect("kernel sendto"),
+            len
+        );
+        let (n, from) = stack
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("stack recv of {len} bytes: {e}"));
+        assert_eq!(
+            from,
+            SocketAddr::V4(kernel_addr),
+            "source of the {len}-byte datagram"
+        );
         assert_eq!(n, len, "length of datagram {i}");
-        assert!(buf[..n] == data[..], "contents of the {len}-byte datagram kernel -> stack");
+        assert!(
+            buf[..n] == data[..],
+            "contents of the {len}-byte datagram kernel -> stack"
+        );
     }
-    eprintln!("UDP {sizes:?}: stack -> kernel {stack_to_kernel:.2?}, kernel -> stack {:.2?}", t.elapsed());
+    eprintln!(
+        "UDP {sizes:?}: stack -> kernel {stack_to_kernel:.2?}, kernel -> stack {:.2?}",
+        t.elapsed()
+    );
 }
 
 /// Conformance: issue 2 acceptance; Part 2 #149, #178 — datagrams of 1, 64, 512, 1000 and
@@ -98,8 +129,16 @@ fn kernel_udp_port_unreachable() {
     let peer = KernelPeer::new("ws2-udpu", 9).expect("set up namespace, TAP and stack");
     let stack = UdpSocket::bind(&peer.stack, (peer.stack_ip, 6003)).expect("stack bind");
     stack.set_read_timeout(Some(RECV_TIMEOUT)).unwrap();
-    stack.send_to(b"anyone there?", (peer.kernel_ip, 6999)).expect("sendto");
+    stack
+        .send_to(b"anyone there?", (peer.kernel_ip, 6999))
+        .expect("sendto");
     let mut buf = [0u8; 64];
-    let err = stack.recv_from(&mut buf).expect_err("recv after ICMP port unreachable");
-    assert_eq!(WsaError::from_io(&err), Some(WsaError::WSAECONNRESET), "{err}");
+    let err = stack
+        .recv_from(&mut buf)
+        .expect_err("recv after ICMP port unreachable");
+    assert_eq!(
+        WsaError::from_io(&err),
+        Some(WsaError::WSAECONNRESET),
+        "{err}"
+    );
 }

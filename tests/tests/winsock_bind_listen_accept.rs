@@ -34,7 +34,10 @@ fn bind_in_use() {
         let second = new_socket(&a, ty);
         assert_wsa_error(bind(&a, second, at(A, 4700)), WsaError::WSAEADDRINUSE);
         // INADDR_ANY on the same port overlaps the specific address too.
-        assert_wsa_error(bind(&a, second, at(Ipv4Addr::UNSPECIFIED, 4700)), WsaError::WSAEADDRINUSE);
+        assert_wsa_error(
+            bind(&a, second, at(Ipv4Addr::UNSPECIFIED, 4700)),
+            WsaError::WSAEADDRINUSE,
+        );
         // The failed bind left the socket unbound: another port still works.
         bind(&a, second, at(A, 4701)).expect("bind elsewhere");
         // Once the first is closed its port is free again.
@@ -71,7 +74,11 @@ fn reuseaddr_after_bind_changes_nothing() {
     let first = new_socket(&a, SOCK_DGRAM);
     bind(&a, first, at(A, 4900)).expect("first bind");
     set_int(&a, first, SOL_SOCKET, SO_REUSEADDR, 1).expect("SO_REUSEADDR after bind");
-    assert_eq!(get_int(&a, first, SOL_SOCKET, SO_REUSEADDR), Ok(1), "the value is kept");
+    assert_eq!(
+        get_int(&a, first, SOL_SOCKET, SO_REUSEADDR),
+        Ok(1),
+        "the value is kept"
+    );
     let second = new_socket(&a, SOCK_DGRAM);
     assert_wsa_error(bind(&a, second, at(A, 4900)), WsaError::WSAEADDRINUSE);
     // Resetting it after bind does not take away what the bind got either.
@@ -109,7 +116,8 @@ fn bind_short_namelen() {
         assert_wsa_error(a.bind(s, Some(&name), len), WsaError::WSAEFAULT);
     }
     assert_wsa_error(a.bind(s, None, SOCKADDR_IN_LEN), WsaError::WSAEFAULT);
-    a.bind(s, Some(&name), SOCKADDR_IN_LEN).expect("full length works");
+    a.bind(s, Some(&name), SOCKADDR_IN_LEN)
+        .expect("full length works");
 }
 
 /// Conformance: 52, 513 — `bind` with port 0 assigns a port between 1024 and 5000 that
@@ -122,7 +130,8 @@ fn bind_port_zero_is_ephemeral() {
         bind(&a, s, at(A, 0)).expect("bind");
         let mut name = SOCKADDR_IN::default();
         let mut len = SOCKADDR_IN_LEN;
-        a.getsockname(s, Some(&mut name), Some(&mut len)).expect("getsockname");
+        a.getsockname(s, Some(&mut name), Some(&mut len))
+            .expect("getsockname");
         assert_eq!(name.sin_family, AF_INET as i16, "sin_family in host order");
         let port = ntohs(name.sin_port);
         assert!((1024..=5000).contains(&port), "port {port}");
@@ -138,7 +147,10 @@ fn port_zero_ports_are_unique() {
     for _ in 0..100 {
         let s = new_socket(&a, SOCK_DGRAM);
         bind(&a, s, at(Ipv4Addr::UNSPECIFIED, 0)).expect("bind");
-        assert!(seen.insert(local_name(&a, s).expect("name").port()), "duplicate port");
+        assert!(
+            seen.insert(local_name(&a, s).expect("name").port()),
+            "duplicate port"
+        );
     }
 }
 
@@ -163,7 +175,11 @@ fn bind_does_not_block() {
         let s = new_socket(&a, SOCK_STREAM);
         bind(&a, s, at(A, port)).expect("bind");
     }
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?} for 100 binds", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?} for 100 binds",
+        started.elapsed()
+    );
 }
 
 /// Conformance: 56 — `listen` on a socket that was never bound fails with `WSAEINVAL`.
@@ -197,7 +213,10 @@ fn listen_connected() {
 #[test]
 fn backlog_is_clamped() {
     let (a, b) = two_hosts(59);
-    for (i, backlog) in [SOMAXCONN, 0, -7, i32::MAX - 1, 1_000_000].into_iter().enumerate() {
+    for (i, backlog) in [SOMAXCONN, 0, -7, i32::MAX - 1, 1_000_000]
+        .into_iter()
+        .enumerate()
+    {
         let port = 5900 + i as u16;
         let l = listener(&b, at(B, port), backlog);
         // However odd the backlog, the listener takes at least one connection.
@@ -253,11 +272,17 @@ fn shrinking_backlog_resets_the_excess() {
         if local_name(&a, c) == Ok(kept_peer) {
             assert_would_block(a.recv(c, &mut buf, 0));
         } else {
-            assert_wsa_error(retry(Duration::from_secs(5), || a.recv(c, &mut buf, 0)), WsaError::WSAECONNRESET);
+            assert_wsa_error(
+                retry(Duration::from_secs(5), || a.recv(c, &mut buf, 0)),
+                WsaError::WSAECONNRESET,
+            );
             reset += 1;
         }
     }
-    assert_eq!(reset, 2, "the two connections beyond the new backlog were reset");
+    assert_eq!(
+        reset, 2,
+        "the two connections beyond the new backlog were reset"
+    );
 }
 
 /// Conformance: 62 — `getsockopt(SO_ACCEPTCONN)` returns FALSE before `listen` and TRUE after
@@ -317,7 +342,10 @@ fn accept_blocks_until_a_client_connects() {
     });
     let started = Instant::now();
     let s = b.accept(l, None, None).expect("accept");
-    assert!(started.elapsed() >= Duration::from_millis(150), "accept returned before the client came");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "accept returned before the client came"
+    );
     assert_eq!(recv_exact(&b, s, 2), b"hi", "a connected socket");
     let (a, c) = client.join().expect("client");
     assert_eq!(peer_name(&b, s), local_name(&a, c));
@@ -334,7 +362,8 @@ fn accept_reports_the_client() {
     connect(&a, c, at(B, 6700)).expect("connect");
     let mut addr = SOCKADDR_IN::default();
     let mut len = 100;
-    b.accept(l, Some(&mut addr), Some(&mut len)).expect("accept");
+    b.accept(l, Some(&mut addr), Some(&mut len))
+        .expect("accept");
     assert_eq!(len, 16);
     assert_eq!(addr.sin_family, AF_INET as i16);
     assert_eq!(addr.to_socket_addr(), at(A, 6767));
@@ -351,12 +380,16 @@ fn accept_short_addrlen() {
     let mut addr = SOCKADDR_IN::default();
     for short in [0, 4, 15, -1] {
         let mut len = short;
-        assert_wsa_error(b.accept(l, Some(&mut addr), Some(&mut len)), WsaError::WSAEFAULT);
+        assert_wsa_error(
+            b.accept(l, Some(&mut addr), Some(&mut len)),
+            WsaError::WSAEFAULT,
+        );
         assert_eq!(len, short, "addrlen untouched");
     }
     // The pending connection was not consumed by the failures.
     let mut len = 16;
-    b.accept(l, Some(&mut addr), Some(&mut len)).expect("accept");
+    b.accept(l, Some(&mut addr), Some(&mut len))
+        .expect("accept");
     assert_eq!(addr.to_socket_addr(), local_name(&a, c).expect("name"));
 }
 
@@ -410,10 +443,15 @@ fn implicit_bind_by_connect() {
     connect(&a, c, at(B, 7500)).expect("connect");
     let name = local_name(&a, c).expect("bound by connect");
     assert_eq!(*name.ip(), A, "the specific local address");
-    assert!((1024..=5000).contains(&name.port()), "an ephemeral port: {}", name.port());
+    assert!(
+        (1024..=5000).contains(&name.port()),
+        "an ephemeral port: {}",
+        name.port()
+    );
     let mut from = SOCKADDR_IN::default();
     let mut len = SOCKADDR_IN_LEN;
-    b.accept(l, Some(&mut from), Some(&mut len)).expect("accept");
+    b.accept(l, Some(&mut from), Some(&mut len))
+        .expect("accept");
     assert_eq!(from.to_socket_addr(), name, "the peer sees the same name");
 }
 
@@ -433,7 +471,11 @@ fn getsockname_unbound() {
 fn accepted_socket_has_specific_address() {
     let (a, b) = two_hosts(77);
     let l = listener(&b, at(Ipv4Addr::UNSPECIFIED, 7700), 1);
-    assert_eq!(local_name(&b, l), Ok(at(Ipv4Addr::UNSPECIFIED, 7700)), "D-4: 0.0.0.0:port");
+    assert_eq!(
+        local_name(&b, l),
+        Ok(at(Ipv4Addr::UNSPECIFIED, 7700)),
+        "D-4: 0.0.0.0:port"
+    );
     let c = new_socket(&a, SOCK_STREAM);
     connect(&a, c, at(B, 7700)).expect("connect");
     let s = b.accept(l, None, None).expect("accept");

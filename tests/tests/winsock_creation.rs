@@ -15,8 +15,12 @@ fn stream_is_tcp_and_dgram_is_udp() {
     assert_eq!(get_int(&a, t, SOL_SOCKET, SO_TYPE), Ok(SOCK_STREAM));
     assert_eq!(get_int(&a, u, SOL_SOCKET, SO_TYPE), Ok(SOCK_DGRAM));
     // The explicit protocol numbers name the same transports.
-    let t2 = a.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP).expect("TCP socket");
-    let u2 = a.socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP).expect("UDP socket");
+    let t2 = a
+        .socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)
+        .expect("TCP socket");
+    let u2 = a
+        .socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP)
+        .expect("UDP socket");
     assert_eq!(get_int(&a, t2, SOL_SOCKET, SO_TYPE), Ok(SOCK_STREAM));
     assert_eq!(get_int(&a, u2, SOL_SOCKET, SO_TYPE), Ok(SOCK_DGRAM));
     // And they behave as such on the wire: a stream connects, a datagram socket sends.
@@ -55,7 +59,10 @@ fn unsupported_family() {
     let (a, _b) = two_hosts(24);
     for af in [AF_UNSPEC, AF_INET6, 1, 99, -1] {
         assert_wsa_error(a.socket(af, SOCK_STREAM, 0), WsaError::WSAEAFNOSUPPORT);
-        assert_wsa_error(a.WSASocket(af, SOCK_DGRAM, 0, None, 0, 0), WsaError::WSAEAFNOSUPPORT);
+        assert_wsa_error(
+            a.WSASocket(af, SOCK_DGRAM, 0, None, 0, 0),
+            WsaError::WSAEAFNOSUPPORT,
+        );
     }
     assert_eq!(a.stack().stats().sockets, 0, "nothing was created");
 }
@@ -64,8 +71,14 @@ fn unsupported_family() {
 #[test]
 fn protocol_of_the_wrong_type() {
     let (a, _b) = two_hosts(25);
-    assert_wsa_error(a.socket(AF_INET, SOCK_STREAM, IPPROTO_UDP), WsaError::WSAEPROTOTYPE);
-    assert_wsa_error(a.socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP), WsaError::WSAEPROTOTYPE);
+    assert_wsa_error(
+        a.socket(AF_INET, SOCK_STREAM, IPPROTO_UDP),
+        WsaError::WSAEPROTOTYPE,
+    );
+    assert_wsa_error(
+        a.socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP),
+        WsaError::WSAEPROTOTYPE,
+    );
 }
 
 /// Conformance: 26 — `socket` with a socket type not supported in `AF_INET` fails with
@@ -84,8 +97,14 @@ fn unsupported_socket_type() {
 fn unknown_protocol() {
     let (a, _b) = two_hosts(27);
     for proto in [200, 254, 1000, -5] {
-        assert_wsa_error(a.socket(AF_INET, SOCK_STREAM, proto), WsaError::WSAEPROTONOSUPPORT);
-        assert_wsa_error(a.socket(AF_INET, SOCK_DGRAM, proto), WsaError::WSAEPROTONOSUPPORT);
+        assert_wsa_error(
+            a.socket(AF_INET, SOCK_STREAM, proto),
+            WsaError::WSAEPROTONOSUPPORT,
+        );
+        assert_wsa_error(
+            a.socket(AF_INET, SOCK_DGRAM, proto),
+            WsaError::WSAEPROTONOSUPPORT,
+        );
     }
 }
 
@@ -127,7 +146,9 @@ fn no_group_means_group_id_zero() {
 #[test]
 fn overlapped_flag_keeps_blocking_mode() {
     let (a, b) = two_hosts(230);
-    let l = a.WSASocket(AF_INET, SOCK_STREAM, 0, None, 0, WSA_FLAG_OVERLAPPED).expect("WSASocket");
+    let l = a
+        .WSASocket(AF_INET, SOCK_STREAM, 0, None, 0, WSA_FLAG_OVERLAPPED)
+        .expect("WSASocket");
     bind(&a, l, at(A, 2300)).expect("bind");
     a.listen(l, 1).expect("listen");
     // A blocking accept waits for the client instead of failing WSAEWOULDBLOCK.
@@ -139,7 +160,10 @@ fn overlapped_flag_keeps_blocking_mode() {
     });
     let started = std::time::Instant::now();
     let s = a.accept(l, None, None).expect("a blocking accept");
-    assert!(started.elapsed() >= std::time::Duration::from_millis(50), "it waited");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(50),
+        "it waited"
+    );
     let (b, c) = client.join().expect("client");
     // Same for recv on the accepted (overlapped, blocking) socket.
     let sender = std::thread::spawn(move || {

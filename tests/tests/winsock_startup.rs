@@ -28,22 +28,46 @@ fn every_call(ws: &Winsock, s: SOCKET, cleanup: bool) -> Vec<(&'static str, Opti
     let e = |r: Result<(), WsaError>| r.err();
     let mut calls = vec![
         ("socket", ws.socket(AF_INET, SOCK_STREAM, 0).err()),
-        ("WSASocket", ws.WSASocket(AF_INET, SOCK_DGRAM, 0, None, 0, 0).err()),
+        (
+            "WSASocket",
+            ws.WSASocket(AF_INET, SOCK_DGRAM, 0, None, 0, 0).err(),
+        ),
         ("bind", e(ws.bind(s, Some(&name), SOCKADDR_IN_LEN))),
         ("listen", e(ws.listen(s, 1))),
         ("accept", ws.accept(s, None, None).err()),
         ("connect", e(ws.connect(s, Some(&name), SOCKADDR_IN_LEN))),
         ("send", ws.send(s, b"x", 0).err()),
-        ("sendto", ws.sendto(s, b"x", 0, Some(&name), SOCKADDR_IN_LEN).err()),
+        (
+            "sendto",
+            ws.sendto(s, b"x", 0, Some(&name), SOCKADDR_IN_LEN).err(),
+        ),
         ("recv", ws.recv(s, &mut buf, 0).err()),
         ("recvfrom", ws.recvfrom(s, &mut buf, 0, None, None).err()),
         ("shutdown", e(ws.shutdown(s, SD_BOTH))),
-        ("getsockname", e(ws.getsockname(s, Some(&mut out), Some(&mut len)))),
-        ("getpeername", e(ws.getpeername(s, Some(&mut out), Some(&mut len)))),
-        ("getsockopt", e(ws.getsockopt(s, SOL_SOCKET, SO_TYPE, Some(&mut buf), &mut optlen))),
-        ("setsockopt", e(ws.setsockopt(s, SOL_SOCKET, SO_DEBUG, Some(&[1, 0, 0, 0]), 4))),
-        ("ioctlsocket", e(ws.ioctlsocket(s, FIONREAD, Some(&mut arg)))),
-        ("select", ws.select(0, Some(&mut set), None, None, Some(&t)).err()),
+        (
+            "getsockname",
+            e(ws.getsockname(s, Some(&mut out), Some(&mut len))),
+        ),
+        (
+            "getpeername",
+            e(ws.getpeername(s, Some(&mut out), Some(&mut len))),
+        ),
+        (
+            "getsockopt",
+            e(ws.getsockopt(s, SOL_SOCKET, SO_TYPE, Some(&mut buf), &mut optlen)),
+        ),
+        (
+            "setsockopt",
+            e(ws.setsockopt(s, SOL_SOCKET, SO_DEBUG, Some(&[1, 0, 0, 0]), 4)),
+        ),
+        (
+            "ioctlsocket",
+            e(ws.ioctlsocket(s, FIONREAD, Some(&mut arg))),
+        ),
+        (
+            "select",
+            ws.select(0, Some(&mut set), None, None, Some(&t)).err(),
+        ),
         ("closesocket", e(ws.closesocket(s))),
         ("WSASetLastError", e(ws.WSASetLastError(5))),
     ];
@@ -65,7 +89,10 @@ fn every_call_before_startup_is_not_initialised() {
     // A failed WSAStartup does not count as a successful one.
     let mut data = WSADATA::default();
     assert_ne!(ws.WSAStartup(MAKEWORD(0, 1), Some(&mut data)), 0);
-    assert_wsa_error(ws.socket(AF_INET, SOCK_STREAM, 0), WsaError::WSANOTINITIALISED);
+    assert_wsa_error(
+        ws.socket(AF_INET, SOCK_STREAM, 0),
+        WsaError::WSANOTINITIALISED,
+    );
 }
 
 /// Conformance: 2 — `WSAStartup` reports failure through its return value (the error code
@@ -75,12 +102,19 @@ fn startup_returns_its_error_code() {
     let ws = unstarted(2);
     WSASetLastError(0);
     let mut data = WSADATA::default();
-    assert_eq!(ws.WSAStartup(MAKEWORD(0, 9), Some(&mut data)), WsaError::WSAVERNOTSUPPORTED.0);
+    assert_eq!(
+        ws.WSAStartup(MAKEWORD(0, 9), Some(&mut data)),
+        WsaError::WSAVERNOTSUPPORTED.0
+    );
     assert_eq!(ws.WSAStartup(MAKEWORD(2, 2), None), WsaError::WSAEFAULT.0);
     assert_eq!(WSAGetLastError(), 0, "WSAStartup left the last error alone");
     WSASetLastError(1234);
     assert_eq!(ws.WSAStartup(MAKEWORD(2, 2), Some(&mut data)), 0);
-    assert_eq!(WSAGetLastError(), 1234, "a successful WSAStartup does not reset it either");
+    assert_eq!(
+        WSAGetLastError(),
+        1234,
+        "a successful WSAStartup does not reset it either"
+    );
 }
 
 /// Conformance: 3 — `WSAStartup(MAKEWORD(2,0))` succeeds with `wVersion` = 2.0 and
@@ -110,7 +144,10 @@ fn version_word_low_byte_is_major() {
     assert_eq!(ws.version(), Some((1, 2)));
     assert_eq!(data.wVersion, 0x0201);
     // 0x0100 is major 0, minor 1: below the lowest version, whatever a big-endian reader thinks.
-    assert_eq!(ws.WSAStartup(0x0100, Some(&mut data)), WsaError::WSAVERNOTSUPPORTED.0);
+    assert_eq!(
+        ws.WSAStartup(0x0100, Some(&mut data)),
+        WsaError::WSAVERNOTSUPPORTED.0
+    );
 }
 
 /// Conformance: 5 — requesting a version higher than the highest supported succeeds with
@@ -133,10 +170,18 @@ fn startup_below_lowest_is_not_supported() {
     let ws = unstarted(6);
     let mut data = WSADATA::default();
     for word in [MAKEWORD(0, 0), MAKEWORD(0, 9), MAKEWORD(0, 255)] {
-        assert_eq!(ws.WSAStartup(word, Some(&mut data)), WsaError::WSAVERNOTSUPPORTED.0, "{word:#06x}");
+        assert_eq!(
+            ws.WSAStartup(word, Some(&mut data)),
+            WsaError::WSAVERNOTSUPPORTED.0,
+            "{word:#06x}"
+        );
     }
     assert_eq!(ws.version(), None, "no session was started");
-    assert_eq!(ws.WSAStartup(MAKEWORD(1, 0), Some(&mut data)), 0, "1.0 is the lowest supported");
+    assert_eq!(
+        ws.WSAStartup(MAKEWORD(1, 0), Some(&mut data)),
+        0,
+        "1.0 is the lowest supported"
+    );
     assert_eq!(data.wVersion, MAKEWORD(1, 0));
 }
 
@@ -146,7 +191,10 @@ fn startup_without_wsadata_is_fault() {
     let ws = unstarted(7);
     assert_eq!(ws.WSAStartup(MAKEWORD(2, 2), None), WsaError::WSAEFAULT.0);
     assert_eq!(ws.version(), None, "the failed call started nothing");
-    assert_wsa_error(ws.socket(AF_INET, SOCK_DGRAM, 0), WsaError::WSANOTINITIALISED);
+    assert_wsa_error(
+        ws.socket(AF_INET, SOCK_DGRAM, 0),
+        WsaError::WSANOTINITIALISED,
+    );
 }
 
 /// Conformance: 8 — `WSAStartup` fills `szDescription` with printable text of at most 256
@@ -158,11 +206,21 @@ fn wsadata_contents() {
     assert_eq!(ws.WSAStartup(MAKEWORD(1, 1), Some(&mut data)), 0);
     assert!(!data.szDescription.is_empty());
     assert!(data.szDescription.chars().count() <= WSADESCRIPTION_LEN);
-    assert!(data.szDescription.chars().all(|c| !c.is_control()), "{:?}", data.szDescription);
+    assert!(
+        data.szDescription.chars().all(|c| !c.is_control()),
+        "{:?}",
+        data.szDescription
+    );
     assert!(data.szSystemStatus.chars().count() <= WSASYS_STATUS_LEN);
     assert!(data.szSystemStatus.chars().all(|c| !c.is_control()));
-    assert!(data.iMaxSockets > 0, "a safe iMaxSockets for 1.1 applications");
-    assert!(data.iMaxUdpDg >= 512, "a safe iMaxUdpDg for 1.1 applications");
+    assert!(
+        data.iMaxSockets > 0,
+        "a safe iMaxSockets for 1.1 applications"
+    );
+    assert!(
+        data.iMaxUdpDg >= 512,
+        "a safe iMaxUdpDg for 1.1 applications"
+    );
     assert_eq!(data.lpVendorInfo, 0, "lpVendorInfo is a safe (null) value");
 }
 
@@ -172,7 +230,11 @@ fn wsadata_contents() {
 fn cleanup_is_reference_counted() {
     let (a, b) = two_hosts(9);
     let mut data = WSADATA::default();
-    assert_eq!(a.WSAStartup(MAKEWORD(2, 0), Some(&mut data)), 0, "second startup");
+    assert_eq!(
+        a.WSAStartup(MAKEWORD(2, 0), Some(&mut data)),
+        0,
+        "second startup"
+    );
     let (c, s) = tcp_pair(&a, &b, 900);
     a.WSACleanup().expect("first cleanup");
     assert!(a.version().is_some(), "still started");
@@ -234,7 +296,11 @@ fn after_final_cleanup_every_thread_is_not_initialised() {
     let other = a.clone();
     thread::spawn(move || {
         for (call, err) in every_call(&other, s, true) {
-            assert_eq!(err, Some(WsaError::WSANOTINITIALISED), "{call} on another thread");
+            assert_eq!(
+                err,
+                Some(WsaError::WSANOTINITIALISED),
+                "{call} on another thread"
+            );
             assert_eq!(WSAGetLastError(), WsaError::WSANOTINITIALISED.0);
         }
     })
@@ -262,7 +328,11 @@ fn last_error_is_per_thread() {
     .join()
     .expect("other thread");
     assert_eq!(seen, 0, "a new thread starts with no error");
-    assert_eq!(WSAGetLastError(), WsaError::WSAEINVAL.0, "untouched by the other thread");
+    assert_eq!(
+        WSAGetLastError(),
+        WsaError::WSAEINVAL.0,
+        "untouched by the other thread"
+    );
     assert_eq!(a.WSAGetLastError(), WsaError::WSAEINVAL.0);
 }
 
@@ -276,7 +346,11 @@ fn success_keeps_last_error() {
     bind(&a, s, at(A, 1600)).expect("bind");
     assert_eq!(get_int(&a, s, SOL_SOCKET, SO_TYPE), Ok(SOCK_DGRAM));
     assert_eq!(WSAGetLastError(), WsaError::WSAENOTSOCK.0);
-    assert_eq!(WSAGetLastError(), WsaError::WSAENOTSOCK.0, "reading it does not reset it");
+    assert_eq!(
+        WSAGetLastError(),
+        WsaError::WSAENOTSOCK.0,
+        "reading it does not reset it"
+    );
 }
 
 /// Conformance: 17 — `WSASetLastError(0)` makes `WSAGetLastError` return 0, and a subsequent
@@ -287,7 +361,8 @@ fn set_last_error() {
     assert_wsa_error(a.closesocket(INVALID_SOCKET), WsaError::WSAENOTSOCK);
     a.WSASetLastError(0).expect("WSASetLastError");
     assert_eq!(WSAGetLastError(), 0);
-    a.WSASetLastError(WsaError::WSAEACCES.0).expect("WSASetLastError");
+    a.WSASetLastError(WsaError::WSAEACCES.0)
+        .expect("WSASetLastError");
     assert_eq!(WSAGetLastError(), WsaError::WSAEACCES.0);
     let s = new_socket(&a, SOCK_STREAM);
     assert_wsa_error(a.listen(s, 1), WsaError::WSAEINVAL);
@@ -301,9 +376,19 @@ fn so_error_is_get_and_clear() {
     let s = new_socket(&a, SOCK_STREAM);
     set_nonblocking(&a, s, true);
     assert_would_block(connect(&a, s, at(B, 1800)));
-    assert!(wait_until(Duration::from_secs(5), || poll_one(&a, s, 0).2), "refusal seen");
-    assert_eq!(get_int(&a, s, SOL_SOCKET, SO_ERROR), Ok(WsaError::WSAECONNREFUSED.0));
-    assert_eq!(get_int(&a, s, SOL_SOCKET, SO_ERROR), Ok(0), "cleared by the first read");
+    assert!(
+        wait_until(Duration::from_secs(5), || poll_one(&a, s, 0).2),
+        "refusal seen"
+    );
+    assert_eq!(
+        get_int(&a, s, SOL_SOCKET, SO_ERROR),
+        Ok(WsaError::WSAECONNREFUSED.0)
+    );
+    assert_eq!(
+        get_int(&a, s, SOL_SOCKET, SO_ERROR),
+        Ok(0),
+        "cleared by the first read"
+    );
 }
 
 /// Conformance: 19 — a successful operation on a socket does not clear its `SO_ERROR`
@@ -314,13 +399,19 @@ fn success_keeps_so_error() {
     let s = new_socket(&a, SOCK_STREAM);
     set_nonblocking(&a, s, true);
     assert_would_block(connect(&a, s, at(B, 1900)));
-    assert!(wait_until(Duration::from_secs(5), || poll_one(&a, s, 0).2), "refusal seen");
+    assert!(
+        wait_until(Duration::from_secs(5), || poll_one(&a, s, 0).2),
+        "refusal seen"
+    );
     // Successful calls on the socket in between.
     assert_eq!(get_int(&a, s, SOL_SOCKET, SO_TYPE), Ok(SOCK_STREAM));
     set_int(&a, s, SOL_SOCKET, SO_KEEPALIVE, 1).expect("setsockopt");
     assert!(local_name(&a, s).is_ok());
     set_nonblocking(&a, s, true);
-    assert_eq!(get_int(&a, s, SOL_SOCKET, SO_ERROR), Ok(WsaError::WSAECONNREFUSED.0));
+    assert_eq!(
+        get_int(&a, s, SOL_SOCKET, SO_ERROR),
+        Ok(WsaError::WSAECONNREFUSED.0)
+    );
 }
 
 /// Conformance: 20 — the per-socket `SO_ERROR` value and the per-thread `WSAGetLastError`
@@ -331,12 +422,27 @@ fn so_error_and_last_error_are_independent() {
     let s = new_socket(&a, SOCK_STREAM);
     set_nonblocking(&a, s, true);
     assert_would_block(connect(&a, s, at(B, 2000)));
-    assert!(wait_until(Duration::from_secs(5), || poll_one(&a, s, 0).2), "refusal seen");
+    assert!(
+        wait_until(Duration::from_secs(5), || poll_one(&a, s, 0).2),
+        "refusal seen"
+    );
     a.WSASetLastError(0).expect("WSASetLastError");
-    assert_eq!(get_int(&a, s, SOL_SOCKET, SO_ERROR), Ok(WsaError::WSAECONNREFUSED.0));
-    assert_eq!(WSAGetLastError(), 0, "reading SO_ERROR does not set the last error");
-    a.WSASetLastError(WsaError::WSAEMSGSIZE.0).expect("WSASetLastError");
-    assert_eq!(get_int(&a, s, SOL_SOCKET, SO_ERROR), Ok(0), "nor the other way round");
+    assert_eq!(
+        get_int(&a, s, SOL_SOCKET, SO_ERROR),
+        Ok(WsaError::WSAECONNREFUSED.0)
+    );
+    assert_eq!(
+        WSAGetLastError(),
+        0,
+        "reading SO_ERROR does not set the last error"
+    );
+    a.WSASetLastError(WsaError::WSAEMSGSIZE.0)
+        .expect("WSASetLastError");
+    assert_eq!(
+        get_int(&a, s, SOL_SOCKET, SO_ERROR),
+        Ok(0),
+        "nor the other way round"
+    );
     assert_eq!(WSAGetLastError(), WsaError::WSAEMSGSIZE.0);
 }
 

@@ -52,6 +52,15 @@ pub(crate) fn new_sock(proto: Proto, core: &Core) -> Sock {
 
 /// Frames read from the link in one pass before smoltcp runs (bounded work per pass).
 const RX_BATCH: usize = 128;
+/// How long the owner thread naps when smoltcp asks for an immediate poll that achieves
+/// nothing.
+const IDLE_NAP: Duration = Duration::from_micros(500);
+/// How often the tail-loss probe looks for stalled connections.
+const PROBE_SCAN: Duration = Duration::from_millis(2);
+/// Probes per stall before the engine leaves recovery to smoltcp's RTO.
+const MAX_PROBES: u8 = 32;
+/// The longest a probe waits (Linux's minimum RTO).
+const MAX_PROBE_WAIT: Duration = Duration::from_millis(200);
 /// How long a closed TCP connection may keep finishing in the background.
 const ORPHAN_LIFETIME: Duration = Duration::from_secs(120);
 
@@ -76,6 +85,12 @@ pub struct EngineStats {
     pub ports: u64,
     /// Frames waiting for the link to take them.
     pub tx_backlog: u64,
+    /// Frames read from or written to the link.
+    pub frames_moved: u64,
+    /// Tail-loss probes sent (see `Core::probe_stalled`).
+    pub tail_probes: u64,
+    /// Passes after which smoltcp asked for an immediate poll without anything having moved.
+    pub idle_naps: u64,
 }
 
 /// A smoltcp socket whose Winsock socket was closed, finishing its close in the background.
@@ -106,6 +121,12 @@ pub(crate) struct Core {
     mac: [u8; 6],
     epoch: Instant,
     pub(crate) now: Instant,
+    last_probe_scan: Instant,
+    /// Whether the last probe scan saw a connection with data in flight.
+    in_flight: bool,
+    /// Set by API calls that gave smoltcp something to act on (data queued or consumed, a
+    /// socket opened or closed); the caller then wakes the owner thread.
+    pub(crate) wake: bool,
     stats: EngineStats,
 }
 
@@ -148,6 +169,9 @@ impl Core {
             mac,
             epoch,
             now: epoch,
+            wake: false,
+            last_probe_scan: epoch,
+            in_flight: false,
             stats: EngineStats::default(),
         }
     }
@@ -288,12 +312,14 @@ impl Core {
     fn pass(&mut self, now: Instant) -> Option<Duration> {
         self.now = now;
         self.stats.passes += 1;
+        let frames_before = self.stats.frames_moved;
         for _ in 0..RX_BATCH {
             let mut buf = self.device.buffer();
             buf.resize(self.config.mtu + 32, 0);
             match self.link.recv(&mut buf, now) {
                 Ok(Some(n)) => {
                     buf.truncate(n);
+                    self.stats.frames_moved += 1;
                     self.ingress(buf);
                 }
                 Ok(None) => {
@@ -317,8 +343,8 @@ impl Core {
                 break;
             }
         }
-        self.maintain();
-        let mut delay = if self.device.rx.is_empty() {
+        let probed = self.maintain();
+        let mut delay = if self.device.rx.is_empty() && !probed {
             let t = self.smol_now();
             self.iface.poll_delay(t, &self.sockets).map(|d| Duration::from_micros(d.total_micros()))
         } else {
@@ -327,6 +353,16 @@ impl Core {
         if let Some(at) = self.link.poll_at() {
             let d = at.saturating_duration_since(now);
             delay = Some(delay.map_or(d, |x| x.min(d)));
+        }
+        if self.in_flight && self.config.tail_probe.is_some() {
+            delay = Some(delay.map_or(PROBE_SCAN, |d| d.min(PROBE_SCAN)));
+        }
+        if delay == Some(Duration::ZERO) && self.stats.frames_moved == frames_before && !probed {
+            // smoltcp asked to be polled at once but this pass moved no frame: a socket that
+            // believes it can send while its dispatch declines would make this a busy loop.
+            // Application calls wake the thread anyway, so a short nap loses nothing.
+            self.stats.idle_naps += 1;
+            delay = Some(IDLE_NAP);
         }
         if !self.device.tx.is_empty() {
             // The link refused frames: try again soon rather than wait for ingress.
@@ -341,11 +377,15 @@ impl Core {
             self.device.recycle(frame);
             return;
         }
+        let mut repeat = None;
         match frames::observe(&frame) {
-            Some(Observed::TcpReset { local, remote }) => {
+            Some(Observed::Tcp { local, remote, seg }) => {
                 if let Some(id) = self.conns.get(&(local, remote)).copied() {
                     if let Some(s) = self.table.get_mut(&id) {
-                        s.reset = true;
+                        s.reset |= seg.rst;
+                        if s.acks.observe(seg, self.now) && self.config.tail_probe.is_some() {
+                            repeat = Some((local, remote, seg));
+                        }
                     }
                 }
             }
@@ -360,6 +400,14 @@ impl Core {
             None => {}
         }
         self.device.rx.push_back(frame);
+        if let (Some((local, remote, seg)), Some(ack)) = (repeat, repeat.and_then(|r| r.2.ack)) {
+            // Third duplicate ACK: smoltcp ignores duplicates whose window changed, so repeat
+            // this one (same window) three times and it fast-retransmits (RFC 5681 §3.2).
+            self.stats.tail_probes += 1;
+            for _ in 0..3 {
+                self.device.rx.push_back(frames::dup_ack(self.mac, local, remote, seg.seq_end, ack, seg.window));
+            }
+        }
     }
 
     /// Sends what smoltcp produced: to ourselves, or to the link until it refuses.
@@ -377,7 +425,10 @@ impl Core {
                 continue;
             }
             match self.link.send(&frame, self.now) {
-                Ok(()) => self.device.recycle(frame),
+                Ok(()) => {
+                    self.stats.frames_moved += 1;
+                    self.device.recycle(frame);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.device.tx.push_front(frame);
                     break;
@@ -392,7 +443,8 @@ impl Core {
     }
 
     /// Listen pools and background closes.
-    fn maintain(&mut self) {
+    fn maintain(&mut self) -> bool {
+        let probed = self.probe_stalled();
         let listeners: Vec<SocketId> = self.listeners.iter().copied().collect();
         for id in listeners {
             self.maintain_listener(id);
@@ -417,6 +469,54 @@ impl Core {
                 i += 1;
             }
         }
+        probed
+    }
+
+    /// The tail-loss probe (DESIGN: loss recovery above smoltcp). smoltcp follows RFC 6298's
+    /// one-second minimum RTO, and without SACK a loss it cannot fast-retransmit — the last
+    /// segments of a burst, or a second hole in one window — stalls the connection for that
+    /// second. When a connection has data in flight and no acknowledgment has advanced for
+    /// `StackConfig::tail_probe` (doubling per probe, up to 200 ms), the engine repeats the peer's last ACK three
+    /// times to smoltcp,
+    /// which then retransmits its oldest unacknowledged segment (RFC 5681 §3.2), much as RACK-TLP
+    /// (RFC 8985 §7) probes after a probe timeout. At most 32 probes per stall; the RTO
+    /// remains the fallback. Returns whether it fed smoltcp anything.
+    fn probe_stalled(&mut self) -> bool {
+        let Some(pto) = self.config.tail_probe else { return false };
+        if self.now.saturating_duration_since(self.last_probe_scan) < PROBE_SCAN {
+            return false;
+        }
+        self.last_probe_scan = self.now;
+        self.in_flight = false;
+        let mut probes = Vec::new();
+        for (&(local, remote), &id) in &self.conns {
+            let Some(sock) = self.table.get_mut(&id) else { continue };
+            let State::Connected(h) = sock.state else { continue };
+            let s = self.sockets.get::<stcp::Socket>(h);
+            let busy = s.send_queue() > 0 && matches!(s.state(), stcp::State::Established | stcp::State::CloseWait);
+            let acks = &mut sock.acks;
+            if !busy {
+                acks.stall_since = self.now;
+                acks.probes = 0;
+                continue;
+            }
+            self.in_flight = true;
+            let (Some(ack), Some(seq)) = (acks.ack, acks.seq_end) else { continue };
+            // Each probe of one stall waits twice as long as the one before.
+            let wait = (pto * (1u32 << acks.probes.min(8))).min(MAX_PROBE_WAIT);
+            if acks.probes < MAX_PROBES && self.now.saturating_duration_since(acks.stall_since) >= wait {
+                acks.probes += 1;
+                acks.stall_since = self.now;
+                probes.push((local, remote, seq, ack, acks.window));
+            }
+        }
+        for &(local, remote, seq, ack, window) in &probes {
+            self.stats.tail_probes += 1;
+            for _ in 0..3 {
+                self.device.rx.push_back(frames::dup_ack(self.mac, local, remote, seq, ack, window));
+            }
+        }
+        !probes.is_empty()
     }
 
     fn stats(&self) -> EngineStats {
@@ -531,11 +631,12 @@ impl Stack {
 
     /// Runs `f` on the core and wakes the owner thread to act on what it changed.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
-        let r = {
-            let mut core = self.lock();
-            core.now = Instant::now();
-            f(&mut core)
-        };
+        let mut core = self.lock();
+        core.now = Instant::now();
+        core.wake = true;
+        let r = f(&mut core);
+        core.wake = false;
+        drop(core);
         self.inner.waker.wake();
         r
     }
@@ -550,12 +651,13 @@ impl Stack {
         let mut core = self.lock();
         loop {
             core.now = Instant::now();
-            if let Some(r) = f(&mut core) {
-                drop(core);
+            let done = f(&mut core);
+            if std::mem::take(&mut core.wake) {
                 self.inner.waker.wake();
+            }
+            if let Some(r) = done {
                 return Some(r);
             }
-            self.inner.waker.wake();
             let wait = match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());

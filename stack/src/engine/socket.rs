@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
 
 use smoltcp::iface::SocketHandle;
 
@@ -69,6 +70,41 @@ pub(crate) struct Listener {
     pub(crate) ready: VecDeque<SocketHandle>,
 }
 
+/// What the peer's segments last said, for the tail-loss probe.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AckState {
+    pub(crate) seq_end: Option<u32>,
+    pub(crate) ack: Option<u32>,
+    pub(crate) window: u16,
+    /// Since when no acknowledgment has advanced while data was in flight.
+    pub(crate) stall_since: Instant,
+    pub(crate) probes: u8,
+    /// Duplicate acknowledgments in a row (same number, nothing else in the segment), counted
+    /// here because smoltcp does not count one whose window differs (see `Core::ingress`).
+    pub(crate) dup_acks: u8,
+}
+
+impl AckState {
+    fn new() -> AckState {
+        AckState { seq_end: None, ack: None, window: 0, stall_since: Instant::now(), probes: 0, dup_acks: 0 }
+    }
+
+    /// Takes in a peer segment; returns true on the third duplicate acknowledgment in a row
+    /// (RFC 5681 §3.2's threshold), when the engine should make smoltcp retransmit.
+    pub(crate) fn observe(&mut self, seg: super::frames::Segment, now: Instant) -> bool {
+        let dup = seg.pure_ack && seg.ack.is_some() && seg.ack == self.ack && Some(seg.seq_end) == self.seq_end;
+        if seg.ack.is_some() && seg.ack != self.ack {
+            self.stall_since = now;
+            self.probes = 0;
+        }
+        self.dup_acks = if dup { self.dup_acks.saturating_add(1) } else { 0 };
+        self.seq_end = Some(seg.seq_end);
+        self.ack = seg.ack.or(self.ack);
+        self.window = seg.window;
+        self.dup_acks == 3
+    }
+}
+
 /// Where a socket is in its life.
 #[derive(Debug)]
 pub(crate) enum State {
@@ -115,6 +151,11 @@ pub(crate) struct Sock {
     pub(crate) connect_failed: Option<WsaError>,
     /// UDP: an ICMP port unreachable arrived for a datagram this socket sent.
     pub(crate) icmp_unreachable: bool,
+    /// Datagram socket `connect`ed to 0.0.0.0: no default peer, so `send`/`recv` fail
+    /// `WSAENOTCONN` while `sendto`/`recvfrom` work (CHECKLIST §1.3 `connect`, 119).
+    pub(crate) disconnected: bool,
+    /// TCP: the peer's last segment, for the tail-loss probe.
+    pub(crate) acks: AckState,
 }
 
 impl Sock {
@@ -154,6 +195,8 @@ impl Sock {
             peer_fin: false,
             connect_failed: None,
             icmp_unreachable: false,
+            disconnected: false,
+            acks: AckState::new(),
         }
     }
 

@@ -294,7 +294,9 @@ impl Core {
         if !s.may_send() {
             return Err(if s.state() == stcp::State::Closed { WsaError::WSAECONNABORTED } else { WsaError::WSAESHUTDOWN });
         }
-        s.send_slice(data).map_err(|_| WsaError::WSAECONNABORTED)
+        let n = s.send_slice(data).map_err(|_| WsaError::WSAECONNABORTED)?;
+        self.wake |= n > 0;
+        Ok(n)
     }
 
     /// `recv`: `Ok(None)` when no data is there yet; `Ok(Some(0))` at the peer's graceful close.
@@ -317,7 +319,10 @@ impl Core {
                 Some(e) => Err(e),
                 None => Ok(None),
             },
-            Ok(n) => Ok(Some(n)),
+            Ok(n) => {
+                self.wake |= n > 0 && !peek;
+                Ok(Some(n))
+            }
             Err(RecvError::Finished) => {
                 self.sock(id)?.peer_fin = true;
                 Ok(Some(0))
@@ -410,6 +415,7 @@ fn listen_endpoint(bound: SocketAddrV4) -> IpListenEndpoint {
 
 fn apply_tcp_opts(s: &mut stcp::Socket<'static>, opts: &Opts, keepalive_time: Duration) {
     s.set_nagle_enabled(!opts.nodelay);
+    s.set_ack_delay(None);
     let ka = smoltcp::time::Duration::from_micros(keepalive_time.as_micros() as u64);
     if opts.keepalive {
         s.set_keep_alive(Some(ka));

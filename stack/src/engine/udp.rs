@@ -126,7 +126,10 @@ impl Core {
                     meta: Default::default(),
                 };
                 match s.send_slice(data, meta) {
-                    Ok(()) => Ok(Some(data.len())),
+                    Ok(()) => {
+                        self.wake = true;
+                        Ok(Some(data.len()))
+                    }
                     Err(udp::SendError::BufferFull) => Ok(None),
                     Err(udp::SendError::Unaddressable) => Err(WsaError::WSAEADDRNOTAVAIL),
                 }
@@ -145,6 +148,7 @@ impl Core {
                         let mut packet = Ipv4Packet::new_unchecked(buf);
                         repr.emit(&mut packet, &smoltcp::phy::ChecksumCapabilities::default());
                         packet.payload_mut().copy_from_slice(data);
+                        self.wake = true;
                         Ok(Some(data.len()))
                     }
                     Err(_) => Ok(None),
@@ -224,6 +228,7 @@ impl Core {
         let changed = sock.peer != peer;
         let proto = sock.proto;
         sock.peer = peer;
+        sock.disconnected = peer.is_none();
         if changed && peer.is_some() {
             while self.dgram_queued(proto, h) {
                 self.dgram_discard(proto, h);

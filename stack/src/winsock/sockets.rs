@@ -251,6 +251,11 @@ impl Winsock {
     /// `buf` fills it and fails `WSAEMSGSIZE` (the rest is lost).
     pub fn recv(&self, s: SOCKET, buf: &mut [u8], flags: i32) -> Result<i32, WsaError> {
         let id = record(self.check(s))?;
+        // A datagram socket disconnected by `connect(0.0.0.0)` has no peer to receive from;
+        // `recvfrom` still works (CHECKLIST §1.3 `connect`).
+        if record(self.stack.with(|core| core.sock(id).map(|s| s.disconnected)))? {
+            return record(Err(WsaError::WSAENOTCONN));
+        }
         record(self.recv_inner(id, buf, flags).map(|(n, _)| n))
     }
 

@@ -1,0 +1,246 @@
+//! Tier 3 without privileges: two `ws2` processes on one `ws2 switch` (Unix datagrams) talk
+//! TCP, and the SHA-256 each prints of the bytes it sent or received match.
+//!
+//! The CLI contract under test:
+//! - `ws2 switch --socket PATH` runs the switch until killed;
+//! - `ws2 recv --link unix:PATH --addr 10.9.0.2/24 --proto tcp --port 5001 --bytes N` accepts
+//!   one connection, reads to end of stream or N bytes, prints `received <N> bytes sha256 <hex>`
+//!   and exits 0;
+//! - `ws2 send --link unix:PATH --addr 10.9.0.1/24 --to 10.9.0.2:5001 --proto tcp --bytes N`
+//!   sends N bytes of the pattern byte i = (i * 7 + 3) mod 251, prints
+//!   `sent <N> bytes sha256 <hex>` and exits 0.
+//!
+//! All traffic stays on Unix sockets in a private temporary directory; nothing touches an
+//! interface.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// The `ws2` binary cargo built for this test.
+const WS2: &str = env!("CARGO_BIN_EXE_ws2");
+/// Bytes the sender sends.
+const BYTES: u64 = 32 * 1024 * 1024;
+/// Longest the whole transfer may take before the test calls it a hang.
+const TRANSFER_LIMIT: Duration = Duration::from_secs(120);
+
+/// A private directory for the switch socket and the processes' logs, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("ws2-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed (and reaped) on drop, whether the test passed or not; its stdout
+/// and stderr go to files named after it.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Proc {
+    fn spawn(dir: &TempDir, name: &'static str, args: &[&str]) -> Proc {
+        let stdout = dir.path(&format!("{name}.out"));
+        let stderr = dir.path(&format!("{name}.err"));
+        let child = Command::new(WS2)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(File::create(&stdout).expect("stdout file"))
+            .stderr(File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {WS2} {name}: {e}"));
+        Proc {
+            name,
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits for the process to exit, up to `limit`; `None` if it is still running.
+    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the process printed, for assertions and failure messages.
+    fn output(&self) -> (String, String) {
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        (read(&self.stdout), read(&self.stderr))
+    }
+
+    fn describe(&self) -> String {
+        let (out, err) = self.output();
+        format!(
+            "--- {} stdout:\n{out}--- {} stderr:\n{err}",
+            self.name, self.name
+        )
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parses the report line `<verb> <N> bytes sha256 <hex>` from `stdout` (the last one).
+fn report(stdout: &str, verb: &str) -> Option<(u64, String)> {
+    stdout.lines().rev().find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words[..] {
+            [v, n, "bytes", "sha256", hex] if v == verb => Some((n.parse().ok()?, hex.to_owned())),
+            _ => None,
+        }
+    })
+}
+
+/// The SHA-256 (hex) of the first `len` bytes of the pattern byte i = (i * 7 + 3) mod 251.
+fn pattern_sha256(len: u64) -> String {
+    let period: Vec<u8> = (0..251u64 * 256)
+        .map(|i| ((i * 7 + 3) % 251) as u8)
+        .collect();
+    let mut hash = Sha256::new();
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(period.len() as u64) as usize;
+        hash.update(&period[..n]);
+        left -= n as u64;
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Conformance: issue 2 acceptance — two `ws2` processes on `ws2 switch` talk TCP: 32 MiB from
+/// `ws2 send` reach `ws2 recv`, and both print the same SHA-256, that of the pattern.
+#[test]
+fn cli_switch_two_processes_talk_tcp() {
+    let dir = TempDir::new("cli-switch");
+    let socket = dir.path("switch.sock");
+    let link = format!("unix:{}", socket.display());
+    let bytes = BYTES.to_string();
+
+    let switch = Proc::spawn(
+        &dir,
+        "switch",
+        &["switch", "--socket", socket.to_str().expect("utf-8 path")],
+    );
+    let t = Instant::now();
+    while !socket.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the switch never bound its socket\n{}",
+            switch.describe()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let start = Instant::now();
+    let mut recv = Proc::spawn(
+        &dir,
+        "recv",
+        &[
+            "recv",
+            "--link",
+            &link,
+            "--addr",
+            "10.9.0.2/24",
+            "--proto",
+            "tcp",
+            "--port",
+            "5001",
+            "--bytes",
+            &bytes,
+        ],
+    );
+    let send_args = [
+        "send",
+        "--link",
+        &link,
+        "--addr",
+        "10.9.0.1/24",
+        "--to",
+        "10.9.0.2:5001",
+        "--proto",
+        "tcp",
+        "--bytes",
+        &bytes,
+    ];
+    // The receiver may still be starting: retry a sender that gave up on its connect, for a
+    // few seconds.
+    let mut send = Proc::spawn(&dir, "send", &send_args);
+    let send_status = loop {
+        let status = send.wait_for(TRANSFER_LIMIT).unwrap_or_else(|| {
+            panic!(
+                "ws2 send still running after {TRANSFER_LIMIT:?}\n{}\n{}",
+                send.describe(),
+                recv.describe()
+            )
+        });
+        let refused = !status.success() && send.output().1.contains("connect");
+        if refused && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(200));
+            send = Proc::spawn(&dir, "send", &send_args);
+            continue;
+        }
+        break status;
+    };
+    let recv_status = recv.wait_for(Duration::from_secs(30)).unwrap_or_else(|| {
+        panic!(
+            "ws2 recv still running after the sender exited\n{}",
+            recv.describe()
+        )
+    });
+    let took = start.elapsed();
+
+    assert!(
+        send_status.success(),
+        "ws2 send failed: {send_status}\n{}",
+        send.describe()
+    );
+    assert!(
+        recv_status.success(),
+        "ws2 recv failed: {recv_status}\n{}",
+        recv.describe()
+    );
+    let sent = report(&send.output().0, "sent")
+        .unwrap_or_else(|| panic!("no `sent` line\n{}", send.describe()));
+    let received = report(&recv.output().0, "received")
+        .unwrap_or_else(|| panic!("no `received` line\n{}", recv.describe()));
+    assert_eq!(sent, (BYTES, pattern_sha256(BYTES)), "the sender's report");
+    assert_eq!(received, sent, "the receiver's report matches the sender's");
+    eprintln!(
+        "cli_switch_two_processes_talk_tcp: {} MiB in {took:.2?} ({:.0} MiB/s, process start-up included)",
+        BYTES >> 20,
+        BYTES as f64 / 1048576.0 / took.as_secs_f64()
+    );
+    drop(switch);
+}
