@@ -22,7 +22,11 @@ impl Ipv4Cidr {
 
     /// The network mask as an address.
     pub fn netmask(&self) -> Ipv4Addr {
-        let bits = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
+        let bits = if self.prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix))
+        };
         Ipv4Addr::from(bits)
     }
 
@@ -60,12 +64,18 @@ impl FromStr for Ipv4Cidr {
     type Err = ConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || ConfigError(format!("{s:?} is not an IPv4 address with prefix (A.B.C.D/P)"));
+        let bad = || {
+            ConfigError(format!(
+                "{s:?} is not an IPv4 address with prefix (A.B.C.D/P)"
+            ))
+        };
         let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
         let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
         let prefix: u8 = prefix.parse().map_err(|_| bad())?;
         if addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast() {
-            return Err(ConfigError(format!("{addr} cannot be an interface address")));
+            return Err(ConfigError(format!(
+                "{addr} cannot be an interface address"
+            )));
         }
         Ipv4Cidr::new(addr, prefix).ok_or_else(bad)
     }
@@ -122,7 +132,11 @@ impl StackConfig {
     /// The configured MAC, or `02:57:32:` followed by the low three bytes of the first address.
     pub fn hardware_addr(&self) -> [u8; 6] {
         self.mac.unwrap_or_else(|| {
-            let ip = self.addrs.first().map(|c| c.addr.octets()).unwrap_or([0; 4]);
+            let ip = self
+                .addrs
+                .first()
+                .map(|c| c.addr.octets())
+                .unwrap_or([0; 4]);
             [0x02, 0x57, 0x32, ip[1], ip[2], ip[3]]
         })
     }
@@ -153,7 +167,14 @@ mod tests {
         assert_eq!(c.broadcast(), Ipv4Addr::new(10, 0, 0, 255));
         assert!(c.contains(Ipv4Addr::new(10, 0, 0, 77)));
         assert!(!c.contains(Ipv4Addr::new(10, 0, 1, 1)));
-        for bad in ["10.0.0.2", "10.0.0.2/33", "x/24", "0.0.0.0/8", "224.0.0.1/4", "10.0.0.2/"] {
+        for bad in [
+            "10.0.0.2",
+            "10.0.0.2/33",
+            "x/24",
+            "0.0.0.0/8",
+            "224.0.0.1/4",
+            "10.0.0.2/",
+        ] {
             assert!(bad.parse::<Ipv4Cidr>().is_err(), "{bad}");
         }
     }

@@ -39,10 +39,20 @@ struct Row {
     ok: bool,
 }
 
-fn host(switch: &VirtualSwitch, addr: &str, loss: f64, pcap: Option<&PathBuf>) -> Result<Stack, String> {
-    let port = switch.port_with(Impairments { loss, ..Impairments::default() });
+fn host(
+    switch: &VirtualSwitch,
+    addr: &str,
+    loss: f64,
+    pcap: Option<&PathBuf>,
+) -> Result<Stack, String> {
+    let port = switch.port_with(Impairments {
+        loss,
+        ..Impairments::default()
+    });
     let link: Box<dyn Link> = match pcap {
-        Some(p) => Box::new(PcapTee::new(port, p).map_err(|e| format!("pcap {}: {e}", p.display()))?),
+        Some(p) => {
+            Box::new(PcapTee::new(port, p).map_err(|e| format!("pcap {}: {e}", p.display()))?)
+        }
         None => Box::new(port),
     };
     let config = StackConfig::new(addr.parse().map_err(|e| format!("{e}"))?);
@@ -53,17 +63,26 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
     let switch = VirtualSwitch::new(args.seed);
     let server = host(&switch, "10.0.0.1/24", 0.0, None)?;
     let clients = [
-        ("10.0.0.2", host(&switch, "10.0.0.2/24", 0.0, args.pcap.as_ref())?),
+        (
+            "10.0.0.2",
+            host(&switch, "10.0.0.2/24", 0.0, args.pcap.as_ref())?,
+        ),
         ("10.0.0.3", host(&switch, "10.0.0.3/24", args.loss, None)?),
     ];
-    println!("ws2 demo: 3 hosts on a virtual switch (seed {}), {:.1}% loss on 10.0.0.3", args.seed, args.loss * 100.0);
+    println!(
+        "ws2 demo: 3 hosts on a virtual switch (seed {}), {:.1}% loss on 10.0.0.3",
+        args.seed,
+        args.loss * 100.0
+    );
 
     let listener = TcpListener::bind(&server, "10.0.0.1:7").map_err(|e| format!("listen: {e}"))?;
     let udp_echo = UdpSocket::bind(&server, "10.0.0.1:7").map_err(|e| format!("udp bind: {e}"))?;
     let tcp_server = thread::spawn(move || {
         let mut workers = Vec::new();
         for _ in 0..2 {
-            let Ok((stream, _)) = listener.accept() else { break };
+            let Ok((stream, _)) = listener.accept() else {
+                break;
+            };
             workers.push(thread::spawn(move || {
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
@@ -83,7 +102,9 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
             let _ = w.join();
         }
     });
-    udp_echo.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    udp_echo
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
     let udp_server = thread::spawn(move || {
         let mut buf = [0u8; 2048];
         while let Ok((n, from)) = udp_echo.recv_from(&mut buf) {
@@ -101,7 +122,10 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
         .collect();
     let mut rows = Vec::new();
     for j in jobs {
-        rows.extend(j.join().map_err(|_| "a client thread panicked".to_string())?);
+        rows.extend(
+            j.join()
+                .map_err(|_| "a client thread panicked".to_string())?,
+        );
     }
     let _ = tcp_server.join();
     drop(udp_server);
@@ -110,11 +134,20 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
     println!("{:<10} {:<12} {:<58} {}", "host", "test", "result", "ok");
     println!("{}", "-".repeat(86));
     for r in &rows {
-        println!("{:<10} {:<12} {:<58} {}", r.host, r.test, r.detail, if r.ok { "yes" } else { "NO" });
+        println!(
+            "{:<10} {:<12} {:<58} {}",
+            r.host,
+            r.test,
+            r.detail,
+            if r.ok { "yes" } else { "NO" }
+        );
     }
     let stats = switch.stats();
     println!();
-    println!("switch: {} frames forwarded, {} dropped by loss", stats.forwarded, stats.dropped_loss);
+    println!(
+        "switch: {} frames forwarded, {} dropped by loss, {} dropped by full queues",
+        stats.forwarded, stats.dropped_loss, stats.dropped_queue_full
+    );
     if rows.iter().all(|r| r.ok) {
         println!("demo: all checks passed");
         Ok(())
@@ -130,7 +163,12 @@ fn client(name: &str, stack: &Stack, bytes: u64) -> Vec<Row> {
 }
 
 fn tcp_echo(name: &str, stack: &Stack, bytes: u64) -> Row {
-    let row = |detail: String, ok| Row { host: name.into(), test: "tcp echo", detail, ok };
+    let row = |detail: String, ok| Row {
+        host: name.into(),
+        test: "tcp echo",
+        detail,
+        ok,
+    };
     let start = Instant::now();
     let stream = match TcpStream::connect(stack, "10.0.0.1:7") {
         Ok(s) => s,
@@ -172,14 +210,26 @@ fn tcp_echo(name: &str, stack: &Stack, bytes: u64) -> Row {
     let secs = start.elapsed().as_secs_f64();
     let ok = sent.is_some_and(|s| s == got) && total == bytes;
     row(
-        format!("{} MiB each way in {secs:.2} s, {:.0} Mbit/s, sha256 {}", bytes >> 20, (2 * bytes) as f64 * 8.0 / secs / 1e6, if ok { "match" } else { "MISMATCH" }),
+        format!(
+            "{} MiB each way in {secs:.2} s, {:.0} Mbit/s, sha256 {}",
+            bytes >> 20,
+            (2 * bytes) as f64 * 8.0 / secs / 1e6,
+            if ok { "match" } else { "MISMATCH" }
+        ),
         ok,
     )
 }
 
 fn udp_echo(name: &str, stack: &Stack) -> Row {
-    let row = |detail: String, ok| Row { host: name.into(), test: "udp echo", detail, ok };
-    let Ok(sock) = UdpSocket::bind(stack, "0.0.0.0:0") else { return row("bind failed".into(), false) };
+    let row = |detail: String, ok| Row {
+        host: name.into(),
+        test: "udp echo",
+        detail,
+        ok,
+    };
+    let Ok(sock) = UdpSocket::bind(stack, "0.0.0.0:0") else {
+        return row("bind failed".into(), false);
+    };
     let _ = sock.set_read_timeout(Some(Duration::from_millis(300)));
     let mut rtts = Vec::new();
     let mut buf = [0u8; 256];
@@ -196,16 +246,29 @@ fn udp_echo(name: &str, stack: &Stack) -> Row {
         }
     }
     rtts.sort();
-    let pct = |p: f64| rtts.get(((rtts.len() as f64 - 1.0) * p) as usize).map_or(0.0, |d| d.as_secs_f64() * 1e6);
+    let pct = |p: f64| {
+        rtts.get(((rtts.len() as f64 - 1.0) * p) as usize)
+            .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+    };
     row(
-        format!("{}/200 answered, rtt p50 {:.0} us, p99 {:.0} us", rtts.len(), pct(0.5), pct(0.99)),
+        format!(
+            "{}/200 answered, rtt p50 {:.0} us, p99 {:.0} us",
+            rtts.len(),
+            pct(0.5),
+            pct(0.99)
+        ),
         rtts.len() >= 150,
     )
 }
 
 /// Five ICMP echoes through the Winsock face: `socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)`.
 fn icmp_ping(name: &str, stack: &Stack) -> Row {
-    let row = |detail: String, ok| Row { host: name.into(), test: "icmp ping", detail, ok };
+    let row = |detail: String, ok| Row {
+        host: name.into(),
+        test: "icmp ping",
+        detail,
+        ok,
+    };
     let ws = Winsock::new(stack.clone());
     let mut data = WSADATA::default();
     if ws.WSAStartup(MAKEWORD(2, 2), Some(&mut data)) != 0 {
@@ -218,7 +281,20 @@ fn icmp_ping(name: &str, stack: &Stack) -> Row {
         let mut answered = 0;
         let mut total = 0.0;
         for seq in 0..5u16 {
-            let mut echo = [8u8, 0, 0, 0, 0x57, 0x32, (seq >> 8) as u8, seq as u8, b'w', b's', b'2', b'!'];
+            let mut echo = [
+                8u8,
+                0,
+                0,
+                0,
+                0x57,
+                0x32,
+                (seq >> 8) as u8,
+                seq as u8,
+                b'w',
+                b's',
+                b'2',
+                b'!',
+            ];
             let sum = checksum(&echo);
             echo[2..4].copy_from_slice(&sum.to_be_bytes());
             let t = Instant::now();
@@ -242,14 +318,20 @@ fn icmp_ping(name: &str, stack: &Stack) -> Row {
     })();
     let _ = ws.WSACleanup();
     match result {
-        Ok((n, avg)) => row(format!("{n}/5 echo replies, average {avg:.0} us (Winsock SOCK_RAW)"), n >= 4),
+        Ok((n, avg)) => row(
+            format!("{n}/5 echo replies, average {avg:.0} us (Winsock SOCK_RAW)"),
+            n >= 4,
+        ),
         Err(e) => row(format!("failed: {e:?}"), false),
     }
 }
 
 /// RFC 1071 Internet checksum.
 fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }

@@ -16,7 +16,11 @@ use ws2_stack::{Ipv4Cidr, Stack, StackConfig};
 use ws2_tap::{Link, PcapTee, RawSocket, Tap, UnixLink, UnixSwitch};
 
 #[derive(Parser, Debug)]
-#[command(name = "ws2", version, about = "Windows Sockets 2 on a userspace TCP/IP stack")]
+#[command(
+    name = "ws2",
+    version,
+    about = "Windows Sockets 2 on a userspace TCP/IP stack"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,7 +71,8 @@ impl LinkArgs {
         let link: Box<dyn Link> = open_link(&self.link)?;
         let link: Box<dyn Link> = match &self.pcap {
             Some(path) => Box::new(
-                PcapTee::new(link, path).map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                PcapTee::new(link, path)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
             ),
             None => link,
         };
@@ -84,14 +89,20 @@ pub(crate) fn open_link(spec: &str) -> Result<Box<dyn Link>, String> {
         .split_once(':')
         .ok_or_else(|| format!("--link {spec:?}: expected tap:NAME, raw:IFNAME or unix:PATH"))?;
     if arg.is_empty() {
-        return Err(format!("--link {spec:?}: the name after '{kind}:' is missing"));
+        return Err(format!(
+            "--link {spec:?}: the name after '{kind}:' is missing"
+        ));
     }
     let fail = |e: std::io::Error| format!("--link {spec}: {e}");
     Ok(match kind {
         "tap" => Box::new(Tap::open(arg).map_err(fail)?),
         "raw" => Box::new(RawSocket::open(arg).map_err(fail)?),
         "unix" => Box::new(UnixLink::connect(std::path::Path::new(arg)).map_err(fail)?),
-        other => return Err(format!("--link {spec:?}: unknown link kind {other:?} (tap, raw, unix)")),
+        other => {
+            return Err(format!(
+                "--link {spec:?}: unknown link kind {other:?} (tap, raw, unix)"
+            ))
+        }
     })
 }
 
@@ -114,7 +125,8 @@ pub(crate) fn main() -> i32 {
 }
 
 fn run_switch(path: &std::path::Path) -> Result<(), String> {
-    let switch = UnixSwitch::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    let switch =
+        UnixSwitch::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
     eprintln!("ws2 switch: listening on {}", path.display());
     let stop = Arc::new(AtomicBool::new(false));
     switch.run(&stop).map_err(|e| format!("switch failed: {e}"))

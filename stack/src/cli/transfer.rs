@@ -83,11 +83,15 @@ pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
             while sent < args.bytes {
                 let n = (args.bytes - sent).min(buf.len() as u64) as usize;
                 pattern(sent, &mut buf[..n]);
-                stream.write_all(&buf[..n]).map_err(|e| format!("send: {e}"))?;
+                stream
+                    .write_all(&buf[..n])
+                    .map_err(|e| format!("send: {e}"))?;
                 hash.update(&buf[..n]);
                 sent += n as u64;
             }
-            stream.shutdown(std::net::Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
+            stream
+                .shutdown(std::net::Shutdown::Write)
+                .map_err(|e| format!("shutdown: {e}"))?;
             // Wait for the receiver to close, so every byte is acknowledged before we exit.
             let mut sink = [0u8; 64];
             while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
@@ -98,7 +102,8 @@ pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
             while sent < args.bytes {
                 let n = (args.bytes - sent).min(buf.len() as u64) as usize;
                 pattern(sent, &mut buf[..n]);
-                sock.send_to(&buf[..n], args.to).map_err(|e| format!("sendto: {e}"))?;
+                sock.send_to(&buf[..n], args.to)
+                    .map_err(|e| format!("sendto: {e}"))?;
                 hash.update(&buf[..n]);
                 sent += n as u64;
             }
@@ -118,14 +123,20 @@ pub(crate) fn recv(args: &RecvArgs) -> Result<(), String> {
     let start;
     match args.proto {
         Proto::Tcp => {
-            let listener = TcpListener::bind(&stack, ("0.0.0.0", args.port)).map_err(|e| format!("listen: {e}"))?;
-            eprintln!("ws2 recv: listening on {}:{}", args.link.addr.addr, args.port);
+            let listener = TcpListener::bind(&stack, ("0.0.0.0", args.port))
+                .map_err(|e| format!("listen: {e}"))?;
+            eprintln!(
+                "ws2 recv: listening on {}:{}",
+                args.link.addr.addr, args.port
+            );
             let (mut stream, peer) = listener.accept().map_err(|e| format!("accept: {e}"))?;
             eprintln!("ws2 recv: connection from {peer}");
             start = Instant::now();
             while got < limit {
                 let want = (limit - got).min(buf.len() as u64) as usize;
-                let n = stream.read(&mut buf[..want]).map_err(|e| format!("recv: {e}"))?;
+                let n = stream
+                    .read(&mut buf[..want])
+                    .map_err(|e| format!("recv: {e}"))?;
                 if n == 0 {
                     break;
                 }
@@ -134,8 +145,10 @@ pub(crate) fn recv(args: &RecvArgs) -> Result<(), String> {
             }
         }
         Proto::Udp => {
-            let sock = UdpSocket::bind(&stack, ("0.0.0.0", args.port)).map_err(|e| format!("bind: {e}"))?;
-            sock.set_read_timeout(Some(Duration::from_secs(args.idle.max(1)))).map_err(|e| e.to_string())?;
+            let sock = UdpSocket::bind(&stack, ("0.0.0.0", args.port))
+                .map_err(|e| format!("bind: {e}"))?;
+            sock.set_read_timeout(Some(Duration::from_secs(args.idle.max(1))))
+                .map_err(|e| e.to_string())?;
             start = Instant::now();
             while got < limit {
                 match sock.recv_from(&mut buf) {
@@ -155,6 +168,9 @@ pub(crate) fn recv(args: &RecvArgs) -> Result<(), String> {
 
 fn report(what: &str, bytes: u64, start: Instant, hash: Sha256) {
     let secs = start.elapsed().as_secs_f64().max(1e-9);
-    eprintln!("ws2: {what} {bytes} bytes in {secs:.3} s ({:.1} Mbit/s)", bytes as f64 * 8.0 / secs / 1e6);
+    eprintln!(
+        "ws2: {what} {bytes} bytes in {secs:.3} s ({:.1} Mbit/s)",
+        bytes as f64 * 8.0 / secs / 1e6
+    );
     println!("{what} {bytes} bytes sha256 {:x}", hash.finalize());
 }

@@ -22,7 +22,10 @@ pub(crate) struct QueueDevice {
 
 impl QueueDevice {
     pub(crate) fn new(mtu: usize) -> QueueDevice {
-        QueueDevice { mtu, ..Default::default() }
+        QueueDevice {
+            mtu,
+            ..Default::default()
+        }
     }
 
     pub(crate) fn buffer(&mut self) -> Vec<u8> {

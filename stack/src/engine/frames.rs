@@ -25,7 +25,11 @@ use smoltcp::wire::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Observed {
     /// A TCP segment for the connection `local` ↔ `remote`.
-    Tcp { local: SocketAddrV4, remote: SocketAddrV4, seg: Segment },
+    Tcp {
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        seg: Segment,
+    },
     /// ICMP port unreachable for a UDP datagram sent from `local`.
     PortUnreachable { local: SocketAddrV4 },
 }
@@ -41,8 +45,6 @@ pub(crate) struct Segment {
     pub(crate) ack: Option<u32>,
     /// The raw (unscaled) window field.
     pub(crate) window: u16,
-    /// Whether it carries nothing but an acknowledgment (no data, SYN or FIN).
-    pub(crate) pure_ack: bool,
 }
 
 /// Reads what the engine cares about in an ingress frame.
@@ -64,7 +66,6 @@ pub(crate) fn observe(frame: &[u8]) -> Option<Observed> {
                     seq_end: tcp.seq_number().0.wrapping_add(len as i32) as u32,
                     ack: tcp.ack().then(|| tcp.ack_number().0 as u32),
                     window: tcp.window_len(),
-                    pure_ack: len == 0 && tcp.ack() && !tcp.rst(),
                 },
             })
         }
@@ -90,7 +91,9 @@ pub(crate) fn observe(frame: &[u8]) -> Option<Observed> {
                 return None;
             }
             let udp = UdpPacket::new_unchecked(&d[hl..hl + 8]);
-            Some(Observed::PortUnreachable { local: SocketAddrV4::new(inner.src_addr(), udp.src_port()) })
+            Some(Observed::PortUnreachable {
+                local: SocketAddrV4::new(inner.src_addr(), udp.src_port()),
+            })
         }
         _ => None,
     }
@@ -99,7 +102,14 @@ pub(crate) fn observe(frame: &[u8]) -> Option<Observed> {
 /// A pure ACK from `remote` to `local` (as the peer last sent it: `seq`, `ack`, raw `window`),
 /// addressed to `mac`. Three of these make smoltcp fast-retransmit its oldest unacknowledged
 /// segment (RFC 5681 §3.2).
-pub(crate) fn dup_ack(mac: [u8; 6], local: SocketAddrV4, remote: SocketAddrV4, seq: u32, ack: u32, window: u16) -> Vec<u8> {
+pub(crate) fn dup_ack(
+    mac: [u8; 6],
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    seq: u32,
+    ack: u32,
+    window: u16,
+) -> Vec<u8> {
     const ETH: usize = 14;
     const IP: usize = 20;
     const TCP: usize = 20;
@@ -131,7 +141,8 @@ pub(crate) fn dup_ack(mac: [u8; 6], local: SocketAddrV4, remote: SocketAddrV4, s
         // RFC 9293 §3.1: the checksum covers a pseudo-header of addresses, protocol and length.
         let mut pseudo = 0u32;
         for chunk in [remote.ip().octets(), local.ip().octets()] {
-            pseudo += u32::from(u16::from_be_bytes([chunk[0], chunk[1]])) + u32::from(u16::from_be_bytes([chunk[2], chunk[3]]));
+            pseudo += u32::from(u16::from_be_bytes([chunk[0], chunk[1]]))
+                + u32::from(u16::from_be_bytes([chunk[2], chunk[3]]));
         }
         pseudo += 6 + TCP as u32;
         let sum = checksum(tcp, pseudo);
@@ -154,7 +165,9 @@ fn checksum(data: &[u8], initial: u32) -> u16 {
 
 /// Whether an egress frame is for this node itself.
 pub(crate) fn is_local(frame: &[u8], mac: [u8; 6], is_own: impl Fn(Ipv4Addr) -> bool) -> bool {
-    let Ok(eth) = EthernetFrame::new_checked(frame) else { return false };
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return false;
+    };
     if eth.dst_addr().as_bytes() == mac {
         return true;
     }
@@ -183,7 +196,20 @@ mod tests {
         f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
         f[12..14].copy_from_slice(&[0x08, 0x00]);
         let total = 20 + payload.len();
-        let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, proto, 0, 0];
+        let mut ip = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            proto,
+            0,
+            0,
+        ];
         ip.extend_from_slice(&src);
         ip.extend_from_slice(&dst);
         f.extend_from_slice(&ip);
@@ -194,41 +220,71 @@ mod tests {
     #[test]
     fn sees_tcp_rst() {
         // src port 80, dst port 4000, data offset 5, flags RST|ACK.
-        let mut tcp = vec![0, 80, 0x0f, 0xa0, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x14, 0, 0, 0, 0, 0, 0];
+        let mut tcp = vec![
+            0, 80, 0x0f, 0xa0, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x14, 0, 0, 0, 0, 0, 0,
+        ];
         let f = eth_ipv4(6, [10, 0, 0, 1], [10, 0, 0, 2], &tcp);
-        let Some(Observed::Tcp { local, remote, seg }) = observe(&f) else { panic!("not seen") };
+        let Some(Observed::Tcp { local, remote, seg }) = observe(&f) else {
+            panic!("not seen")
+        };
         assert_eq!(local, "10.0.0.2:4000".parse().unwrap());
         assert_eq!(remote, "10.0.0.1:80".parse().unwrap());
         assert!(seg.rst);
         assert_eq!(seg.ack, Some(0));
         tcp[13] = 0x10; // plain ACK
-        let Some(Observed::Tcp { seg, .. }) = observe(&eth_ipv4(6, [10, 0, 0, 1], [10, 0, 0, 2], &tcp)) else { panic!() };
+        let Some(Observed::Tcp { seg, .. }) =
+            observe(&eth_ipv4(6, [10, 0, 0, 1], [10, 0, 0, 2], &tcp))
+        else {
+            panic!()
+        };
         assert!(!seg.rst);
         assert_eq!(seg.seq_end, 1);
     }
 
     #[test]
     fn sees_port_unreachable() {
-        let quoted = eth_ipv4(17, [10, 0, 0, 2], [10, 0, 0, 1], &[0x0f, 0xa0, 0, 53, 0, 8, 0, 0]);
+        let quoted = eth_ipv4(
+            17,
+            [10, 0, 0, 2],
+            [10, 0, 0, 1],
+            &[0x0f, 0xa0, 0, 53, 0, 8, 0, 0],
+        );
         let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
         icmp.extend_from_slice(&quoted[14..]);
         let f = eth_ipv4(1, [10, 0, 0, 1], [10, 0, 0, 2], &icmp);
         assert_eq!(
             observe(&f),
-            Some(Observed::PortUnreachable { local: "10.0.0.2:4000".parse().unwrap() })
+            Some(Observed::PortUnreachable {
+                local: "10.0.0.2:4000".parse().unwrap()
+            })
         );
     }
 
     #[test]
     fn dup_ack_parses_back() {
-        let (local, remote) = ("10.0.0.2:4000".parse().unwrap(), "10.0.0.1:80".parse().unwrap());
+        let (local, remote) = (
+            "10.0.0.2:4000".parse().unwrap(),
+            "10.0.0.1:80".parse().unwrap(),
+        );
         let f = dup_ack([2, 0, 0, 0, 0, 2], local, remote, 77, 1000, 512);
         let eth = EthernetFrame::new_checked(&f[..]).unwrap();
         let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
         assert!(ip.verify_checksum());
         let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
         assert!(tcp.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into()));
-        assert_eq!(observe(&f), Some(Observed::Tcp { local, remote, seg: Segment { rst: false, seq_end: 77, ack: Some(1000), window: 512, pure_ack: true } }));
+        assert_eq!(
+            observe(&f),
+            Some(Observed::Tcp {
+                local,
+                remote,
+                seg: Segment {
+                    rst: false,
+                    seq_end: 77,
+                    ack: Some(1000),
+                    window: 512
+                }
+            })
+        );
     }
 
     #[test]

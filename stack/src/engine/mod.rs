@@ -41,8 +41,8 @@ use device::QueueDevice;
 use frames::Observed;
 pub use socket::Proto;
 pub(crate) use socket::SocketId;
-pub(crate) use socket::{Sock, State as SockState};
 use socket::{Ports, State};
+pub(crate) use socket::{Sock, State as SockState};
 pub(crate) use udp::{MAX_RAW_PAYLOAD, MAX_UDP_PAYLOAD};
 
 /// A new socket with the stack's defaults.
@@ -132,7 +132,9 @@ pub(crate) struct Core {
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core").field("sockets", &self.table.len()).finish_non_exhaustive()
+        f.debug_struct("Core")
+            .field("sockets", &self.table.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -142,7 +144,8 @@ impl Core {
         let mut device = QueueDevice::new(config.mtu);
         let epoch = Instant::now();
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
-        iface_config.random_seed = u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0x57, 0x32]);
+        iface_config.random_seed =
+            u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0x57, 0x32]);
         let mut iface = Interface::new(iface_config, &mut device, smoltcp::time::Instant::ZERO);
         iface.update_ip_addrs(|addrs| {
             for cidr in &config.addrs {
@@ -177,7 +180,9 @@ impl Core {
     }
 
     pub(crate) fn smol_now(&self) -> smoltcp::time::Instant {
-        smoltcp::time::Instant::from_micros(self.now.saturating_duration_since(self.epoch).as_micros() as i64)
+        smoltcp::time::Instant::from_micros(
+            self.now.saturating_duration_since(self.epoch).as_micros() as i64,
+        )
     }
 
     /// Whether `ip` is one of this node's own addresses (127.0.0.0/8 included).
@@ -195,7 +200,11 @@ impl Core {
             return dst;
         }
         let first = self.config.addrs[0].addr;
-        self.config.addrs.iter().find(|c| c.contains(dst)).map_or(first, |c| c.addr)
+        self.config
+            .addrs
+            .iter()
+            .find(|c| c.contains(dst))
+            .map_or(first, |c| c.addr)
     }
 
     /// Whether `ip` can be reached: local, on a connected network, or through the gateway.
@@ -209,7 +218,12 @@ impl Core {
 
     /// Whether `ip` is a broadcast address for this node (limited or directed).
     pub(crate) fn is_broadcast(&self, ip: Ipv4Addr) -> bool {
-        ip.is_broadcast() || self.config.addrs.iter().any(|c| c.prefix < 31 && c.broadcast() == ip)
+        ip.is_broadcast()
+            || self
+                .config
+                .addrs
+                .iter()
+                .any(|c| c.prefix < 31 && c.broadcast() == ip)
     }
 
     // ---- the socket table -------------------------------------------------------------
@@ -234,13 +248,19 @@ impl Core {
 
     /// Hands a smoltcp socket that no Winsock socket owns any more to the background.
     fn orphan(&mut self, handle: SocketHandle, port: Option<(Proto, u16, SocketId)>) {
-        self.orphans.push(Orphan { handle, port, since: self.now });
+        self.orphans.push(Orphan {
+            handle,
+            port,
+            since: self.now,
+        });
     }
 
     /// Removes a socket from the table and releases what it holds. TCP connections close as
     /// their linger options say: `abortive` sends RST, otherwise FIN in the background.
     pub(crate) fn remove(&mut self, id: SocketId, abortive: bool) {
-        let Some(sock) = self.table.remove(&id) else { return };
+        let Some(sock) = self.table.remove(&id) else {
+            return;
+        };
         self.listeners.remove(&id);
         self.recv_shut.remove(&id);
         if let (Some(l), Some(r)) = (sock.local, sock.peer) {
@@ -248,7 +268,10 @@ impl Core {
                 self.conns.remove(&(l, r));
             }
         }
-        let port = sock.bound.filter(|_| sock.holds_port).map(|b| (sock.proto, b.port(), id));
+        let port = sock
+            .bound
+            .filter(|_| sock.holds_port)
+            .map(|b| (sock.proto, b.port(), id));
         match sock.state {
             State::Idle => {
                 if let Some((p, port, id)) = port {
@@ -299,7 +322,12 @@ impl Core {
     /// Starts a lingering close: FIN after the queued data, the socket stays in the table
     /// until the caller removes it.
     pub(crate) fn tcp_close_gracefully(&mut self, id: SocketId) {
-        if let Some(Sock { state: State::Connected(h), shut_send, .. }) = self.table.get_mut(&id) {
+        if let Some(Sock {
+            state: State::Connected(h),
+            shut_send,
+            ..
+        }) = self.table.get_mut(&id)
+        {
             *shut_send = true;
             let h = *h;
             self.tcp(h).close();
@@ -346,7 +374,9 @@ impl Core {
         let probed = self.maintain();
         let mut delay = if self.device.rx.is_empty() && !probed {
             let t = self.smol_now();
-            self.iface.poll_delay(t, &self.sockets).map(|d| Duration::from_micros(d.total_micros()))
+            self.iface
+                .poll_delay(t, &self.sockets)
+                .map(|d| Duration::from_micros(d.total_micros()))
         } else {
             Some(Duration::ZERO)
         };
@@ -366,7 +396,9 @@ impl Core {
         }
         if !self.device.tx.is_empty() {
             // The link refused frames: try again soon rather than wait for ingress.
-            delay = Some(delay.map_or(Duration::from_millis(1), |x| x.min(Duration::from_millis(1))));
+            delay = Some(delay.map_or(Duration::from_millis(1), |x| {
+                x.min(Duration::from_millis(1))
+            }));
         }
         delay
     }
@@ -377,15 +409,12 @@ impl Core {
             self.device.recycle(frame);
             return;
         }
-        let mut repeat = None;
         match frames::observe(&frame) {
             Some(Observed::Tcp { local, remote, seg }) => {
                 if let Some(id) = self.conns.get(&(local, remote)).copied() {
                     if let Some(s) = self.table.get_mut(&id) {
                         s.reset |= seg.rst;
-                        if s.acks.observe(seg, self.now) && self.config.tail_probe.is_some() {
-                            repeat = Some((local, remote, seg));
-                        }
+                        s.acks.observe(seg, self.now);
                     }
                 }
             }
@@ -400,14 +429,6 @@ impl Core {
             None => {}
         }
         self.device.rx.push_back(frame);
-        if let (Some((local, remote, seg)), Some(ack)) = (repeat, repeat.and_then(|r| r.2.ack)) {
-            // Third duplicate ACK: smoltcp ignores duplicates whose window changed, so repeat
-            // this one (same window) three times and it fast-retransmits (RFC 5681 §3.2).
-            self.stats.tail_probes += 1;
-            for _ in 0..3 {
-                self.device.rx.push_back(frames::dup_ack(self.mac, local, remote, seg.seq_end, ack, seg.window));
-            }
-        }
     }
 
     /// Sends what smoltcp produced: to ourselves, or to the link until it refuses.
@@ -482,7 +503,9 @@ impl Core {
     /// (RFC 8985 §7) probes after a probe timeout. At most 32 probes per stall; the RTO
     /// remains the fallback. Returns whether it fed smoltcp anything.
     fn probe_stalled(&mut self) -> bool {
-        let Some(pto) = self.config.tail_probe else { return false };
+        let Some(pto) = self.config.tail_probe else {
+            return false;
+        };
         if self.now.saturating_duration_since(self.last_probe_scan) < PROBE_SCAN {
             return false;
         }
@@ -490,10 +513,17 @@ impl Core {
         self.in_flight = false;
         let mut probes = Vec::new();
         for (&(local, remote), &id) in &self.conns {
-            let Some(sock) = self.table.get_mut(&id) else { continue };
-            let State::Connected(h) = sock.state else { continue };
+            let Some(sock) = self.table.get_mut(&id) else {
+                continue;
+            };
+            let State::Connected(h) = sock.state else {
+                continue;
+            };
             let s = self.sockets.get::<stcp::Socket>(h);
-            let busy = s.send_queue() > 0 && matches!(s.state(), stcp::State::Established | stcp::State::CloseWait);
+            // A zero window is flow control, not loss: smoltcp's zero-window probe handles it.
+            let busy = s.send_queue() > 0
+                && sock.acks.window > 0
+                && matches!(s.state(), stcp::State::Established | stcp::State::CloseWait);
             let acks = &mut sock.acks;
             if !busy {
                 acks.stall_since = self.now;
@@ -501,10 +531,14 @@ impl Core {
                 continue;
             }
             self.in_flight = true;
-            let (Some(ack), Some(seq)) = (acks.ack, acks.seq_end) else { continue };
+            let (Some(ack), Some(seq)) = (acks.ack, acks.seq_end) else {
+                continue;
+            };
             // Each probe of one stall waits twice as long as the one before.
             let wait = (pto * (1u32 << acks.probes.min(8))).min(MAX_PROBE_WAIT);
-            if acks.probes < MAX_PROBES && self.now.saturating_duration_since(acks.stall_since) >= wait {
+            if acks.probes < MAX_PROBES
+                && self.now.saturating_duration_since(acks.stall_since) >= wait
+            {
                 acks.probes += 1;
                 acks.stall_since = self.now;
                 probes.push((local, remote, seq, ack, acks.window));
@@ -513,7 +547,9 @@ impl Core {
         for &(local, remote, seq, ack, window) in &probes {
             self.stats.tail_probes += 1;
             for _ in 0..3 {
-                self.device.rx.push_back(frames::dup_ack(self.mac, local, remote, seq, ack, window));
+                self.device
+                    .rx
+                    .push_back(frames::dup_ack(self.mac, local, remote, seq, ack, window));
             }
         }
         !probes.is_empty()
@@ -578,7 +614,9 @@ pub struct Stack {
 
 impl std::fmt::Debug for Stack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stack").field("addrs", &self.config().addrs).finish_non_exhaustive()
+        f.debug_struct("Stack")
+            .field("addrs", &self.config().addrs)
+            .finish_non_exhaustive()
     }
 }
 
@@ -592,7 +630,10 @@ impl Stack {
     /// [`Stack::new`] for a link chosen at run time.
     pub fn from_box(config: StackConfig, link: Box<dyn Link>) -> io::Result<Stack> {
         if config.addrs.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a stack needs an address"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a stack needs an address",
+            ));
         }
         let link_fd = link.as_raw_fd();
         let inner = Arc::new(Inner {
@@ -605,8 +646,14 @@ impl Stack {
         let thread = std::thread::Builder::new()
             .name("ws2-stack".into())
             .spawn(move || run(&thread_inner, link_fd))?;
-        let owner = Arc::new(Owner { inner: inner.clone(), thread: Mutex::new(Some(thread)) });
-        Ok(Stack { inner, _owner: owner })
+        let owner = Arc::new(Owner {
+            inner: inner.clone(),
+            thread: Mutex::new(Some(thread)),
+        });
+        Ok(Stack {
+            inner,
+            _owner: owner,
+        })
     }
 
     /// The configuration the stack runs with.
@@ -687,7 +734,9 @@ fn run(inner: &Inner, link_fd: std::os::fd::RawFd) {
         if delay == Some(Duration::ZERO) {
             continue;
         }
-        let timeout = delay.map_or(Duration::from_millis(500), |d| d.min(Duration::from_millis(500)));
+        let timeout = delay.map_or(Duration::from_millis(500), |d| {
+            d.min(Duration::from_millis(500))
+        });
         match sys::wait_readable(&fds, Some(timeout)) {
             Ok([_, woken]) => {
                 if woken {

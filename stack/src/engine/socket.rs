@@ -79,29 +79,28 @@ pub(crate) struct AckState {
     /// Since when no acknowledgment has advanced while data was in flight.
     pub(crate) stall_since: Instant,
     pub(crate) probes: u8,
-    /// Duplicate acknowledgments in a row (same number, nothing else in the segment), counted
-    /// here because smoltcp does not count one whose window differs (see `Core::ingress`).
-    pub(crate) dup_acks: u8,
 }
 
 impl AckState {
     fn new() -> AckState {
-        AckState { seq_end: None, ack: None, window: 0, stall_since: Instant::now(), probes: 0, dup_acks: 0 }
+        AckState {
+            seq_end: None,
+            ack: None,
+            window: 0,
+            stall_since: Instant::now(),
+            probes: 0,
+        }
     }
 
-    /// Takes in a peer segment; returns true on the third duplicate acknowledgment in a row
-    /// (RFC 5681 §3.2's threshold), when the engine should make smoltcp retransmit.
-    pub(crate) fn observe(&mut self, seg: super::frames::Segment, now: Instant) -> bool {
-        let dup = seg.pure_ack && seg.ack.is_some() && seg.ack == self.ack && Some(seg.seq_end) == self.seq_end;
+    /// Takes in a peer segment: an acknowledgment that advanced ends a stall.
+    pub(crate) fn observe(&mut self, seg: super::frames::Segment, now: Instant) {
         if seg.ack.is_some() && seg.ack != self.ack {
             self.stall_since = now;
             self.probes = 0;
         }
-        self.dup_acks = if dup { self.dup_acks.saturating_add(1) } else { 0 };
         self.seq_end = Some(seg.seq_end);
         self.ack = seg.ack.or(self.ack);
         self.window = seg.window;
-        self.dup_acks == 3
     }
 }
 
@@ -154,6 +153,9 @@ pub(crate) struct Sock {
     /// Datagram socket `connect`ed to 0.0.0.0: no default peer, so `send`/`recv` fail
     /// `WSAENOTCONN` while `sendto`/`recvfrom` work (CHECKLIST §1.3 `connect`, 119).
     pub(crate) disconnected: bool,
+    /// TCP: a keep-alive time-out was reported once as `WSAENETRESET`; later calls see
+    /// `WSAENOTCONN` (CHECKLIST §1.13.2 `SO_KEEPALIVE`, 476).
+    pub(crate) keepalive_reported: bool,
     /// TCP: the peer's last segment, for the tail-loss probe.
     pub(crate) acks: AckState,
 }
@@ -196,6 +198,7 @@ impl Sock {
             connect_failed: None,
             icmp_unreachable: false,
             disconnected: false,
+            keepalive_reported: false,
             acks: AckState::new(),
         }
     }
@@ -228,7 +231,11 @@ impl Ports {
         reuse: bool,
         range: (u16, u16),
     ) -> Result<u16, WsaError> {
-        let port = if port == 0 { self.ephemeral(proto, range)? } else { port };
+        let port = if port == 0 {
+            self.ephemeral(proto, range)?
+        } else {
+            port
+        };
         let holders = self.held.entry((proto, port)).or_default();
         let clash = holders
             .iter()
@@ -267,7 +274,11 @@ impl Ports {
 
     /// The sockets bound to `port`.
     pub(crate) fn holders(&self, proto: Proto, port: u16) -> impl Iterator<Item = SocketId> + '_ {
-        self.held.get(&(proto, port)).into_iter().flatten().map(|(_, id)| *id)
+        self.held
+            .get(&(proto, port))
+            .into_iter()
+            .flatten()
+            .map(|(_, id)| *id)
     }
 
     /// Number of (transport, port) entries held, for leak checks.
@@ -288,10 +299,24 @@ mod tests {
         let any = Ipv4Addr::UNSPECIFIED;
         let a = Ipv4Addr::new(10, 0, 0, 1);
         assert_eq!(p.bind(Proto::Tcp, a, 80, 1, false, RANGE), Ok(80));
-        assert_eq!(p.bind(Proto::Tcp, a, 80, 2, false, RANGE), Err(WsaError::WSAEADDRINUSE));
-        assert_eq!(p.bind(Proto::Tcp, any, 80, 2, false, RANGE), Err(WsaError::WSAEADDRINUSE));
-        assert_eq!(p.bind(Proto::Udp, a, 80, 3, false, RANGE), Ok(80), "other transport");
-        assert_eq!(p.bind(Proto::Tcp, a, 80, 4, true, RANGE), Ok(80), "SO_REUSEADDR");
+        assert_eq!(
+            p.bind(Proto::Tcp, a, 80, 2, false, RANGE),
+            Err(WsaError::WSAEADDRINUSE)
+        );
+        assert_eq!(
+            p.bind(Proto::Tcp, any, 80, 2, false, RANGE),
+            Err(WsaError::WSAEADDRINUSE)
+        );
+        assert_eq!(
+            p.bind(Proto::Udp, a, 80, 3, false, RANGE),
+            Ok(80),
+            "other transport"
+        );
+        assert_eq!(
+            p.bind(Proto::Tcp, a, 80, 4, true, RANGE),
+            Ok(80),
+            "SO_REUSEADDR"
+        );
         p.release(Proto::Tcp, 80, 1);
         p.release(Proto::Tcp, 80, 4);
         assert_eq!(p.bind(Proto::Tcp, any, 80, 5, false, RANGE), Ok(80));
@@ -302,7 +327,9 @@ mod tests {
         let mut p = Ports::default();
         let mut seen = std::collections::HashSet::new();
         for id in 0..100 {
-            let port = p.bind(Proto::Udp, Ipv4Addr::UNSPECIFIED, 0, id, false, RANGE).unwrap();
+            let port = p
+                .bind(Proto::Udp, Ipv4Addr::UNSPECIFIED, 0, id, false, RANGE)
+                .unwrap();
             assert!((1024..=5000).contains(&port));
             assert!(seen.insert(port));
         }
@@ -312,7 +339,15 @@ mod tests {
     fn ephemeral_exhaustion_is_an_error() {
         let mut p = Ports::default();
         for id in 0..3 {
-            p.bind(Proto::Udp, Ipv4Addr::UNSPECIFIED, 0, id, false, (7000, 7002)).unwrap();
+            p.bind(
+                Proto::Udp,
+                Ipv4Addr::UNSPECIFIED,
+                0,
+                id,
+                false,
+                (7000, 7002),
+            )
+            .unwrap();
         }
         assert_eq!(
             p.bind(Proto::Udp, Ipv4Addr::UNSPECIFIED, 0, 9, false, (7000, 7002)),

@@ -23,7 +23,10 @@ pub(crate) fn v4(ep: IpEndpoint) -> SocketAddrV4 {
 
 /// Whether a smoltcp state means "the connection was established" (for connect and accept).
 fn synchronized(state: stcp::State) -> bool {
-    !matches!(state, stcp::State::Closed | stcp::State::Listen | stcp::State::SynSent | stcp::State::SynReceived)
+    !matches!(
+        state,
+        stcp::State::Closed | stcp::State::Listen | stcp::State::SynSent | stcp::State::SynReceived
+    )
 }
 
 impl Core {
@@ -39,7 +42,9 @@ impl Core {
     /// Applies changed options to a live smoltcp socket.
     pub(crate) fn refresh_tcp_opts(&mut self, id: SocketId) {
         let keepalive_time = self.config.keepalive_time;
-        let Some(sock) = self.table.get(&id) else { return };
+        let Some(sock) = self.table.get(&id) else {
+            return;
+        };
         let opts = sock.opts;
         if let State::Connected(h) = sock.state {
             apply_tcp_opts(self.tcp(h), &opts, keepalive_time);
@@ -47,7 +52,11 @@ impl Core {
     }
 
     /// `bind` for a TCP or UDP socket that has no name yet.
-    pub(crate) fn bind_name(&mut self, id: SocketId, addr: SocketAddrV4) -> Result<SocketAddrV4, WsaError> {
+    pub(crate) fn bind_name(
+        &mut self,
+        id: SocketId,
+        addr: SocketAddrV4,
+    ) -> Result<SocketAddrV4, WsaError> {
         let range = self.config.ephemeral_ports;
         if !addr.ip().is_unspecified() && !self.is_own(*addr.ip()) {
             return Err(WsaError::WSAEADDRNOTAVAIL);
@@ -57,7 +66,9 @@ impl Core {
             return Err(WsaError::WSAEINVAL);
         }
         let (proto, reuse) = (sock.proto, sock.opts.reuse_addr);
-        let port = self.ports.bind(proto, *addr.ip(), addr.port(), id, reuse, range)?;
+        let port = self
+            .ports
+            .bind(proto, *addr.ip(), addr.port(), id, reuse, range)?;
         let name = SocketAddrV4::new(*addr.ip(), port);
         let sock = self.sock(id)?;
         sock.bound = Some(name);
@@ -79,14 +90,24 @@ impl Core {
         let opts = sock.opts;
         let mut listener = match std::mem::replace(&mut sock.state, State::Idle) {
             State::Listening(l) => l,
-            _ => Listener { backlog, pool: Vec::new(), ready: VecDeque::new() },
+            _ => Listener {
+                backlog,
+                pool: Vec::new(),
+                ready: VecDeque::new(),
+            },
         };
         listener.backlog = backlog;
         // Keep completed connections first (oldest first), then handshakes under way, then
         // idle listeners; what lies beyond the new backlog is reset and dropped.
         let mut ordered: Vec<SocketHandle> = listener.ready.iter().copied().collect();
-        let rest: Vec<SocketHandle> = listener.pool.iter().copied().filter(|h| !ordered.contains(h)).collect();
-        let (mut busy, idle): (Vec<_>, Vec<_>) = rest.into_iter().partition(|h| !self.tcp(*h).is_listening());
+        let rest: Vec<SocketHandle> = listener
+            .pool
+            .iter()
+            .copied()
+            .filter(|h| !ordered.contains(h))
+            .collect();
+        let (mut busy, idle): (Vec<_>, Vec<_>) =
+            rest.into_iter().partition(|h| !self.tcp(*h).is_listening());
         ordered.append(&mut busy);
         ordered.extend(idle);
         for h in ordered.split_off(backlog.min(ordered.len())) {
@@ -114,14 +135,25 @@ impl Core {
 
     /// Notes completed handshakes and re-arms pool sockets whose connection died unaccepted.
     pub(crate) fn maintain_listener(&mut self, id: SocketId) {
-        let Some(Sock { state: State::Listening(l), bound: Some(bound), .. }) = self.table.get_mut(&id) else {
+        let Some(Sock {
+            state: State::Listening(l),
+            bound: Some(bound),
+            ..
+        }) = self.table.get_mut(&id)
+        else {
             return;
         };
         let endpoint = listen_endpoint(*bound);
         let pool = l.pool.clone();
         for h in pool {
             let state = self.sockets.get::<stcp::Socket>(h).state();
-            let Some(Sock { state: State::Listening(l), .. }) = self.table.get_mut(&id) else { return };
+            let Some(Sock {
+                state: State::Listening(l),
+                ..
+            }) = self.table.get_mut(&id)
+            else {
+                return;
+            };
             if synchronized(state) && state != stcp::State::Closed {
                 if !l.ready.contains(&h) {
                     l.ready.push_back(h);
@@ -134,19 +166,30 @@ impl Core {
     }
 
     /// `accept`: the oldest completed connection as a new socket, or `None` if there is none.
-    pub(crate) fn tcp_accept(&mut self, id: SocketId) -> Result<Option<(SocketId, SocketAddrV4)>, WsaError> {
+    pub(crate) fn tcp_accept(
+        &mut self,
+        id: SocketId,
+    ) -> Result<Option<(SocketId, SocketAddrV4)>, WsaError> {
         self.maintain_listener(id);
         let sock = self.sock(id)?;
         let State::Listening(l) = &mut sock.state else {
             return Err(WsaError::WSAEINVAL);
         };
-        let Some(h) = l.ready.pop_front() else { return Ok(None) };
+        let Some(h) = l.ready.pop_front() else {
+            return Ok(None);
+        };
         let (opts, nonblocking) = (sock.opts, sock.nonblocking);
-        let bound = sock.bound.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        let bound = sock
+            .bound
+            .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
         // Replace the pool socket that became a connection with a fresh listener.
         let fresh = self.new_tcp_socket(&opts);
         let _ = self.tcp(fresh).listen(listen_endpoint(bound));
-        if let Some(Sock { state: State::Listening(l), .. }) = self.table.get_mut(&id) {
+        if let Some(Sock {
+            state: State::Listening(l),
+            ..
+        }) = self.table.get_mut(&id)
+        {
             l.pool.retain(|p| *p != h);
             l.pool.push(fresh);
         }
@@ -178,7 +221,11 @@ impl Core {
     }
 
     /// Starts a TCP connect (the caller waits for [`Core::tcp_connect_poll`]).
-    pub(crate) fn tcp_connect(&mut self, id: SocketId, remote: SocketAddrV4) -> Result<(), WsaError> {
+    pub(crate) fn tcp_connect(
+        &mut self,
+        id: SocketId,
+        remote: SocketAddrV4,
+    ) -> Result<(), WsaError> {
         let sock = self.sock(id)?;
         match sock.state {
             State::Listening(_) => return Err(WsaError::WSAEINVAL),
@@ -199,7 +246,9 @@ impl Core {
             self.bind_name(id, SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))?;
         }
         let sock = self.sock(id)?;
-        let bound = sock.bound.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        let bound = sock
+            .bound
+            .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
         let opts = sock.opts;
         sock.connect_failed = None;
         sock.reset = false;
@@ -213,11 +262,15 @@ impl Core {
         }
         let cx = self.iface.context();
         let s = self.sockets.get_mut::<stcp::Socket>(h);
-        if s.connect(cx, (*remote.ip(), remote.port()), cx_local).is_err() {
+        if s.connect(cx, (*remote.ip(), remote.port()), cx_local)
+            .is_err()
+        {
             self.sockets.remove(h);
             return Err(WsaError::WSAEADDRNOTAVAIL);
         }
-        s.set_timeout(Some(smoltcp::time::Duration::from_micros(timeout.as_micros() as u64)));
+        s.set_timeout(Some(smoltcp::time::Duration::from_micros(
+            timeout.as_micros() as u64,
+        )));
         let local = s.local_endpoint().map(v4).unwrap_or(bound);
         let sock = self.sock(id)?;
         sock.local = Some(local);
@@ -250,7 +303,11 @@ impl Core {
         if state != stcp::State::Closed {
             return None;
         }
-        let err = if reset { WsaError::WSAECONNREFUSED } else { WsaError::WSAETIMEDOUT };
+        let err = if reset {
+            WsaError::WSAECONNREFUSED
+        } else {
+            WsaError::WSAETIMEDOUT
+        };
         self.sockets.remove(h);
         let sock = self.table.get_mut(&id)?;
         if let (Some(l), Some(r)) = (sock.local.take(), sock.peer.take()) {
@@ -271,9 +328,33 @@ impl Core {
             return Some(WsaError::WSAECONNRESET);
         }
         if closed && !sock.peer_fin && !sock.shut_send {
-            return Some(if sock.opts.keepalive { WsaError::WSAENETRESET } else { WsaError::WSAECONNABORTED });
+            if !sock.opts.keepalive {
+                return Some(WsaError::WSAECONNABORTED);
+            }
+            // Dropped by keep-alive: the call that learns it fails WSAENETRESET, later calls
+            // WSAENOTCONN (CHECKLIST §1.13.2 SO_KEEPALIVE).
+            if sock.keepalive_reported {
+                return Some(WsaError::WSAENOTCONN);
+            }
+            self.table.get_mut(&id)?.keepalive_reported = true;
+            return Some(WsaError::WSAENETRESET);
         }
         None
+    }
+
+    /// Whether a connection died of a time-out (keep-alive or retransmission), as opposed to
+    /// a reset or a close: `setsockopt(SO_KEEPALIVE)` then fails `WSAENETRESET` (CHECKLIST 477).
+    pub(crate) fn tcp_timed_out(&self, id: SocketId) -> bool {
+        let Some(sock) = self.table.get(&id) else {
+            return false;
+        };
+        let State::Connected(h) = sock.state else {
+            return false;
+        };
+        !sock.reset
+            && !sock.peer_fin
+            && !sock.shut_send
+            && self.sockets.get::<stcp::Socket>(h).state() == stcp::State::Closed
     }
 
     /// `send`: copies what fits into the send buffer; `Ok(0)` for a non-empty `data` means "no
@@ -292,7 +373,11 @@ impl Core {
         }
         let s = self.tcp(h);
         if !s.may_send() {
-            return Err(if s.state() == stcp::State::Closed { WsaError::WSAECONNABORTED } else { WsaError::WSAESHUTDOWN });
+            return Err(if s.state() == stcp::State::Closed {
+                WsaError::WSAECONNABORTED
+            } else {
+                WsaError::WSAESHUTDOWN
+            });
         }
         let n = s.send_slice(data).map_err(|_| WsaError::WSAECONNABORTED)?;
         self.wake |= n > 0;
@@ -300,7 +385,12 @@ impl Core {
     }
 
     /// `recv`: `Ok(None)` when no data is there yet; `Ok(Some(0))` at the peer's graceful close.
-    pub(crate) fn tcp_recv(&mut self, id: SocketId, buf: &mut [u8], peek: bool) -> Result<Option<usize>, WsaError> {
+    pub(crate) fn tcp_recv(
+        &mut self,
+        id: SocketId,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<Option<usize>, WsaError> {
         let sock = self.sock(id)?;
         let h = match sock.state {
             State::Connected(h) => h,
@@ -313,7 +403,11 @@ impl Core {
             return Err(WsaError::WSAECONNRESET);
         }
         let s = self.tcp(h);
-        let got = if peek { s.peek_slice(buf) } else { s.recv_slice(buf) };
+        let got = if peek {
+            s.peek_slice(buf)
+        } else {
+            s.recv_slice(buf)
+        };
         match got {
             Ok(0) if !buf.is_empty() => match self.tcp_dead(id, h) {
                 Some(e) => Err(e),
@@ -349,7 +443,9 @@ impl Core {
     /// `shutdown(SD_RECEIVE)`: no more receives; unread or later data resets the connection
     /// (D-35), checked here and on every later pass.
     pub(crate) fn tcp_enforce_recv_shutdown(&mut self, id: SocketId) {
-        let Some(sock) = self.table.get(&id) else { return };
+        let Some(sock) = self.table.get(&id) else {
+            return;
+        };
         if !sock.shut_recv {
             return;
         }
@@ -363,7 +459,9 @@ impl Core {
 
     /// Readiness of a TCP socket for `select`: (readable, writable, exceptional).
     pub(crate) fn tcp_readiness(&mut self, id: SocketId) -> (bool, bool, bool) {
-        let Some(sock) = self.table.get(&id) else { return (false, false, false) };
+        let Some(sock) = self.table.get(&id) else {
+            return (false, false, false);
+        };
         match &sock.state {
             State::Listening(_) => {
                 self.maintain_listener(id);
@@ -390,10 +488,18 @@ impl Core {
     /// Whether the graceful part of a lingering close is done: all data acknowledged and our
     /// FIN too.
     pub(crate) fn tcp_linger_done(&mut self, id: SocketId) -> bool {
-        let Some(State::Connected(h)) = self.table.get(&id).map(|s| &s.state) else { return true };
+        let Some(State::Connected(h)) = self.table.get(&id).map(|s| &s.state) else {
+            return true;
+        };
         let s = self.sockets.get::<stcp::Socket>(*h);
         s.send_queue() == 0
-            && !matches!(s.state(), stcp::State::Established | stcp::State::CloseWait | stcp::State::FinWait1 | stcp::State::LastAck)
+            && !matches!(
+                s.state(),
+                stcp::State::Established
+                    | stcp::State::CloseWait
+                    | stcp::State::FinWait1
+                    | stcp::State::LastAck
+            )
     }
 
     /// Unsent or unacknowledged bytes (for a non-blocking lingering close).
@@ -403,7 +509,6 @@ impl Core {
             _ => 0,
         }
     }
-
 }
 
 fn listen_endpoint(bound: SocketAddrV4) -> IpListenEndpoint {

@@ -34,7 +34,11 @@ pub(crate) struct Received {
 impl Core {
     /// Gives a UDP or raw socket its name and its smoltcp socket (`bind`, or implicitly on the
     /// first `sendto`/`connect`).
-    pub(crate) fn dgram_bind(&mut self, id: SocketId, addr: SocketAddrV4) -> Result<SocketAddrV4, WsaError> {
+    pub(crate) fn dgram_bind(
+        &mut self,
+        id: SocketId,
+        addr: SocketAddrV4,
+    ) -> Result<SocketAddrV4, WsaError> {
         let name = self.bind_name(id, addr)?;
         let sock = self.sock(id)?;
         let (proto, rcv, snd) = (sock.proto, sock.opts.rcvbuf, sock.opts.sndbuf);
@@ -74,7 +78,10 @@ impl Core {
     }
 
     /// The smoltcp socket of a datagram socket, binding it to `0.0.0.0:0` first if needed.
-    pub(crate) fn dgram_handle(&mut self, id: SocketId) -> Result<smoltcp::iface::SocketHandle, WsaError> {
+    pub(crate) fn dgram_handle(
+        &mut self,
+        id: SocketId,
+    ) -> Result<smoltcp::iface::SocketHandle, WsaError> {
         if let State::Datagram(h) = self.sock(id)?.state {
             return Ok(h);
         }
@@ -83,7 +90,11 @@ impl Core {
     }
 
     /// Checks a datagram destination as `sendto` and `connect` do.
-    pub(crate) fn check_destination(&mut self, id: SocketId, to: SocketAddrV4) -> Result<(), WsaError> {
+    pub(crate) fn check_destination(
+        &mut self,
+        id: SocketId,
+        to: SocketAddrV4,
+    ) -> Result<(), WsaError> {
         let proto = self.sock(id)?.proto;
         if to.ip().is_unspecified() {
             return Err(WsaError::WSAEDESTADDRREQ);
@@ -101,7 +112,12 @@ impl Core {
     }
 
     /// Queues one datagram to `to`. `Ok(None)` = no room now.
-    pub(crate) fn dgram_send(&mut self, id: SocketId, to: SocketAddrV4, data: &[u8]) -> Result<Option<usize>, WsaError> {
+    pub(crate) fn dgram_send(
+        &mut self,
+        id: SocketId,
+        to: SocketAddrV4,
+        data: &[u8],
+    ) -> Result<Option<usize>, WsaError> {
         let sock = self.sock(id)?;
         if sock.shut_send {
             return Err(WsaError::WSAESHUTDOWN);
@@ -110,7 +126,11 @@ impl Core {
             return Err(WsaError::WSAECONNRESET);
         }
         let proto = sock.proto;
-        let max = if proto == Proto::Udp { MAX_UDP_PAYLOAD } else { MAX_RAW_PAYLOAD };
+        let max = if proto == Proto::Udp {
+            MAX_UDP_PAYLOAD
+        } else {
+            MAX_RAW_PAYLOAD
+        };
         if data.len() > max {
             return Err(WsaError::WSAEMSGSIZE);
         }
@@ -160,7 +180,12 @@ impl Core {
 
     /// Takes (or peeks at) the next datagram into `buf`. `Ok(None)` = nothing queued. Datagrams
     /// from anyone but a connected peer are discarded on the way.
-    pub(crate) fn dgram_recv(&mut self, id: SocketId, buf: &mut [u8], peek: bool) -> Result<Option<Received>, WsaError> {
+    pub(crate) fn dgram_recv(
+        &mut self,
+        id: SocketId,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<Option<Received>, WsaError> {
         let sock = self.sock(id)?;
         if sock.bound.is_none() {
             return Err(WsaError::WSAEINVAL);
@@ -177,14 +202,18 @@ impl Core {
             let (data, from) = match proto {
                 Proto::Udp => {
                     let s = self.sockets.get_mut::<udp::Socket>(h);
-                    let Ok((data, meta)) = s.peek() else { return Ok(None) };
+                    let Ok((data, meta)) = s.peek() else {
+                        return Ok(None);
+                    };
                     let smoltcp::wire::IpAddress::Ipv4(ip) = meta.endpoint.addr;
                     (data, SocketAddrV4::new(ip, meta.endpoint.port))
                 }
                 _ => {
                     let s = self.sockets.get_mut::<raw::Socket>(h);
                     let Ok(data) = s.peek() else { return Ok(None) };
-                    let src = Ipv4Packet::new_checked(data).map(|p| p.src_addr()).unwrap_or(Ipv4Addr::UNSPECIFIED);
+                    let src = Ipv4Packet::new_checked(data)
+                        .map(|p| p.src_addr())
+                        .unwrap_or(Ipv4Addr::UNSPECIFIED);
                     (data, SocketAddrV4::new(src, 0))
                 }
             };
@@ -198,7 +227,11 @@ impl Core {
                 self.dgram_discard(proto, h);
             }
             if wanted {
-                return Ok(Some(Received { len: n, from, truncated }));
+                return Ok(Some(Received {
+                    len: n,
+                    from,
+                    truncated,
+                }));
             }
         }
     }
@@ -219,7 +252,11 @@ impl Core {
 
     /// `connect` on a datagram socket: sets (or with `None` clears) the default peer;
     /// datagrams queued from elsewhere are discarded when the peer changes.
-    pub(crate) fn dgram_connect(&mut self, id: SocketId, peer: Option<SocketAddrV4>) -> Result<(), WsaError> {
+    pub(crate) fn dgram_connect(
+        &mut self,
+        id: SocketId,
+        peer: Option<SocketAddrV4>,
+    ) -> Result<(), WsaError> {
         if let Some(to) = peer {
             self.check_destination(id, to)?;
         }
@@ -239,18 +276,32 @@ impl Core {
 
     /// Size of the first queued datagram (`FIONREAD` on a message socket).
     pub(crate) fn dgram_first_len(&mut self, id: SocketId) -> Result<usize, WsaError> {
-        let Some(h) = self.sock(id)?.handle() else { return Ok(0) };
+        let Some(h) = self.sock(id)?.handle() else {
+            return Ok(0);
+        };
         let proto = self.sock(id)?.proto;
         Ok(match proto {
-            Proto::Udp => self.sockets.get_mut::<udp::Socket>(h).peek().map_or(0, |(d, _)| d.len()),
-            _ => self.sockets.get_mut::<raw::Socket>(h).peek().map_or(0, |d| d.len()),
+            Proto::Udp => self
+                .sockets
+                .get_mut::<udp::Socket>(h)
+                .peek()
+                .map_or(0, |(d, _)| d.len()),
+            _ => self
+                .sockets
+                .get_mut::<raw::Socket>(h)
+                .peek()
+                .map_or(0, |d| d.len()),
         })
     }
 
     /// Readiness of a datagram socket for `select`: (readable, writable).
     pub(crate) fn dgram_readiness(&mut self, id: SocketId) -> (bool, bool) {
-        let Some(sock) = self.table.get(&id) else { return (false, false) };
-        let State::Datagram(h) = sock.state else { return (false, true) };
+        let Some(sock) = self.table.get(&id) else {
+            return (false, false);
+        };
+        let State::Datagram(h) = sock.state else {
+            return (false, true);
+        };
         match sock.proto {
             Proto::Udp => {
                 let s = self.sockets.get::<udp::Socket>(h);

@@ -50,42 +50,57 @@ impl Handle {
         // The session is shared: take a reference for the new handle's drop.
         let mut data = ws::WSADATA::default();
         self.ws.WSAStartup(ws::MAKEWORD(2, 2), Some(&mut data));
-        Handle { ws: self.ws.clone(), s }
+        Handle {
+            ws: self.ws.clone(),
+            s,
+        }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         let mut name = ws::SOCKADDR_IN::default();
         let mut len = ws::SOCKADDR_IN_LEN;
-        self.ws.getsockname(self.s, Some(&mut name), Some(&mut len))?;
+        self.ws
+            .getsockname(self.s, Some(&mut name), Some(&mut len))?;
         Ok(SocketAddr::V4(name.to_socket_addr()))
     }
 
     fn peer_addr(&self) -> io::Result<SocketAddr> {
         let mut name = ws::SOCKADDR_IN::default();
         let mut len = ws::SOCKADDR_IN_LEN;
-        self.ws.getpeername(self.s, Some(&mut name), Some(&mut len))?;
+        self.ws
+            .getpeername(self.s, Some(&mut name), Some(&mut len))?;
         Ok(SocketAddr::V4(name.to_socket_addr()))
     }
 
     fn bind(&self, addr: SocketAddrV4) -> io::Result<()> {
-        Ok(self.ws.bind(self.s, Some(&ws::SOCKADDR_IN::new(addr)), ws::SOCKADDR_IN_LEN)?)
+        Ok(self.ws.bind(
+            self.s,
+            Some(&ws::SOCKADDR_IN::new(addr)),
+            ws::SOCKADDR_IN_LEN,
+        )?)
     }
 
     fn get_int(&self, level: i32, opt: i32) -> io::Result<i32> {
         let mut buf = [0u8; 4];
         let mut len = 4;
-        self.ws.getsockopt(self.s, level, opt, Some(&mut buf), &mut len)?;
+        self.ws
+            .getsockopt(self.s, level, opt, Some(&mut buf), &mut len)?;
         Ok(i32::from_ne_bytes(buf))
     }
 
     fn set_int(&self, level: i32, opt: i32, v: i32) -> io::Result<()> {
-        Ok(self.ws.setsockopt(self.s, level, opt, Some(&v.to_ne_bytes()), 4)?)
+        Ok(self
+            .ws
+            .setsockopt(self.s, level, opt, Some(&v.to_ne_bytes()), 4)?)
     }
 
     fn set_timeout(&self, opt: i32, dur: Option<Duration>) -> io::Result<()> {
         let ms = match dur {
             Some(d) if d.is_zero() => {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "cannot set a 0 duration timeout",
+                ));
             }
             Some(d) => d.as_millis().clamp(1, i32::MAX as u128) as i32,
             None => 0,

@@ -71,7 +71,8 @@ impl TcpStream {
 
     /// Sets the value of the `TCP_NODELAY` option.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.h.set_int(ws::IPPROTO_TCP, ws::TCP_NODELAY, i32::from(nodelay))
+        self.h
+            .set_int(ws::IPPROTO_TCP, ws::TCP_NODELAY, i32::from(nodelay))
     }
 
     /// Gets the value of the `TCP_NODELAY` option.
@@ -106,7 +107,10 @@ impl TcpStream {
             l_linger: d.as_secs().min(u64::from(u16::MAX)) as u16,
         });
         let bytes = [l.l_onoff.to_ne_bytes(), l.l_linger.to_ne_bytes()].concat();
-        Ok(self.h.ws.setsockopt(self.h.s, ws::SOL_SOCKET, ws::SO_LINGER, Some(&bytes), 4)?)
+        Ok(self
+            .h
+            .ws
+            .setsockopt(self.h.s, ws::SOL_SOCKET, ws::SO_LINGER, Some(&bytes), 4)?)
     }
 
     /// Moves the socket in or out of non-blocking mode (`ioctlsocket(FIONBIO)`).
@@ -183,8 +187,14 @@ impl TcpListener {
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let mut name = ws::SOCKADDR_IN::default();
         let mut len = ws::SOCKADDR_IN_LEN;
-        let s = self.h.ws.accept(self.h.s, Some(&mut name), Some(&mut len))?;
-        Ok((TcpStream { h: self.h.adopt(s) }, SocketAddr::V4(name.to_socket_addr())))
+        let s = self
+            .h
+            .ws
+            .accept(self.h.s, Some(&mut name), Some(&mut len))?;
+        Ok((
+            TcpStream { h: self.h.adopt(s) },
+            SocketAddr::V4(name.to_socket_addr()),
+        ))
     }
 
     /// An iterator over accepted connections.

@@ -49,7 +49,10 @@ impl UdpSocket {
     /// Sends one datagram to `addr` (`sendto`).
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let to = sockaddr(addr)?;
-        Ok(self.h.ws.sendto(self.h.s, buf, 0, Some(&to), ws::SOCKADDR_IN_LEN)? as usize)
+        Ok(self
+            .h
+            .ws
+            .sendto(self.h.s, buf, 0, Some(&to), ws::SOCKADDR_IN_LEN)? as usize)
     }
 
     /// Receives one datagram (`recvfrom`). A datagram longer than `buf` fills it and the call
@@ -66,14 +69,20 @@ impl UdpSocket {
     fn recv_from_flags(&self, buf: &mut [u8], flags: i32) -> io::Result<(usize, SocketAddr)> {
         let mut from = ws::SOCKADDR_IN::default();
         let mut len = ws::SOCKADDR_IN_LEN;
-        let n = self.h.ws.recvfrom(self.h.s, buf, flags, Some(&mut from), Some(&mut len))?;
+        let n = self
+            .h
+            .ws
+            .recvfrom(self.h.s, buf, flags, Some(&mut from), Some(&mut len))?;
         Ok((n as usize, SocketAddr::V4(from.to_socket_addr())))
     }
 
     /// Sets the default peer and filters arrivals to it (`connect`).
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let to = sockaddr(addr)?;
-        Ok(self.h.ws.connect(self.h.s, Some(&to), ws::SOCKADDR_IN_LEN)?)
+        Ok(self
+            .h
+            .ws
+            .connect(self.h.s, Some(&to), ws::SOCKADDR_IN_LEN)?)
     }
 
     /// Sends to the connected peer (`send`).
@@ -98,7 +107,8 @@ impl UdpSocket {
 
     /// Sets the value of the `SO_BROADCAST` option.
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
-        self.h.set_int(ws::SOL_SOCKET, ws::SO_BROADCAST, i32::from(on))
+        self.h
+            .set_int(ws::SOL_SOCKET, ws::SO_BROADCAST, i32::from(on))
     }
 
     /// Gets the value of the `SO_BROADCAST` option.

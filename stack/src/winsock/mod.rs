@@ -96,7 +96,10 @@ fn record<T>(r: Result<T, WsaError>) -> Result<T, WsaError> {
 impl Winsock {
     /// A new application on `stack`; nothing works until [`Winsock::WSAStartup`].
     pub fn new(stack: Stack) -> Winsock {
-        Winsock { stack, session: Arc::default() }
+        Winsock {
+            stack,
+            session: Arc::default(),
+        }
     }
 
     /// The stack this application uses.
@@ -151,7 +154,9 @@ impl Winsock {
         if requested < LOWEST_VERSION {
             return WsaError::WSAVERNOTSUPPORTED.0;
         }
-        let Some(data) = lpWSAData else { return WsaError::WSAEFAULT.0 };
+        let Some(data) = lpWSAData else {
+            return WsaError::WSAEFAULT.0;
+        };
         let version = requested.min(HIGHEST_VERSION);
         *data = WSADATA {
             wVersion: MAKEWORD(version.0, version.1),

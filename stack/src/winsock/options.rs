@@ -27,21 +27,35 @@ impl Winsock {
     /// `getsockopt`: never-set options return their defaults; `*optlen` becomes the size
     /// written. `SO_RCVTIMEO`/`SO_SNDTIMEO` exist from version 2.2 on (milliseconds, as in
     /// Windows); the 2.0 spec lists them as unsupported, which sessions below 2.2 keep.
-    pub fn getsockopt(&self, s: SOCKET, level: i32, optname: i32, optval: Option<&mut [u8]>, optlen: &mut i32) -> Result<(), WsaError> {
+    pub fn getsockopt(
+        &self,
+        s: SOCKET,
+        level: i32,
+        optname: i32,
+        optval: Option<&mut [u8]>,
+        optlen: &mut i32,
+    ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
         let timeouts = self.session().version >= (2, 2);
-        let value = record(self.stack.with(|core| get(core, id, level, optname, timeouts)))?;
+        let value = record(
+            self.stack
+                .with(|core| get(core, id, level, optname, timeouts)),
+        )?;
         let bytes: Vec<u8> = match value {
             Value::Int(i) => i.to_ne_bytes().to_vec(),
             Value::Linger(l) => [l.l_onoff.to_ne_bytes(), l.l_linger.to_ne_bytes()].concat(),
         };
-        let Some(out) = optval else { return record(Err(WsaError::WSAEFAULT)) };
+        let Some(out) = optval else {
+            return record(Err(WsaError::WSAEFAULT));
+        };
         if (*optlen as i64) < bytes.len() as i64 || out.len() < bytes.len() {
             return record(Err(WsaError::WSAEFAULT));
         }
         if optname == SO_ERROR && level == SOL_SOCKET {
             // Get and clear.
-            self.stack.with(|core| core.sock(id).map(|s| s.so_error = 0)).ok();
+            self.stack
+                .with(|core| core.sock(id).map(|s| s.so_error = 0))
+                .ok();
         }
         out[..bytes.len()].copy_from_slice(&bytes);
         *optlen = bytes.len() as i32;
@@ -50,17 +64,29 @@ impl Winsock {
 
     /// `setsockopt`: `optlen` too small is `WSAEFAULT`, bad contents `WSAEINVAL`, get-only and
     /// unknown options `WSAENOPROTOOPT`.
-    pub fn setsockopt(&self, s: SOCKET, level: i32, optname: i32, optval: Option<&[u8]>, optlen: i32) -> Result<(), WsaError> {
+    pub fn setsockopt(
+        &self,
+        s: SOCKET,
+        level: i32,
+        optname: i32,
+        optval: Option<&[u8]>,
+        optlen: i32,
+    ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
         let timeouts = self.session().version >= (2, 2);
-        record(self.stack.with(|core| set(core, id, level, optname, optval, optlen, timeouts)))
+        record(
+            self.stack
+                .with(|core| set(core, id, level, optname, optval, optlen, timeouts)),
+        )
     }
 
     /// `ioctlsocket`: `FIONBIO`, `FIONREAD` (a stream's readable bytes, a datagram socket's first
     /// datagram size) and `SIOCATMARK` (TRUE: no urgent data is pending). Others: `WSAEINVAL`.
     pub fn ioctlsocket(&self, s: SOCKET, cmd: i32, argp: Option<&mut u32>) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
-        let Some(arg) = argp else { return record(Err(WsaError::WSAEFAULT)) };
+        let Some(arg) = argp else {
+            return record(Err(WsaError::WSAEFAULT));
+        };
         record(self.stack.with(|core| {
             match cmd {
                 FIONBIO => core.sock(id)?.nonblocking = *arg != 0,
@@ -83,7 +109,13 @@ impl Winsock {
     }
 }
 
-fn get(core: &mut Core, id: SocketId, level: i32, optname: i32, timeouts: bool) -> Result<Value, WsaError> {
+fn get(
+    core: &mut Core,
+    id: SocketId,
+    level: i32,
+    optname: i32,
+    timeouts: bool,
+) -> Result<Value, WsaError> {
     let sock = core.sock(id)?;
     let o = sock.opts;
     let b = |x: bool| Ok(Value::Int(i32::from(x)));
@@ -95,7 +127,10 @@ fn get(core: &mut Core, id: SocketId, level: i32, optname: i32, timeouts: bool) 
         (SOL_SOCKET, SO_DONTROUTE) => b(o.dontroute),
         (SOL_SOCKET, SO_ERROR) => Ok(Value::Int(sock.so_error)),
         (SOL_SOCKET, SO_KEEPALIVE) => b(o.keepalive),
-        (SOL_SOCKET, SO_LINGER) => Ok(Value::Linger(LINGER { l_onoff: u16::from(o.linger_on), l_linger: o.linger_secs })),
+        (SOL_SOCKET, SO_LINGER) => Ok(Value::Linger(LINGER {
+            l_onoff: u16::from(o.linger_on),
+            l_linger: o.linger_secs,
+        })),
         (SOL_SOCKET, SO_OOBINLINE) => b(o.oobinline),
         (SOL_SOCKET, SO_RCVBUF) => Ok(Value::Int(o.rcvbuf as i32)),
         (SOL_SOCKET, SO_SNDBUF) => Ok(Value::Int(o.sndbuf as i32)),
@@ -120,7 +155,15 @@ fn get(core: &mut Core, id: SocketId, level: i32, optname: i32, timeouts: bool) 
     }
 }
 
-fn set(core: &mut Core, id: SocketId, level: i32, optname: i32, optval: Option<&[u8]>, optlen: i32, timeouts: bool) -> Result<(), WsaError> {
+fn set(
+    core: &mut Core,
+    id: SocketId,
+    level: i32,
+    optname: i32,
+    optval: Option<&[u8]>,
+    optlen: i32,
+    timeouts: bool,
+) -> Result<(), WsaError> {
     if !matches!(level, SOL_SOCKET | IPPROTO_TCP | IPPROTO_IP) {
         return Err(WsaError::WSAEINVAL);
     }
@@ -141,6 +184,10 @@ fn set(core: &mut Core, id: SocketId, level: i32, optname: i32, optval: Option<&
             if sock.reset && matches!(sock.state, SockState::Connected(_)) {
                 return Err(WsaError::WSAENOTCONN);
             }
+            if core.tcp_timed_out(id) {
+                return Err(WsaError::WSAENETRESET);
+            }
+            let sock = core.sock(id)?;
             sock.opts.keepalive = on;
             core.refresh_tcp_opts(id);
         }

@@ -43,12 +43,25 @@ impl Winsock {
             Some(t) if t.tv_sec < 0 || t.tv_usec < 0 || t.tv_usec >= 1_000_000 => {
                 return record(Err(WsaError::WSAEINVAL));
             }
-            Some(t) => Some(Instant::now() + Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)),
+            Some(t) => Some(
+                Instant::now()
+                    + Duration::from_secs(t.tv_sec as u64)
+                    + Duration::from_micros(t.tv_usec as u64),
+            ),
         };
         let sets: [Vec<SOCKET>; 3] = [
-            readfds.as_deref().map(|s| s.sockets().to_vec()).unwrap_or_default(),
-            writefds.as_deref().map(|s| s.sockets().to_vec()).unwrap_or_default(),
-            exceptfds.as_deref().map(|s| s.sockets().to_vec()).unwrap_or_default(),
+            readfds
+                .as_deref()
+                .map(|s| s.sockets().to_vec())
+                .unwrap_or_default(),
+            writefds
+                .as_deref()
+                .map(|s| s.sockets().to_vec())
+                .unwrap_or_default(),
+            exceptfds
+                .as_deref()
+                .map(|s| s.sockets().to_vec())
+                .unwrap_or_default(),
         ];
         if sets.iter().all(Vec::is_empty) {
             return record(Err(WsaError::WSAEINVAL));
@@ -77,7 +90,14 @@ impl Winsock {
         }
         .unwrap_or_default();
         let mut total = 0;
-        for (set, ready) in [readfds.as_deref_mut(), writefds.as_deref_mut(), exceptfds.as_deref_mut()].into_iter().zip(&ready) {
+        for (set, ready) in [
+            readfds.as_deref_mut(),
+            writefds.as_deref_mut(),
+            exceptfds.as_deref_mut(),
+        ]
+        .into_iter()
+        .zip(&ready)
+        {
             if let Some(set) = set {
                 FD_ZERO(set);
                 for &s in ready {

@@ -9,7 +9,11 @@ use crate::error::WsaError;
 
 /// Reads a `struct sockaddr` argument: NULL or short is `WSAEFAULT`; another family is
 /// `family_err` (`bind` says `WSAEFAULT`, `connect`/`sendto` say `WSAEAFNOSUPPORT`).
-pub(super) fn read_name(name: Option<&SOCKADDR>, namelen: i32, family_err: WsaError) -> Result<SocketAddrV4, WsaError> {
+pub(super) fn read_name(
+    name: Option<&SOCKADDR>,
+    namelen: i32,
+    family_err: WsaError,
+) -> Result<SocketAddrV4, WsaError> {
     let name = name.ok_or(WsaError::WSAEFAULT)?;
     if namelen < SOCKADDR_IN_LEN {
         return Err(WsaError::WSAEFAULT);
@@ -21,7 +25,11 @@ pub(super) fn read_name(name: Option<&SOCKADDR>, namelen: i32, family_err: WsaEr
 }
 
 /// Writes a value-result address; both `None` is allowed and writes nothing.
-pub(super) fn write_name(addr: SocketAddrV4, name: Option<&mut SOCKADDR>, namelen: Option<&mut i32>) -> Result<(), WsaError> {
+pub(super) fn write_name(
+    addr: SocketAddrV4,
+    name: Option<&mut SOCKADDR>,
+    namelen: Option<&mut i32>,
+) -> Result<(), WsaError> {
     match (name, namelen) {
         (None, None) => Ok(()),
         (Some(name), Some(len)) => {
@@ -67,15 +75,21 @@ impl Winsock {
             (AF_INET, SOCK_STREAM, 0 | IPPROTO_TCP) => Ok(Proto::Tcp),
             (AF_INET, SOCK_DGRAM, 0 | IPPROTO_UDP) => Ok(Proto::Udp),
             (AF_INET, SOCK_RAW, IPPROTO_ICMP) => Ok(Proto::RawIcmp),
-            (AF_INET, SOCK_STREAM | SOCK_DGRAM, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_ICMP | IPPROTO_IGMP | IPPROTO_RAW) => {
-                Err(WsaError::WSAEPROTOTYPE)
-            }
+            (
+                AF_INET,
+                SOCK_STREAM | SOCK_DGRAM,
+                IPPROTO_TCP | IPPROTO_UDP | IPPROTO_ICMP | IPPROTO_IGMP | IPPROTO_RAW,
+            ) => Err(WsaError::WSAEPROTOTYPE),
             (AF_INET, SOCK_STREAM | SOCK_DGRAM | SOCK_RAW, _) => Err(WsaError::WSAEPROTONOSUPPORT),
             (AF_INET, _, _) => Err(WsaError::WSAESOCKTNOSUPPORT),
             _ => Err(WsaError::WSAEAFNOSUPPORT),
         })?;
-        let multipoint = WSA_FLAG_MULTIPOINT_C_ROOT | WSA_FLAG_MULTIPOINT_C_LEAF | WSA_FLAG_MULTIPOINT_D_ROOT | WSA_FLAG_MULTIPOINT_D_LEAF;
-        if g != 0 || dwFlags & multipoint != 0 || dwFlags & !(multipoint | WSA_FLAG_OVERLAPPED) != 0 {
+        let multipoint = WSA_FLAG_MULTIPOINT_C_ROOT
+            | WSA_FLAG_MULTIPOINT_C_LEAF
+            | WSA_FLAG_MULTIPOINT_D_ROOT
+            | WSA_FLAG_MULTIPOINT_D_LEAF;
+        if g != 0 || dwFlags & multipoint != 0 || dwFlags & !(multipoint | WSA_FLAG_OVERLAPPED) != 0
+        {
             return record(Err(WsaError::WSAEINVAL));
         }
         let id = record(self.stack.with(|core| {
@@ -109,25 +123,40 @@ impl Winsock {
     }
 
     /// `accept` (CHECKLIST §1.3): the new socket has the listener's properties.
-    pub fn accept(&self, s: SOCKET, addr: Option<&mut SOCKADDR>, addrlen: Option<&mut i32>) -> Result<SOCKET, WsaError> {
+    pub fn accept(
+        &self,
+        s: SOCKET,
+        addr: Option<&mut SOCKADDR>,
+        addrlen: Option<&mut i32>,
+    ) -> Result<SOCKET, WsaError> {
         let id = record(self.check(s))?;
-        if matches!(&addrlen, Some(l) if **l < SOCKADDR_IN_LEN) || (addr.is_some() && addrlen.is_none()) {
+        if matches!(&addrlen, Some(l) if **l < SOCKADDR_IN_LEN)
+            || (addr.is_some() && addrlen.is_none())
+        {
             return record(Err(WsaError::WSAEFAULT));
         }
-        let (proto, nonblocking) = record(self.stack.with(|core| core.sock(id).map(|s| (s.proto, s.nonblocking))))?;
+        let (proto, nonblocking) = record(
+            self.stack
+                .with(|core| core.sock(id).map(|s| (s.proto, s.nonblocking))),
+        )?;
         if proto != Proto::Tcp {
             return record(Err(WsaError::WSAEOPNOTSUPP));
         }
-        let attempt = |core: &mut crate::engine::Core| -> Option<Result<(SocketId, SocketAddrV4), WsaError>> {
-            if !core.table.contains_key(&id) {
-                return Some(Err(WsaError::WSAEINTR));
-            }
-            core.tcp_accept(id).transpose()
-        };
+        let attempt =
+            |core: &mut crate::engine::Core| -> Option<Result<(SocketId, SocketAddrV4), WsaError>> {
+                if !core.table.contains_key(&id) {
+                    return Some(Err(WsaError::WSAEINTR));
+                }
+                core.tcp_accept(id).transpose()
+            };
         let got = if nonblocking {
-            self.stack.with(attempt).unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
+            self.stack
+                .with(attempt)
+                .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
         } else {
-            self.stack.block_on(None, attempt).unwrap_or(Err(WsaError::WSAEINTR))
+            self.stack
+                .block_on(None, attempt)
+                .unwrap_or(Err(WsaError::WSAEINTR))
         };
         let (new, remote) = record(got)?;
         let socket = self.adopt(new);
@@ -140,11 +169,19 @@ impl Winsock {
     /// `connect` (CHECKLIST §1.3): blocking waits for the handshake; non-blocking returns
     /// `WSAEWOULDBLOCK` and completes through `select` (writable or exceptfds) and `SO_ERROR`.
     /// On a datagram socket it sets (or with 0.0.0.0 clears) the default peer.
-    pub fn connect(&self, s: SOCKET, name: Option<&SOCKADDR>, namelen: i32) -> Result<(), WsaError> {
+    pub fn connect(
+        &self,
+        s: SOCKET,
+        name: Option<&SOCKADDR>,
+        namelen: i32,
+    ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
         let addr = record(read_name(name, namelen, WsaError::WSAEAFNOSUPPORT))?;
         let v1 = self.v1_mode();
-        let (proto, nonblocking) = record(self.stack.with(|core| core.sock(id).map(|s| (s.proto, s.nonblocking))))?;
+        let (proto, nonblocking) = record(
+            self.stack
+                .with(|core| core.sock(id).map(|s| (s.proto, s.nonblocking))),
+        )?;
         if proto != Proto::Tcp {
             let peer = (!addr.ip().is_unspecified()).then_some(addr);
             return record(self.stack.with(|core| core.dgram_connect(id, peer)));
@@ -165,7 +202,9 @@ impl Winsock {
         });
         if let Some(Err(_)) = r {
             // A blocking connect reports its failure itself; it is not pending in SO_ERROR.
-            self.stack.with(|core| core.sock(id).map(|s| s.so_error = 0)).ok();
+            self.stack
+                .with(|core| core.sock(id).map(|s| s.so_error = 0))
+                .ok();
         }
         record(r.unwrap_or(Err(WsaError::WSAEINTR)))
     }
@@ -178,7 +217,14 @@ impl Winsock {
     }
 
     /// `sendto` (CHECKLIST §1.4): `to` is ignored on a connected stream socket.
-    pub fn sendto(&self, s: SOCKET, buf: &[u8], flags: i32, to: Option<&SOCKADDR>, tolen: i32) -> Result<i32, WsaError> {
+    pub fn sendto(
+        &self,
+        s: SOCKET,
+        buf: &[u8],
+        flags: i32,
+        to: Option<&SOCKADDR>,
+        tolen: i32,
+    ) -> Result<i32, WsaError> {
         let id = record(self.check(s))?;
         let proto = record(self.stack.with(|core| core.sock(id).map(|s| s.proto)))?;
         if proto == Proto::Tcp {
@@ -188,12 +234,26 @@ impl Winsock {
         record(self.send_inner(id, Some(to), buf, flags))
     }
 
-    fn send_inner(&self, id: SocketId, to: Option<SocketAddrV4>, buf: &[u8], flags: i32) -> Result<i32, WsaError> {
+    fn send_inner(
+        &self,
+        id: SocketId,
+        to: Option<SocketAddrV4>,
+        buf: &[u8],
+        flags: i32,
+    ) -> Result<i32, WsaError> {
         if flags & !KNOWN_SEND_FLAGS != 0 {
             return Err(WsaError::WSAEINVAL);
         }
         let (proto, nonblocking, peer, timeout, oobinline) = self.stack.with(|core| {
-            core.sock(id).map(|s| (s.proto, s.nonblocking, s.peer, s.opts.sndtimeo_ms, s.opts.oobinline))
+            core.sock(id).map(|s| {
+                (
+                    s.proto,
+                    s.nonblocking,
+                    s.peer,
+                    s.opts.sndtimeo_ms,
+                    s.opts.oobinline,
+                )
+            })
         })?;
         if flags & MSG_OOB != 0 {
             return Err(match proto {
@@ -219,7 +279,9 @@ impl Winsock {
                 }
             };
             let r = if nonblocking {
-                self.stack.with(&mut attempt).unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
+                self.stack
+                    .with(&mut attempt)
+                    .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
             } else {
                 match self.stack.block_on(deadline(timeout), &mut attempt) {
                     Some(r) => r,
@@ -240,9 +302,13 @@ impl Winsock {
             core.dgram_send(id, to, buf).transpose()
         };
         let r = if nonblocking {
-            self.stack.with(attempt).unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
+            self.stack
+                .with(attempt)
+                .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
         } else {
-            self.stack.block_on(deadline(timeout), attempt).unwrap_or(Err(WsaError::WSAETIMEDOUT))
+            self.stack
+                .block_on(deadline(timeout), attempt)
+                .unwrap_or(Err(WsaError::WSAETIMEDOUT))
         };
         r.map(|_| len)
     }
@@ -253,7 +319,10 @@ impl Winsock {
         let id = record(self.check(s))?;
         // A datagram socket disconnected by `connect(0.0.0.0)` has no peer to receive from;
         // `recvfrom` still works (CHECKLIST §1.3 `connect`).
-        if record(self.stack.with(|core| core.sock(id).map(|s| s.disconnected)))? {
+        if record(
+            self.stack
+                .with(|core| core.sock(id).map(|s| s.disconnected)),
+        )? {
             return record(Err(WsaError::WSAENOTCONN));
         }
         record(self.recv_inner(id, buf, flags).map(|(n, _)| n))
@@ -283,12 +352,19 @@ impl Winsock {
         Ok(n)
     }
 
-    fn recv_inner(&self, id: SocketId, buf: &mut [u8], flags: i32) -> Result<(i32, Option<SocketAddrV4>), WsaError> {
+    fn recv_inner(
+        &self,
+        id: SocketId,
+        buf: &mut [u8],
+        flags: i32,
+    ) -> Result<(i32, Option<SocketAddrV4>), WsaError> {
         if flags & !KNOWN_RECV_FLAGS != 0 {
             return Err(WsaError::WSAEINVAL);
         }
-        let (proto, nonblocking, timeout, oobinline) =
-            self.stack.with(|core| core.sock(id).map(|s| (s.proto, s.nonblocking, s.opts.rcvtimeo_ms, s.opts.oobinline)))?;
+        let (proto, nonblocking, timeout, oobinline) = self.stack.with(|core| {
+            core.sock(id)
+                .map(|s| (s.proto, s.nonblocking, s.opts.rcvtimeo_ms, s.opts.oobinline))
+        })?;
         let peek = flags & MSG_PEEK != 0;
         if flags & MSG_OOB != 0 {
             // No urgent data is ever pending until URG support lands (CHECKLIST 505, D-21).
@@ -333,9 +409,14 @@ impl Winsock {
     ) -> Result<R, WsaError> {
         if nonblocking {
             let mut attempt = attempt;
-            return self.stack.with(|core| attempt(core)).unwrap_or(Err(WsaError::WSAEWOULDBLOCK));
+            return self
+                .stack
+                .with(|core| attempt(core))
+                .unwrap_or(Err(WsaError::WSAEWOULDBLOCK));
         }
-        self.stack.block_on(deadline(timeout_ms), attempt).unwrap_or(Err(WsaError::WSAETIMEDOUT))
+        self.stack
+            .block_on(deadline(timeout_ms), attempt)
+            .unwrap_or(Err(WsaError::WSAETIMEDOUT))
     }
 
     /// `shutdown` (CHECKLIST §1.5): `SD_SEND` sends FIN after queued data; `SD_RECEIVE` refuses
@@ -374,7 +455,8 @@ impl Winsock {
         let id = record(self.check(s))?;
         let (linger_on, secs, nonblocking, queued) = record(self.stack.with(|core| {
             let q = core.tcp_send_queue(id);
-            core.sock(id).map(|s| (s.opts.linger_on, s.opts.linger_secs, s.nonblocking, q))
+            core.sock(id)
+                .map(|s| (s.opts.linger_on, s.opts.linger_secs, s.nonblocking, q))
         }))?;
         if linger_on && secs > 0 && nonblocking && queued > 0 {
             return record(Err(WsaError::WSAEWOULDBLOCK));
@@ -383,17 +465,26 @@ impl Winsock {
         if linger_on && secs > 0 && queued > 0 {
             self.stack.with(|core| core.tcp_close_gracefully(id));
             let until = Instant::now() + Duration::from_secs(u64::from(secs));
-            let done = self.stack.block_on(Some(until), |core| core.tcp_linger_done(id).then_some(())).is_some();
+            let done = self
+                .stack
+                .block_on(Some(until), |core| core.tcp_linger_done(id).then_some(()))
+                .is_some();
             self.stack.with(|core| core.remove(id, !done));
         } else {
-            self.stack.with(|core| core.remove(id, linger_on && secs == 0));
+            self.stack
+                .with(|core| core.remove(id, linger_on && secs == 0));
         }
         Ok(())
     }
 
     /// `getsockname` (CHECKLIST §1.3): `WSAEINVAL` before the socket has a name (D-4); a socket
     /// bound to `INADDR_ANY` reports its specific address once connected.
-    pub fn getsockname(&self, s: SOCKET, name: Option<&mut SOCKADDR>, namelen: Option<&mut i32>) -> Result<(), WsaError> {
+    pub fn getsockname(
+        &self,
+        s: SOCKET,
+        name: Option<&mut SOCKADDR>,
+        namelen: Option<&mut i32>,
+    ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
         let addr = record(self.stack.with(|core| {
             let sock = core.sock(id)?;
@@ -407,13 +498,20 @@ impl Winsock {
 
     /// `getpeername` (CHECKLIST §1.3): the peer of a connected socket (for datagram sockets, the
     /// `connect`ed address only).
-    pub fn getpeername(&self, s: SOCKET, name: Option<&mut SOCKADDR>, namelen: Option<&mut i32>) -> Result<(), WsaError> {
+    pub fn getpeername(
+        &self,
+        s: SOCKET,
+        name: Option<&mut SOCKADDR>,
+        namelen: Option<&mut i32>,
+    ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
         let addr = record(self.stack.with(|core| {
             let _ = core.tcp_connect_poll(id);
             let sock = core.sock(id)?;
             match (&sock.proto, &sock.state) {
-                (Proto::Tcp, crate::engine::SockState::Connected(_)) => sock.peer.ok_or(WsaError::WSAENOTCONN),
+                (Proto::Tcp, crate::engine::SockState::Connected(_)) => {
+                    sock.peer.ok_or(WsaError::WSAENOTCONN)
+                }
                 (Proto::Tcp, _) => Err(WsaError::WSAENOTCONN),
                 _ => sock.peer.ok_or(WsaError::WSAENOTCONN),
             }
@@ -424,4 +522,3 @@ impl Winsock {
         record(write_name(addr, name, namelen))
     }
 }
-

@@ -139,14 +139,19 @@ impl SOCKADDR_IN {
         SOCKADDR_IN {
             sin_family: AF_INET as i16,
             sin_port: addr.port().to_be(),
-            sin_addr: IN_ADDR { S_addr: u32::from_ne_bytes(addr.ip().octets()) },
+            sin_addr: IN_ADDR {
+                S_addr: u32::from_ne_bytes(addr.ip().octets()),
+            },
             sin_zero: [0; 8],
         }
     }
 
     /// The address as a Rust value.
     pub fn to_socket_addr(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::from(self.sin_addr.S_addr.to_ne_bytes()), u16::from_be(self.sin_port))
+        SocketAddrV4::new(
+            Ipv4Addr::from(self.sin_addr.S_addr.to_ne_bytes()),
+            u16::from_be(self.sin_port),
+        )
     }
 }
 
@@ -182,7 +187,10 @@ pub struct FD_SET {
 
 impl Default for FD_SET {
     fn default() -> Self {
-        FD_SET { fd_count: 0, fd_array: [INVALID_SOCKET; FD_SETSIZE] }
+        FD_SET {
+            fd_count: 0,
+            fd_array: [INVALID_SOCKET; FD_SETSIZE],
+        }
     }
 }
 
@@ -271,7 +279,10 @@ mod tests {
         for s in 100..200 {
             FD_SET(s, &mut set);
         }
-        assert_eq!(set.fd_count as usize, FD_SETSIZE, "adds past FD_SETSIZE are ignored");
+        assert_eq!(
+            set.fd_count as usize, FD_SETSIZE,
+            "adds past FD_SETSIZE are ignored"
+        );
         FD_ZERO(&mut set);
         assert_eq!(set.fd_count, 0);
     }

@@ -52,7 +52,11 @@ pub(crate) struct Figure {
 
 impl Figure {
     fn ratio(&self) -> f64 {
-        if self.baseline_value > 0.0 { self.value / self.baseline_value } else { 0.0 }
+        if self.baseline_value > 0.0 {
+            self.value / self.baseline_value
+        } else {
+            0.0
+        }
     }
 }
 
@@ -81,11 +85,20 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
             println!("{obj}");
         }
     } else {
-        println!("{:<14} {:<26} {:>12} {:<8} {:<30} {:>12} {:>7}", "scenario", "metric", "value", "unit", "baseline", "baseline", "ratio");
+        println!(
+            "{:<14} {:<26} {:>12} {:<8} {:<30} {:>12} {:>7}",
+            "scenario", "metric", "value", "unit", "baseline", "baseline", "ratio"
+        );
         for f in &figures {
             println!(
                 "{:<14} {:<26} {:>12.1} {:<8} {:<30} {:>12.1} {:>7.3}",
-                f.scenario, f.metric, f.value, f.unit, f.baseline, f.baseline_value, f.ratio()
+                f.scenario,
+                f.metric,
+                f.value,
+                f.unit,
+                f.baseline,
+                f.baseline_value,
+                f.ratio()
             );
         }
     }

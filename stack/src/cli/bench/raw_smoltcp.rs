@@ -77,13 +77,26 @@ impl Node {
     pub(crate) fn new(link: Box<dyn Link>, addr: Ipv4Cidr, buffer: usize) -> Node {
         let mac = StackConfig::new(addr).hardware_addr();
         let mut dev = LinkDevice { link, mtu: 1500 };
-        let mut iface = Interface::new(Config::new(HardwareAddress::Ethernet(EthernetAddress(mac))), &mut dev, smoltcp::time::Instant::ZERO);
+        let mut iface = Interface::new(
+            Config::new(HardwareAddress::Ethernet(EthernetAddress(mac))),
+            &mut dev,
+            smoltcp::time::Instant::ZERO,
+        );
         iface.update_ip_addrs(|a| {
             let _ = a.push(IpCidr::new(addr.addr.into(), addr.prefix));
         });
         let mut sockets = SocketSet::new(Vec::new());
-        let tcp = sockets.add(tcp::Socket::new(tcp::SocketBuffer::new(vec![0; buffer]), tcp::SocketBuffer::new(vec![0; buffer])));
-        Node { iface, sockets, dev, epoch: Instant::now(), tcp }
+        let tcp = sockets.add(tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; buffer]),
+            tcp::SocketBuffer::new(vec![0; buffer]),
+        ));
+        Node {
+            iface,
+            sockets,
+            dev,
+            epoch: Instant::now(),
+            tcp,
+        }
     }
 
     fn now(&self) -> smoltcp::time::Instant {
@@ -109,12 +122,22 @@ impl Node {
             return;
         }
         let t = self.now();
-        let delay = self.iface.poll_delay(t, &self.sockets).map_or(max, |d| Duration::from_micros(d.total_micros()).min(max));
+        let delay = self
+            .iface
+            .poll_delay(t, &self.sockets)
+            .map_or(max, |d| Duration::from_micros(d.total_micros()).min(max));
         if delay.is_zero() {
             return;
         }
-        let mut pfd = libc::pollfd { fd: self.dev.link.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        let ts = libc::timespec { tv_sec: delay.as_secs() as libc::time_t, tv_nsec: delay.subsec_nanos() as libc::c_long };
+        let mut pfd = libc::pollfd {
+            fd: self.dev.link.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ts = libc::timespec {
+            tv_sec: delay.as_secs() as libc::time_t,
+            tv_nsec: delay.subsec_nanos() as libc::c_long,
+        };
         // SAFETY: one live pollfd, a live timespec, no signal mask.
         #[allow(unsafe_code)]
         unsafe {

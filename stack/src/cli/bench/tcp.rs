@@ -48,7 +48,8 @@ fn err(what: &str) -> impl Fn(WsaError) -> String + '_ {
 /// connection was up.
 fn ws_send(ws: &Winsock, to: SocketAddrV4, bytes: u64) -> Result<Instant, String> {
     let s = ws.socket(AF_INET, SOCK_STREAM, 0).map_err(err("socket"))?;
-    ws.connect(s, Some(&SOCKADDR_IN::new(to)), SOCKADDR_IN_LEN).map_err(err("connect"))?;
+    ws.connect(s, Some(&SOCKADDR_IN::new(to)), SOCKADDR_IN_LEN)
+        .map_err(err("connect"))?;
     let start = Instant::now();
     let data = chunk();
     let mut sent = 0u64;
@@ -80,11 +81,18 @@ fn ws_recv_all(ws: &Winsock, s: SOCKET, bytes: u64) -> Result<Instant, String> {
 /// Ours on the virtual switch: Winsock face, one stack each side.
 fn ours_virtual(bytes: u64) -> Result<f64, String> {
     let switch = VirtualSwitch::new(1);
-    let a = Stack::new(StackConfig::new(cidr("10.0.0.1/24")), switch.port()).map_err(|e| e.to_string())?;
-    let b = Stack::new(StackConfig::new(cidr("10.0.0.2/24")), switch.port()).map_err(|e| e.to_string())?;
+    let a = Stack::new(StackConfig::new(cidr("10.0.0.1/24")), switch.port())
+        .map_err(|e| e.to_string())?;
+    let b = Stack::new(StackConfig::new(cidr("10.0.0.2/24")), switch.port())
+        .map_err(|e| e.to_string())?;
     let (wa, wb) = (winsock(&a)?, winsock(&b)?);
     let l = wb.socket(AF_INET, SOCK_STREAM, 0).map_err(err("socket"))?;
-    wb.bind(l, Some(&SOCKADDR_IN::new("10.0.0.2:5001".parse().expect("literal"))), SOCKADDR_IN_LEN).map_err(err("bind"))?;
+    wb.bind(
+        l,
+        Some(&SOCKADDR_IN::new("10.0.0.2:5001".parse().expect("literal"))),
+        SOCKADDR_IN_LEN,
+    )
+    .map_err(err("bind"))?;
     wb.listen(l, 4).map_err(err("listen"))?;
     let receiver = thread::spawn(move || -> Result<Instant, String> {
         let s = wb.accept(l, None, None).map_err(err("accept"))?;
@@ -93,7 +101,9 @@ fn ours_virtual(bytes: u64) -> Result<f64, String> {
         Ok(end)
     });
     let start = ws_send(&wa, "10.0.0.2:5001".parse().expect("literal"), bytes)?;
-    let end = receiver.join().map_err(|_| "receiver panicked".to_string())??;
+    let end = receiver
+        .join()
+        .map_err(|_| "receiver panicked".to_string())??;
     Ok(mbits(bytes, end.saturating_duration_since(start)))
 }
 
@@ -140,7 +150,9 @@ fn raw_virtual(bytes: u64) -> Result<f64, String> {
         }
         node.poll(!progressed, Duration::from_millis(5));
     }
-    let end = receiver.join().map_err(|_| "raw receiver panicked".to_string())?;
+    let end = receiver
+        .join()
+        .map_err(|_| "raw receiver panicked".to_string())?;
     let start = start.ok_or("raw smoltcp never connected")?;
     Ok(mbits(bytes, end.saturating_duration_since(start)))
 }
@@ -189,9 +201,16 @@ impl Drop for Netns {
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip: {e}"))?;
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
     if !out.status.success() {
-        return Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(())
 }
@@ -203,7 +222,15 @@ const OURS: &str = "10.78.0.2/24";
 /// A fresh TAP inside the namespace with the kernel's side configured.
 fn fresh_tap(ns: &Netns) -> Result<Tap, String> {
     let t = ws2_tap::open_in_namespace(&ns.0, TAP).map_err(|e| format!("tap: {e}"))?;
-    ip(&["-n", &ns.0, "addr", "add", &format!("{KERNEL}/24"), "dev", TAP])?;
+    ip(&[
+        "-n",
+        &ns.0,
+        "addr",
+        "add",
+        &format!("{KERNEL}/24"),
+        "dev",
+        TAP,
+    ])?;
     ip(&["-n", &ns.0, "link", "set", TAP, "up"])?;
     Ok(t)
 }
@@ -216,7 +243,10 @@ struct KernelPeer {
 
 fn kernel_peer(ns: &Netns, bytes: u64) -> Result<KernelPeer, String> {
     let (sink, source) = ws2_tap::in_namespace(&ns.0, || {
-        Ok((std::net::TcpListener::bind((KERNEL, 5001))?, std::net::TcpListener::bind((KERNEL, 5002))?))
+        Ok((
+            std::net::TcpListener::bind((KERNEL, 5001))?,
+            std::net::TcpListener::bind((KERNEL, 5002))?,
+        ))
     })
     .map_err(|e| format!("kernel listeners: {e}"))?;
     let (tx, rx) = mpsc::channel();
@@ -254,18 +284,35 @@ fn kernel_peer(ns: &Netns, bytes: u64) -> Result<KernelPeer, String> {
 }
 
 fn wait_sink(peer: &KernelPeer) -> Result<Instant, String> {
-    peer.sink_done.recv_timeout(Duration::from_secs(120)).map_err(|_| "the kernel sink never finished".to_string())
+    peer.sink_done
+        .recv_timeout(Duration::from_secs(120))
+        .map_err(|_| "the kernel sink never finished".to_string())
 }
 
 fn ours_tap(ns: &Netns, peer: &KernelPeer, bytes: u64, upload: bool) -> Result<f64, String> {
-    let stack = Stack::new(StackConfig::new(cidr(OURS)), fresh_tap(ns)?).map_err(|e| e.to_string())?;
+    let stack =
+        Stack::new(StackConfig::new(cidr(OURS)), fresh_tap(ns)?).map_err(|e| e.to_string())?;
     let ws = winsock(&stack)?;
     if upload {
-        let start = ws_send(&ws, format!("{KERNEL}:5001").parse().expect("literal"), bytes)?;
-        Ok(mbits(bytes, wait_sink(peer)?.saturating_duration_since(start)))
+        let start = ws_send(
+            &ws,
+            format!("{KERNEL}:5001").parse().expect("literal"),
+            bytes,
+        )?;
+        Ok(mbits(
+            bytes,
+            wait_sink(peer)?.saturating_duration_since(start),
+        ))
     } else {
         let s = ws.socket(AF_INET, SOCK_STREAM, 0).map_err(err("socket"))?;
-        ws.connect(s, Some(&SOCKADDR_IN::new(format!("{KERNEL}:5002").parse().expect("literal"))), SOCKADDR_IN_LEN).map_err(err("connect"))?;
+        ws.connect(
+            s,
+            Some(&SOCKADDR_IN::new(
+                format!("{KERNEL}:5002").parse().expect("literal"),
+            )),
+            SOCKADDR_IN_LEN,
+        )
+        .map_err(err("connect"))?;
         let start = Instant::now();
         let end = ws_recv_all(&ws, s, bytes)?;
         ws.closesocket(s).map_err(err("closesocket"))?;
@@ -289,7 +336,8 @@ fn raw_tap(ns: &Netns, peer: &KernelPeer, bytes: u64, upload: bool) -> Result<f6
         }
         let k = if upload {
             if moved < bytes && s.can_send() {
-                s.send_slice(&data[..(bytes - moved).min(CHUNK as u64) as usize]).unwrap_or(0)
+                s.send_slice(&data[..(bytes - moved).min(CHUNK as u64) as usize])
+                    .unwrap_or(0)
             } else {
                 0
             }
@@ -326,10 +374,14 @@ pub(crate) fn tap(bytes: u64, runs: usize) -> Result<Vec<Figure>, String> {
     if !std::path::Path::new("/dev/net/tun").exists() {
         return Err("tcp-tap needs /dev/net/tun".into());
     }
-    let ns = Netns::new().map_err(|e| format!("tcp-tap needs root to make a network namespace: {e}"))?;
+    let ns =
+        Netns::new().map_err(|e| format!("tcp-tap needs root to make a network namespace: {e}"))?;
     let peer = kernel_peer(&ns, bytes)?;
     let mut out = Vec::new();
-    for (upload, metric) in [(true, "throughput stack->kernel"), (false, "throughput kernel->stack")] {
+    for (upload, metric) in [
+        (true, "throughput stack->kernel"),
+        (false, "throughput kernel->stack"),
+    ] {
         let (mut ours, mut base) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             ours.push(ours_tap(&ns, &peer, bytes, upload)?);
