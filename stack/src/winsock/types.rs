@@ -265,9 +265,9 @@ impl Default for WSADATA {
 mod tests {
     use super::*;
 
+    /// Conformance: 250 — FD_SET ignores duplicates and FD_ISSET is right after FD_CLR.
     #[test]
     fn fd_set_macros() {
-        // CHECKLIST 250: no duplicates; FD_ISSET after FD_CLR.
         let mut set = FD_SET::default();
         FD_SET(5, &mut set);
         FD_SET(5, &mut set);
@@ -287,9 +287,9 @@ mod tests {
         assert_eq!(set.fd_count, 0);
     }
 
+    /// Conformance: 513 — sin_port in network order, sin_family in host order.
     #[test]
     fn sockaddr_byte_order() {
-        // CHECKLIST 513: sin_port in network order, sin_family in host order.
         let a = SOCKADDR_IN::new("1.2.3.4:8080".parse().unwrap());
         assert_eq!(a.sin_port.to_ne_bytes(), [0x1f, 0x90]);
         assert_eq!(a.sin_addr.S_addr.to_ne_bytes(), [1, 2, 3, 4]);
@@ -298,6 +298,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<SOCKADDR_IN>(), 16);
     }
 
+    /// Conformance: 4 — the version word has the major version in the low byte.
     #[test]
     fn version_words() {
         assert_eq!(MAKEWORD(2, 2), 0x0202);
