@@ -6,7 +6,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// The behaviours of CHECKLIST Part 2: number → (group letter, text).
@@ -43,25 +46,46 @@ fn covered(root: &Path) -> BTreeMap<u32, Vec<String>> {
     }
     files.sort();
     for file in files {
-        let Ok(text) = fs::read_to_string(&file) else { continue };
+        let Ok(text) = fs::read_to_string(&file) else {
+            continue;
+        };
         let lines: Vec<&str> = text.lines().collect();
-        let rel = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+        let rel = file
+            .strip_prefix(root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         for (i, line) in lines.iter().enumerate() {
-            let Some(rest) = line.trim().strip_prefix("/// Conformance:") else { continue };
-            let nums = rest.split('—').next().unwrap_or("");
+            let Some(rest) = line.trim().strip_prefix("/// Conformance:") else {
+                continue;
+            };
+            // The numbers are the leading run of digits, commas and spaces ("137, 160 — …");
+            // anything after ("issue 2 acceptance") is prose.
+            let nums: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == ' ')
+                .collect();
             let window = &lines[i + 1..(i + 13).min(lines.len())];
             let fn_at = window.iter().position(|l| l.contains("fn "));
-            if window[..fn_at.unwrap_or(window.len())].iter().any(|l| l.contains("#[ignore")) {
+            if window[..fn_at.unwrap_or(window.len())]
+                .iter()
+                .any(|l| l.contains("#[ignore"))
+            {
                 continue; // an ignored test covers nothing
             }
             let Some(name) = window.iter().find_map(|l| {
                 let l = l.trim();
-                let after = l.strip_prefix("fn ").or_else(|| l.strip_prefix("pub fn "))?;
+                let after = l
+                    .strip_prefix("fn ")
+                    .or_else(|| l.strip_prefix("pub fn "))?;
                 after.split(['(', '<']).next().map(str::to_string)
             }) else {
                 continue;
             };
-            for n in nums.split([',', ' ']).filter_map(|t| t.trim().parse::<u32>().ok()) {
+            for n in nums
+                .split([',', ' '])
+                .filter_map(|t| t.trim().parse::<u32>().ok())
+            {
                 out.entry(n).or_default().push(format!("{rel}::{name}"));
             }
         }
@@ -70,7 +94,9 @@ fn covered(root: &Path) -> BTreeMap<u32, Vec<String>> {
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() && p.file_name().is_some_and(|n| n != "target") {
@@ -92,8 +118,14 @@ fn owner(group: char) -> &'static str {
     }
 }
 
-fn render(behaviours: &BTreeMap<u32, (char, String)>, covered: &BTreeMap<u32, Vec<String>>) -> String {
-    let tested = behaviours.keys().filter(|n| covered.contains_key(n)).count();
+fn render(
+    behaviours: &BTreeMap<u32, (char, String)>,
+    covered: &BTreeMap<u32, Vec<String>>,
+) -> String {
+    let tested = behaviours
+        .keys()
+        .filter(|n| covered.contains_key(n))
+        .count();
     let mut md = String::new();
     md.push_str("# Conformance: CHECKLIST Part 2\n\n");
     md.push_str(&format!(
@@ -118,7 +150,11 @@ fn conformance_doc_is_current() {
         return;
     };
     let behaviours = behaviours(&checklist);
-    assert_eq!(behaviours.len(), 585, "CHECKLIST Part 2 should number 585 behaviours");
+    assert_eq!(
+        behaviours.len(),
+        585,
+        "CHECKLIST Part 2 should number 585 behaviours"
+    );
     let md = render(&behaviours, &covered(&root));
     let path = root.join("docs/conformance.md");
     if std::env::var_os("WS2_BLESS").is_some() {

@@ -61,6 +61,8 @@ const PROBE_SCAN: Duration = Duration::from_millis(2);
 const MAX_PROBES: u8 = 32;
 /// The longest a probe waits (Linux's minimum RTO).
 const MAX_PROBE_WAIT: Duration = Duration::from_millis(200);
+/// How long a dropped stack keeps running to finish its connections' closes.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// How long a closed TCP connection may keep finishing in the background.
 const ORPHAN_LIFETIME: Duration = Duration::from_secs(120);
 
@@ -163,7 +165,11 @@ impl Core {
             link,
             table: HashMap::new(),
             next_id: 1,
-            ports: Ports::default(),
+            ports: Ports::starting_at(
+                epoch.elapsed().subsec_nanos() as u16
+                    ^ std::process::id() as u16
+                    ^ u16::from_le_bytes([mac[4], mac[5]]),
+            ),
             conns: HashMap::new(),
             listeners: HashSet::new(),
             recv_shut: HashSet::new(),
@@ -555,6 +561,21 @@ impl Core {
         !probes.is_empty()
     }
 
+    /// Whether every background close got its data and FIN acknowledged (or died).
+    fn closes_delivered(&self) -> bool {
+        self.orphans.iter().all(|o| {
+            let s = self.sockets.get::<stcp::Socket>(o.handle);
+            s.send_queue() == 0
+                && matches!(
+                    s.state(),
+                    stcp::State::FinWait2
+                        | stcp::State::TimeWait
+                        | stcp::State::Closed
+                        | stcp::State::Listen
+                )
+        })
+    }
+
     fn stats(&self) -> EngineStats {
         EngineStats {
             orphans: self.orphans.len() as u64,
@@ -725,7 +746,32 @@ impl Stack {
 
 fn run(inner: &Inner, link_fd: std::os::fd::RawFd) {
     let fds = [link_fd, inner.waker.as_raw_fd()];
-    while !inner.shutdown.load(Ordering::SeqCst) {
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        if inner.shutdown.load(Ordering::SeqCst) {
+            let mut core = inner.core.lock().unwrap_or_else(|e| e.into_inner());
+            let until = *drain_until.get_or_insert_with(|| {
+                // The last handle is gone: close every socket gracefully, so queued data and
+                // FINs still reach the peers, for at most DRAIN_TIME.
+                let ids: Vec<SocketId> = core.table.keys().copied().collect();
+                for id in ids {
+                    core.remove(id, false);
+                }
+                Instant::now() + DRAIN_TIME
+            });
+            if core.closes_delivered() && core.device.tx.is_empty() {
+                break;
+            }
+            if Instant::now() >= until {
+                // Out of time: reset what is left, in one last pass.
+                let orphans: Vec<SocketHandle> = core.orphans.iter().map(|o| o.handle).collect();
+                for h in orphans {
+                    core.tcp(h).abort();
+                }
+                core.pass(Instant::now());
+                break;
+            }
+        }
         let delay = {
             let mut core = inner.core.lock().unwrap_or_else(|e| e.into_inner());
             core.pass(Instant::now())

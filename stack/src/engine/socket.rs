@@ -220,6 +220,16 @@ pub(crate) struct Ports {
 }
 
 impl Ports {
+    /// A table whose first ephemeral port is `start` (wrapped into the range on use). Starting
+    /// somewhere random keeps a restarted stack from reusing the 4-tuple of a connection its
+    /// peer still remembers.
+    pub(crate) fn starting_at(start: u16) -> Ports {
+        Ports {
+            held: HashMap::new(),
+            next_ephemeral: start,
+        }
+    }
+
     /// Takes `addr:port` for `id`; port 0 picks a free port in `range`. `reuse` is the binding
     /// socket's `SO_REUSEADDR`, read now because it is interpreted at bind time only.
     pub(crate) fn bind(
@@ -248,10 +258,10 @@ impl Ports {
     }
 
     fn ephemeral(&mut self, proto: Proto, (lo, hi): (u16, u16)) -> Result<u16, WsaError> {
-        let span = u32::from(hi.saturating_sub(lo)) + 1;
+        let span = (u32::from(hi.saturating_sub(lo)) + 1).min(u32::from(u16::MAX));
         for _ in 0..span {
             if self.next_ephemeral < lo || self.next_ephemeral > hi {
-                self.next_ephemeral = lo;
+                self.next_ephemeral = lo + (self.next_ephemeral % span as u16);
             }
             let port = self.next_ephemeral;
             self.next_ephemeral = self.next_ephemeral.wrapping_add(1);

@@ -403,6 +403,9 @@ impl Core {
             return Err(WsaError::WSAECONNRESET);
         }
         let s = self.tcp(h);
+        // Reading only needs the owner thread (for a window update) when the window had
+        // shrunk; otherwise the next segment's ACK carries the new window anyway.
+        let window_was_small = s.recv_queue() > s.recv_capacity() / 2;
         let got = if peek {
             s.peek_slice(buf)
         } else {
@@ -414,7 +417,7 @@ impl Core {
                 None => Ok(None),
             },
             Ok(n) => {
-                self.wake |= n > 0 && !peek;
+                self.wake |= n > 0 && !peek && window_was_small;
                 Ok(Some(n))
             }
             Err(RecvError::Finished) => {

@@ -29,9 +29,9 @@ impl Winsock {
     pub fn select(
         &self,
         _nfds: i32,
-        mut readfds: Option<&mut FD_SET>,
-        mut writefds: Option<&mut FD_SET>,
-        mut exceptfds: Option<&mut FD_SET>,
+        readfds: Option<&mut FD_SET>,
+        writefds: Option<&mut FD_SET>,
+        exceptfds: Option<&mut FD_SET>,
         timeout: Option<&TIMEVAL>,
     ) -> Result<i32, WsaError> {
         record(self.started())?;
@@ -90,14 +90,7 @@ impl Winsock {
         }
         .unwrap_or_default();
         let mut total = 0;
-        for (set, ready) in [
-            readfds.as_deref_mut(),
-            writefds.as_deref_mut(),
-            exceptfds.as_deref_mut(),
-        ]
-        .into_iter()
-        .zip(&ready)
-        {
+        for (set, ready) in [readfds, writefds, exceptfds].into_iter().zip(&ready) {
             if let Some(set) = set {
                 FD_ZERO(set);
                 for &s in ready {

@@ -231,7 +231,7 @@ pub fn FD_ISSET(s: SOCKET, set: &FD_SET) -> bool {
 }
 
 /// `WSADATA`, filled by `WSAStartup`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WSADATA {
     pub wVersion: u16,
     pub wHighVersion: u16,
@@ -245,20 +245,6 @@ pub struct WSADATA {
     pub iMaxUdpDg: u16,
     /// Kept for 1.1 applications (always 0 here); 2.x applications use `PVD_CONFIG`.
     pub lpVendorInfo: usize,
-}
-
-impl Default for WSADATA {
-    fn default() -> Self {
-        WSADATA {
-            wVersion: 0,
-            wHighVersion: 0,
-            szDescription: String::new(),
-            szSystemStatus: String::new(),
-            iMaxSockets: 0,
-            iMaxUdpDg: 0,
-            lpVendorInfo: 0,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -215,13 +215,16 @@ fn ip(args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-const TAP: &str = "ws2b0";
 const KERNEL: &str = "10.78.0.1";
 const OURS: &str = "10.78.0.2/24";
 
-/// A fresh TAP inside the namespace with the kernel's side configured.
+/// A fresh TAP inside the namespace with the kernel's side configured. Each run gets a new
+/// name: the kernel deletes a closed TAP asynchronously, and reattaching to the dying one loses
+/// the connection.
 fn fresh_tap(ns: &Netns) -> Result<Tap, String> {
-    let t = ws2_tap::open_in_namespace(&ns.0, TAP).map_err(|e| format!("tap: {e}"))?;
+    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!("ws2b{}", RUN.fetch_add(1, Ordering::SeqCst));
+    let t = ws2_tap::open_in_namespace(&ns.0, &name).map_err(|e| format!("tap: {e}"))?;
     ip(&[
         "-n",
         &ns.0,
@@ -229,9 +232,9 @@ fn fresh_tap(ns: &Netns) -> Result<Tap, String> {
         "add",
         &format!("{KERNEL}/24"),
         "dev",
-        TAP,
+        &name,
     ])?;
-    ip(&["-n", &ns.0, "link", "set", TAP, "up"])?;
+    ip(&["-n", &ns.0, "link", "set", &name, "up"])?;
     Ok(t)
 }
 
@@ -243,9 +246,10 @@ struct KernelPeer {
 
 fn kernel_peer(ns: &Netns, bytes: u64) -> Result<KernelPeer, String> {
     let (sink, source) = ws2_tap::in_namespace(&ns.0, || {
+        // Any address of the namespace: the TAP (and its address) is made anew for every run.
         Ok((
-            std::net::TcpListener::bind((KERNEL, 5001))?,
-            std::net::TcpListener::bind((KERNEL, 5002))?,
+            std::net::TcpListener::bind(("0.0.0.0", 5001))?,
+            std::net::TcpListener::bind(("0.0.0.0", 5002))?,
         ))
     })
     .map_err(|e| format!("kernel listeners: {e}"))?;
@@ -383,7 +387,8 @@ pub(crate) fn tap(bytes: u64, runs: usize) -> Result<Vec<Figure>, String> {
         (false, "throughput kernel->stack"),
     ] {
         let (mut ours, mut base) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
+        for run in 0..runs {
+            eprintln!("tcp-tap: {metric}, run {}", run + 1);
             ours.push(ours_tap(&ns, &peer, bytes, upload)?);
             thread::sleep(Duration::from_millis(100));
             base.push(raw_tap(&ns, &peer, bytes, upload)?);
