@@ -126,9 +126,9 @@ fn check_exchange(test: &str, stack: &Exchange, kernel: &Exchange) {
     );
 }
 
-/// Conformance: issue 2 acceptance; Part 2 #136, #137, #189 — the stack as TCP client of a
-/// kernel server sends 100 MiB, half-closes, and receives 100 MiB back to the kernel's FIN;
-/// both sides' SHA-256 match.
+/// Conformance: 137, 160 — issue 2 acceptance: the stack as TCP client of a kernel server
+/// sends 100 MiB with blocking sends, half-closes, and receives 100 MiB back until `recv`
+/// returns 0 at the kernel's FIN; both sides' SHA-256 match.
 #[test]
 fn kernel_tcp_server_bulk_both_ways() {
     if require_netns().is_some() {
@@ -158,9 +158,9 @@ fn kernel_tcp_server_bulk_both_ways() {
     });
 }
 
-/// Conformance: issue 2 acceptance; Part 2 #66, #136, #137, #189 — a kernel TCP client
-/// connects to the stack's listener, sends 100 MiB and half-closes; the stack receives it to
-/// the FIN and sends 100 MiB back; both sides' SHA-256 match.
+/// Conformance: 66, 137, 160 — issue 2 acceptance: a kernel TCP client connects to the
+/// stack's blocking listener, sends 100 MiB and half-closes; the stack receives it until
+/// `recv` returns 0 and sends 100 MiB back with blocking sends; both sides' SHA-256 match.
 #[test]
 fn kernel_tcp_client_bulk_both_ways() {
     if require_netns().is_some() {
@@ -188,7 +188,48 @@ fn kernel_tcp_client_bulk_both_ways() {
     });
 }
 
-/// Conformance: Part 2 #105 — a blocking connect from the stack to a kernel port with no
+/// Conformance: 196 — `closesocket` with default options right after a 4 MiB send
+/// returns at once, and the kernel still receives every queued byte followed by a FIN.
+#[test]
+fn kernel_tcp_close_is_graceful() {
+    if require_netns().is_some() {
+        return;
+    }
+    const LEN: u64 = 4 * 1024 * 1024;
+    let peer = KernelPeer::new("ws2-tcpg", 12).expect("set up namespace, TAP and stack");
+    let server = SocketAddrV4::new(peer.kernel_ip, 5005);
+    let listener = peer
+        .ns
+        .enter_thread(|| std::net::TcpListener::bind(server))
+        .unwrap()
+        .expect("kernel bind");
+    let conn = TcpStream::connect(&peer.stack, server).expect("stack connects");
+    let (kernel, _) = listener.accept().expect("kernel accepts");
+    kernel.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    std::thread::scope(|scope| {
+        // The kernel reads concurrently: 4 MiB is more than the two sides' buffers hold.
+        let reader = scope.spawn(|| recv_to_end(&kernel));
+        let sent = send_pattern(&conn, LEN).expect("stack send");
+        let t = Instant::now();
+        drop(conn);
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "closesocket blocked for {:?}",
+            t.elapsed()
+        );
+        let received = reader
+            .join()
+            .expect("kernel thread")
+            .expect("kernel reads to the FIN");
+        assert_eq!(
+            received,
+            (LEN, sent),
+            "count and SHA-256 of what the kernel received"
+        );
+    });
+}
+
+/// Conformance: 105 — a blocking connect from the stack to a kernel port with no
 /// listener fails with `WSAECONNREFUSED` (the kernel's RST), promptly rather than by time-out.
 #[test]
 fn kernel_tcp_connect_refused() {
@@ -206,7 +247,7 @@ fn kernel_tcp_connect_refused() {
     eprintln!("kernel_tcp_connect_refused: refused in {took:?}");
 }
 
-/// Conformance: Part 2 #138, #167 — the kernel closes an established connection with
+/// Conformance: 138, 167 — the kernel closes an established connection with
 /// `SO_LINGER {1, 0}` (RST); the stack's next `recv` fails with `WSAECONNRESET`, and so does
 /// a `send` after it.
 #[test]
@@ -245,7 +286,7 @@ fn kernel_tcp_reset_by_kernel() {
     assert_eq!(wsa(&err), Some(WsaError::WSAECONNRESET), "send: {err}");
 }
 
-/// Conformance: Part 2 #197 — `closesocket` on the stack after `SO_LINGER {1, 0}` resets the
+/// Conformance: 197 — `closesocket` on the stack after `SO_LINGER {1, 0}` resets the
 /// connection: the kernel's `recv` fails with `ECONNRESET`.
 #[test]
 fn kernel_tcp_reset_by_stack() {

@@ -94,7 +94,7 @@ fn both_ways(peer: &KernelPeer, sizes: &[usize]) {
     );
 }
 
-/// Conformance: issue 2 acceptance; Part 2 #149, #178 — datagrams of 1, 64, 512, 1000 and
+/// Conformance: 149, 178 — issue 2 acceptance: datagrams of 1, 64, 512, 1000 and
 /// 1472 bytes (the largest that fits one Ethernet frame) and a zero-length one go from the
 /// stack to the kernel and from the kernel to the stack, each with its contents and sender
 /// intact.
@@ -119,7 +119,7 @@ fn kernel_udp_fragmented_both_ways() {
     both_ways(&peer, &[1473, 2960, 4000, 16_000, 65_507]);
 }
 
-/// Conformance: Part 2 #147 — a datagram from the stack to a kernel port with no socket draws
+/// Conformance: 147 — a datagram from the stack to a kernel port with no socket draws
 /// an ICMP port unreachable, and the stack socket's next `recv` fails with `WSAECONNRESET`.
 #[test]
 fn kernel_udp_port_unreachable() {

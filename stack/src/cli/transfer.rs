@@ -92,7 +92,9 @@ pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
             stream
                 .shutdown(std::net::Shutdown::Write)
                 .map_err(|e| format!("shutdown: {e}"))?;
-            // Wait for the receiver to close, so every byte is acknowledged before we exit.
+            // Wait (bounded) for the receiver to close, so every byte is acknowledged before we
+            // exit.
+            stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
             let mut sink = [0u8; 64];
             while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
         }
