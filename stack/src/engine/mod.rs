@@ -21,7 +21,7 @@ mod sys;
 mod tcp;
 mod udp;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
@@ -109,7 +109,8 @@ pub(crate) struct Core {
     pub(crate) iface: Interface,
     pub(crate) sockets: SocketSet<'static>,
     device: QueueDevice,
-    link: Box<dyn Link>,
+    /// The link's counters as of the last pass (the link itself belongs to the owner thread).
+    link_stats: LinkStats,
     pub(crate) table: HashMap<SocketId, Sock>,
     next_id: SocketId,
     pub(crate) ports: Ports,
@@ -141,7 +142,7 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
-    fn new(config: StackConfig, link: Box<dyn Link>) -> Core {
+    fn new(config: StackConfig) -> Core {
         let mac = config.hardware_addr();
         let mut device = QueueDevice::new(config.mtu);
         let epoch = Instant::now();
@@ -162,7 +163,7 @@ impl Core {
             iface,
             sockets: SocketSet::new(Vec::new()),
             device,
-            link,
+            link_stats: LinkStats::default(),
             table: HashMap::new(),
             next_id: 1,
             ports: Ports::starting_at(
@@ -342,37 +343,26 @@ impl Core {
 
     // ---- the pass -----------------------------------------------------------------------
 
-    /// One pass of the owner thread; returns how long it may sleep.
-    fn pass(&mut self, now: Instant) -> Option<Duration> {
+    /// One pass of the owner thread, under the lock: takes the frames read from the link
+    /// (`rx`), runs smoltcp, and leaves the frames for the link in `out`. Returns how long
+    /// smoltcp may sleep and whether the tail-loss probe fed it anything.
+    fn pass(
+        &mut self,
+        now: Instant,
+        rx: &mut Vec<Vec<u8>>,
+        out: &mut VecDeque<Vec<u8>>,
+    ) -> (Option<Duration>, bool) {
         self.now = now;
         self.stats.passes += 1;
-        let frames_before = self.stats.frames_moved;
-        for _ in 0..RX_BATCH {
-            let mut buf = self.device.buffer();
-            buf.resize(self.config.mtu + 32, 0);
-            match self.link.recv(&mut buf, now) {
-                Ok(Some(n)) => {
-                    buf.truncate(n);
-                    self.stats.frames_moved += 1;
-                    self.ingress(buf);
-                }
-                Ok(None) => {
-                    self.device.recycle(buf);
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    self.stats.link_errors += 1;
-                    break;
-                }
-            }
+        for frame in rx.drain(..) {
+            self.ingress(frame);
         }
         // Local delivery can feed smoltcp again; a few rounds finish a local exchange of
         // ARP, SYN, SYN-ACK and ACK in one pass.
         for _ in 0..8 {
             let t = self.smol_now();
             self.iface.poll(t, &mut self.device, &mut self.sockets);
-            self.flush();
+            self.flush(out);
             if self.device.rx.is_empty() {
                 break;
             }
@@ -386,27 +376,10 @@ impl Core {
         } else {
             Some(Duration::ZERO)
         };
-        if let Some(at) = self.link.poll_at() {
-            let d = at.saturating_duration_since(now);
-            delay = Some(delay.map_or(d, |x| x.min(d)));
-        }
         if self.in_flight && self.config.tail_probe.is_some() {
             delay = Some(delay.map_or(PROBE_SCAN, |d| d.min(PROBE_SCAN)));
         }
-        if delay == Some(Duration::ZERO) && self.stats.frames_moved == frames_before && !probed {
-            // smoltcp asked to be polled at once but this pass moved no frame: a socket that
-            // believes it can send while its dispatch declines would make this a busy loop.
-            // Application calls wake the thread anyway, so a short nap loses nothing.
-            self.stats.idle_naps += 1;
-            delay = Some(IDLE_NAP);
-        }
-        if !self.device.tx.is_empty() {
-            // The link refused frames: try again soon rather than wait for ingress.
-            delay = Some(delay.map_or(Duration::from_millis(1), |x| {
-                x.min(Duration::from_millis(1))
-            }));
-        }
-        delay
+        (delay, probed)
     }
 
     fn ingress(&mut self, frame: Vec<u8>) {
@@ -437,8 +410,9 @@ impl Core {
         self.device.rx.push_back(frame);
     }
 
-    /// Sends what smoltcp produced: to ourselves, or to the link until it refuses.
-    fn flush(&mut self) {
+    /// Sorts what smoltcp produced: frames for ourselves go back in, the rest to `out` for the
+    /// link.
+    fn flush(&mut self, out: &mut VecDeque<Vec<u8>>) {
         while let Some(frame) = self.device.tx.pop_front() {
             let local = {
                 let addrs = &self.config.addrs;
@@ -449,22 +423,8 @@ impl Core {
             if local {
                 self.stats.local_frames += 1;
                 self.ingress(frame);
-                continue;
-            }
-            match self.link.send(&frame, self.now) {
-                Ok(()) => {
-                    self.stats.frames_moved += 1;
-                    self.device.recycle(frame);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.device.tx.push_front(frame);
-                    break;
-                }
-                Err(_) => {
-                    // A link that failed for this frame (too long, device gone) would fail again.
-                    self.stats.link_errors += 1;
-                    self.device.recycle(frame);
-                }
+            } else {
+                out.push_back(frame);
             }
         }
     }
@@ -582,7 +542,6 @@ impl Core {
             sockets: self.table.len() as u64,
             smoltcp_sockets: self.sockets.iter().count() as u64,
             ports: self.ports.len() as u64,
-            tx_backlog: self.device.tx.len() as u64,
             ..self.stats
         }
     }
@@ -656,9 +615,8 @@ impl Stack {
                 "a stack needs an address",
             ));
         }
-        let link_fd = link.as_raw_fd();
         let inner = Arc::new(Inner {
-            core: Mutex::new(Core::new(config, link)),
+            core: Mutex::new(Core::new(config)),
             changed: Condvar::new(),
             waker: sys::Waker::new()?,
             shutdown: AtomicBool::new(false),
@@ -666,7 +624,7 @@ impl Stack {
         let thread_inner = inner.clone();
         let thread = std::thread::Builder::new()
             .name("ws2-stack".into())
-            .spawn(move || run(&thread_inner, link_fd))?;
+            .spawn(move || run(&thread_inner, link))?;
         let owner = Arc::new(Owner {
             inner: inner.clone(),
             thread: Mutex::new(Some(thread)),
@@ -689,7 +647,7 @@ impl Stack {
 
     /// The link's counters.
     pub fn link_stats(&self) -> LinkStats {
-        self.lock().link.stats()
+        self.lock().link_stats
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -744,8 +702,14 @@ impl Stack {
     }
 }
 
-fn run(inner: &Inner, link_fd: std::os::fd::RawFd) {
-    let fds = [link_fd, inner.waker.as_raw_fd()];
+/// The owner thread. Link I/O happens outside the core's lock, so application threads copy data
+/// while frames move.
+fn run(inner: &Inner, mut link: Box<dyn Link>) {
+    let fds = [link.as_raw_fd(), inner.waker.as_raw_fd()];
+    let mut rx: Vec<Vec<u8>> = Vec::with_capacity(RX_BATCH);
+    let mut out: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut spare: Vec<Vec<u8>> = Vec::new();
+    let (mut moved, mut errors) = (0u64, 0u64);
     let mut drain_until: Option<Instant> = None;
     loop {
         if inner.shutdown.load(Ordering::SeqCst) {
@@ -759,7 +723,7 @@ fn run(inner: &Inner, link_fd: std::os::fd::RawFd) {
                 }
                 Instant::now() + DRAIN_TIME
             });
-            if core.closes_delivered() && core.device.tx.is_empty() {
+            if core.closes_delivered() && core.device.tx.is_empty() && out.is_empty() {
                 break;
             }
             if Instant::now() >= until {
@@ -768,21 +732,83 @@ fn run(inner: &Inner, link_fd: std::os::fd::RawFd) {
                 for h in orphans {
                     core.tcp(h).abort();
                 }
-                core.pass(Instant::now());
+                core.pass(Instant::now(), &mut rx, &mut out);
+                drop(core);
+                while let Some(f) = out.pop_front() {
+                    let _ = link.send(&f, Instant::now());
+                }
                 break;
             }
         }
-        let delay = {
+        let now = Instant::now();
+        let mtu = link.mtu();
+        for _ in 0..RX_BATCH {
+            let mut buf = spare.pop().unwrap_or_default();
+            buf.resize(mtu + 32, 0);
+            match link.recv(&mut buf, now) {
+                Ok(Some(n)) => {
+                    buf.truncate(n);
+                    rx.push(buf);
+                }
+                Ok(None) => {
+                    spare.push(buf);
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    errors += 1;
+                    break;
+                }
+            }
+        }
+        let read = rx.len() as u64;
+        let (mut delay, probed) = {
             let mut core = inner.core.lock().unwrap_or_else(|e| e.into_inner());
-            core.pass(Instant::now())
+            core.stats.frames_moved += moved + read;
+            core.stats.link_errors += errors;
+            core.stats.tx_backlog = out.len() as u64;
+            core.link_stats = link.stats();
+            (moved, errors) = (0, 0);
+            core.pass(now, &mut rx, &mut out)
         };
         inner.changed.notify_all();
+        let mut sent = 0u64;
+        while let Some(frame) = out.pop_front() {
+            match link.send(&frame, now) {
+                Ok(()) => {
+                    sent += 1;
+                    if spare.len() < 256 {
+                        spare.push(frame);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    out.push_front(frame);
+                    break;
+                }
+                // A frame the link failed on (too long, device gone) would fail again.
+                Err(_) => errors += 1,
+            }
+        }
+        moved += sent;
+        if let Some(at) = link.poll_at() {
+            let d = at.saturating_duration_since(now);
+            delay = Some(delay.map_or(d, |x| x.min(d)));
+        }
+        if delay == Some(Duration::ZERO) && read + sent == 0 && !probed {
+            // smoltcp asked to be polled at once but this pass moved no frame: a socket that
+            // believes it can send while its dispatch declines would make this a busy loop.
+            // Application calls wake the thread anyway, so a short nap loses nothing.
+            inner.core.lock().unwrap_or_else(|e| e.into_inner()).stats.idle_naps += 1;
+            delay = Some(IDLE_NAP);
+        }
+        if !out.is_empty() {
+            // The link refused frames: try again soon rather than wait for ingress.
+            delay = Some(delay.map_or(Duration::from_millis(1), |x| x.min(Duration::from_millis(1))));
+        }
         if delay == Some(Duration::ZERO) {
             continue;
         }
-        let timeout = delay.map_or(Duration::from_millis(500), |d| {
-            d.min(Duration::from_millis(500))
-        });
+        let timeout = delay.map_or(Duration::from_millis(500), |d| d.min(Duration::from_millis(500)));
         match sys::wait_readable(&fds, Some(timeout)) {
             Ok([_, woken]) => {
                 if woken {
