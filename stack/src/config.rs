@@ -96,7 +96,11 @@ pub struct StackConfig {
     pub max_sockets: usize,
     /// Largest listen backlog; `SOMAXCONN` and larger values are clamped to it (D-25).
     pub max_backlog: usize,
-    /// Default `SO_RCVBUF` and `SO_SNDBUF` for TCP, bytes.
+    /// Default `SO_RCVBUF` and `SO_SNDBUF` for TCP, bytes. 65,535 keeps TCP window scaling
+    /// off: with a scaled window smoltcp's receiver rounds its right edge down by up to
+    /// 2^scale − 1 bytes, the sender may then send past the shrunken edge, and at a zero window
+    /// the receiver drops the sender's ACKs as out of window — a stall of seconds (see
+    /// docs/decisions.md). Larger buffers still work and scale the window.
     pub tcp_buffer: usize,
     /// How long a TCP connect may wait for an answer before `WSAETIMEDOUT`.
     pub connect_timeout: Duration,
@@ -121,7 +125,7 @@ impl StackConfig {
             mtu: 1500,
             max_sockets: 16_384,
             max_backlog: 256,
-            tcp_buffer: 256 * 1024,
+            tcp_buffer: 65_535,
             connect_timeout: Duration::from_secs(20),
             keepalive_time: Duration::from_secs(7200),
             tail_probe: Some(Duration::from_millis(5)),

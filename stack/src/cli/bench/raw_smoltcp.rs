@@ -73,7 +73,7 @@ pub(crate) struct Node {
 
 impl Node {
     /// An interface with `addr`, the MAC the stack would derive, and one TCP socket with
-    /// `buffer`-byte buffers each way (the stack's default).
+    /// `buffer`-byte buffers each way and the stack's TCP options (no delayed ACK).
     pub(crate) fn new(link: Box<dyn Link>, addr: Ipv4Cidr, buffer: usize) -> Node {
         let mac = StackConfig::new(addr).hardware_addr();
         let mut dev = LinkDevice { link, mtu: 1500 };
@@ -86,10 +86,13 @@ impl Node {
             let _ = a.push(IpCidr::new(addr.addr.into(), addr.prefix));
         });
         let mut sockets = SocketSet::new(Vec::new());
-        let tcp = sockets.add(tcp::Socket::new(
+        let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; buffer]),
             tcp::SocketBuffer::new(vec![0; buffer]),
-        ));
+        );
+        // The options the stack sets on its own sockets, so the comparison is the same TCP.
+        socket.set_ack_delay(None);
+        let tcp = sockets.add(socket);
         Node {
             iface,
             sockets,

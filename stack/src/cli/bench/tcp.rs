@@ -17,7 +17,19 @@ use super::raw_smoltcp::Node;
 use super::{median, Figure};
 
 const CHUNK: usize = 64 * 1024;
+/// TCP buffer size each way on both sides of every comparison (`SO_RCVBUF`/`SO_SNDBUF` on
+/// ours), large enough that neither is window-bound on these links.
 const BUFFER: usize = 256 * 1024;
+
+/// A TCP socket through the Winsock face with `BUFFER`-byte buffers.
+fn tcp_socket(ws: &Winsock) -> Result<SOCKET, String> {
+    let s = ws.socket(AF_INET, SOCK_STREAM, 0).map_err(err("socket"))?;
+    let size = (BUFFER as i32).to_ne_bytes();
+    for opt in [SO_RCVBUF, SO_SNDBUF] {
+        ws.setsockopt(s, SOL_SOCKET, opt, Some(&size), 4).map_err(err("setsockopt"))?;
+    }
+    Ok(s)
+}
 
 fn chunk() -> Vec<u8> {
     (0..CHUNK).map(|i| (i * 7 + 3) as u8).collect()
@@ -47,7 +59,7 @@ fn err(what: &str) -> impl Fn(WsaError) -> String + '_ {
 /// Sends `bytes` through the Winsock face to `to`; returns when all is queued and the time the
 /// connection was up.
 fn ws_send(ws: &Winsock, to: SocketAddrV4, bytes: u64) -> Result<Instant, String> {
-    let s = ws.socket(AF_INET, SOCK_STREAM, 0).map_err(err("socket"))?;
+    let s = tcp_socket(ws)?;
     ws.connect(s, Some(&SOCKADDR_IN::new(to)), SOCKADDR_IN_LEN)
         .map_err(err("connect"))?;
     let start = Instant::now();
@@ -86,7 +98,7 @@ fn ours_virtual(bytes: u64) -> Result<f64, String> {
     let b = Stack::new(StackConfig::new(cidr("10.0.0.2/24")), switch.port())
         .map_err(|e| e.to_string())?;
     let (wa, wb) = (winsock(&a)?, winsock(&b)?);
-    let l = wb.socket(AF_INET, SOCK_STREAM, 0).map_err(err("socket"))?;
+    let l = tcp_socket(&wb)?;
     wb.bind(
         l,
         Some(&SOCKADDR_IN::new("10.0.0.2:5001".parse().expect("literal"))),
@@ -308,7 +320,7 @@ fn ours_tap(ns: &Netns, peer: &KernelPeer, bytes: u64, upload: bool) -> Result<f
             wait_sink(peer)?.saturating_duration_since(start),
         ))
     } else {
-        let s = ws.socket(AF_INET, SOCK_STREAM, 0).map_err(err("socket"))?;
+        let s = tcp_socket(&ws)?;
         ws.connect(
             s,
             Some(&SOCKADDR_IN::new(
