@@ -463,8 +463,8 @@ impl Core {
     /// one-second minimum RTO, and without SACK a loss it cannot fast-retransmit — the last
     /// segments of a burst, or a second hole in one window — stalls the connection for that
     /// second. When a connection has data in flight and no acknowledgment has advanced for
-    /// `StackConfig::tail_probe` (doubling per probe, up to 200 ms), the engine repeats the peer's last ACK three
-    /// times to smoltcp,
+    /// `StackConfig::tail_probe` (doubling per probe, up to 200 ms), the engine repeats the
+    /// peer's last ACK to smoltcp (see the loop below for why four times),
     /// which then retransmits its oldest unacknowledged segment (RFC 5681 §3.2), much as RACK-TLP
     /// (RFC 8985 §7) probes after a probe timeout. At most 32 probes per stall; the RTO
     /// remains the fallback. Returns whether it fed smoltcp anything.
@@ -512,7 +512,12 @@ impl Core {
         }
         for &(local, remote, seq, ack, window) in &probes {
             self.stats.tail_probes += 1;
-            for _ in 0..3 {
+            // smoltcp fast-retransmits when its duplicate count reaches exactly three, and only
+            // a non-duplicate resets the count — so after a lost retransmission more duplicates
+            // would never trigger again. The first ACK carries a window one unit smaller (a
+            // window update to smoltcp: the count restarts), the three after it repeat it.
+            let window = window.saturating_sub(1).max(1);
+            for _ in 0..4 {
                 self.device
                     .rx
                     .push_back(frames::dup_ack(self.mac, local, remote, seq, ack, window));
