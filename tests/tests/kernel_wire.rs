@@ -300,10 +300,15 @@ fn kernel_wire_frames_are_well_formed() {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let data = vec![0xa5u8; 256 * 1024];
+        // The kernel reads while the stack writes: 256 KiB is more than both buffers hold.
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            kernel_conn.read_to_end(&mut got).expect("kernel recv");
+            (kernel_conn, got)
+        });
         conn.write_all(&data).expect("stack send");
         conn.shutdown(Shutdown::Write).expect("shutdown");
-        let mut got = Vec::new();
-        kernel_conn.read_to_end(&mut got).expect("kernel recv");
+        let (mut kernel_conn, got) = reader.join().expect("kernel reader");
         assert!(got == data, "TCP data arrived intact");
         kernel_conn.write_all(b"bye").expect("kernel send");
         drop(kernel_conn);
