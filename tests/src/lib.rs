@@ -8,13 +8,17 @@
 #![allow(non_snake_case)]
 
 use std::fmt::Debug;
+use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use ws2_stack::winsock::*;
 use ws2_stack::{Ipv4Cidr, Stack, StackConfig, WsaError};
-use ws2_tap::{Impairments, VirtualSwitch};
+use ws2_tap::{Impairments, Link, LinkStats, SwitchPort, VirtualSwitch};
 
 /// Host A's address.
 pub const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -333,6 +337,75 @@ pub fn wait_readable(ws: &Winsock, s: SOCKET, ms: i32) -> bool {
     ws.select(0, Some(&mut r), None, None, Some(&t))
         .expect("select")
         == 1
+}
+
+/// Frames the stack under `ws` has put on its link so far, read once the count has stopped
+/// moving. The engine copies the link's counters at the start of each pass, so a Winsock call
+/// on `s` (which wakes the engine) comes first.
+pub fn settled_tx_frames(ws: &Winsock, s: SOCKET) -> u64 {
+    let mut last = None;
+    loop {
+        let _ = get_int(ws, s, SOL_SOCKET, SO_TYPE);
+        thread::sleep(Duration::from_millis(30));
+        let now = ws.stack().link_stats().tx_frames;
+        if last == Some(now) {
+            return now;
+        }
+        last = Some(now);
+    }
+}
+
+/// A switch port whose cable a test can pull: once pulled, frames sent are dropped and frames
+/// arriving are discarded, silently — the host has vanished without a FIN or a RST.
+#[derive(Debug)]
+pub struct Cable {
+    port: SwitchPort,
+    pulled: Arc<AtomicBool>,
+}
+
+impl Cable {
+    /// A cable to a new port of `switch`, and the switch that pulls it (`store(true, …)`).
+    pub fn new(switch: &VirtualSwitch) -> (Cable, Arc<AtomicBool>) {
+        let pulled = Arc::new(AtomicBool::new(false));
+        (
+            Cable {
+                port: switch.port(),
+                pulled: pulled.clone(),
+            },
+            pulled,
+        )
+    }
+}
+
+impl AsRawFd for Cable {
+    fn as_raw_fd(&self) -> RawFd {
+        self.port.as_raw_fd()
+    }
+}
+
+impl Link for Cable {
+    fn recv(&mut self, buf: &mut [u8], now: Instant) -> io::Result<Option<usize>> {
+        if self.pulled.load(Ordering::SeqCst) {
+            while let Ok(Some(_)) = self.port.recv(buf, now) {}
+            return Ok(None);
+        }
+        self.port.recv(buf, now)
+    }
+
+    fn send(&mut self, frame: &[u8], now: Instant) -> io::Result<()> {
+        if self.pulled.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.port.send(frame, now)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.port.poll_at()
+    }
+
+    fn stats(&self) -> LinkStats {
+        self.port.stats()
+    }
 }
 
 /// Deterministic test data: `len` bytes from a seeded generator.

@@ -18,8 +18,16 @@ fn issue_2_bidirectional_echo_does_not_stall() {
     let (done_tx, done_rx) = mpsc::channel();
     thread::spawn(move || {
         let switch = VirtualSwitch::new(11);
-        let server = Stack::new(StackConfig::new("10.0.0.1/24".parse().unwrap()), switch.port()).unwrap();
-        let client = Stack::new(StackConfig::new("10.0.0.2/24".parse().unwrap()), switch.port()).unwrap();
+        let server = Stack::new(
+            StackConfig::new("10.0.0.1/24".parse().unwrap()),
+            switch.port(),
+        )
+        .unwrap();
+        let client = Stack::new(
+            StackConfig::new("10.0.0.2/24".parse().unwrap()),
+            switch.port(),
+        )
+        .unwrap();
         let listener = TcpListener::bind(&server, "10.0.0.1:7").unwrap();
         thread::spawn(move || {
             while let Ok((s, _)) = listener.accept() {
@@ -56,5 +64,7 @@ fn issue_2_bidirectional_echo_does_not_stall() {
     });
     // A liveness guard, not a timing assertion: 20 rounds of 4 MiB take well under a second
     // each; a stall of this kind never ends.
-    done_rx.recv_timeout(Duration::from_secs(120)).expect("echo traffic stalled");
+    done_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("echo traffic stalled");
 }

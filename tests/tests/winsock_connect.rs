@@ -8,8 +8,7 @@ use ws2_stack::WsaError;
 use ws2_tap::VirtualSwitch;
 use ws2_tests::*;
 
-/// Conformance: 102 — `connect` of a TCP socket to address 0.0.0.0 fails with
-/// `WSAEADDRNOTAVAIL`.
+/// Conformance: 102 — `connect` of a TCP socket to address 0.0.0.0 fails with `WSAEADDRNOTAVAIL`.
 #[test]
 fn connect_to_any_address() {
     let (a, _b) = two_hosts(102);
@@ -50,8 +49,7 @@ fn connect_listening() {
     );
 }
 
-/// Conformance: 105 — a blocking `connect` to a port with no listener fails with
-/// `WSAECONNREFUSED`.
+/// Conformance: 105 — a blocking `connect` to a port with no listener fails with `WSAECONNREFUSED`.
 #[test]
 fn connect_refused() {
     let (a, _b) = two_hosts(105);
@@ -67,8 +65,7 @@ fn connect_refused() {
     assert_wsa_error(connect(&a, s, at(A, 10501)), WsaError::WSAECONNREFUSED);
 }
 
-/// Conformance: 106 — a blocking `connect` to an unreachable network fails with
-/// `WSAENETUNREACH`.
+/// Conformance: 106 — a blocking `connect` to an unreachable network fails with `WSAENETUNREACH`.
 #[test]
 fn connect_unreachable_network() {
     let (a, _b) = two_hosts(106);
@@ -100,8 +97,7 @@ fn connect_silent_host_times_out() {
     );
 }
 
-/// Conformance: 108 — `connect` on a nonblocking TCP socket returns `SOCKET_ERROR` with
-/// `WSAEWOULDBLOCK` (never `WSAEINPROGRESS`).
+/// Conformance: 108 — `connect` on a nonblocking TCP socket returns `SOCKET_ERROR` with `WSAEWOULDBLOCK` (never `WSAEINPROGRESS`).
 #[test]
 fn nonblocking_connect_would_block() {
     let (a, b) = two_hosts(108);
@@ -116,8 +112,7 @@ fn nonblocking_connect_would_block() {
     b.accept(l, None, None).expect("accept");
 }
 
-/// Conformance: 109 — a second `connect` while a nonblocking connect is still pending fails
-/// with `WSAEALREADY`.
+/// Conformance: 109 — a second `connect` while a nonblocking connect is still pending fails with `WSAEALREADY`.
 #[test]
 fn second_connect_while_pending() {
     let (a, _b) = two_hosts(109);
@@ -129,8 +124,7 @@ fn second_connect_while_pending() {
     assert_wsa_error(connect(&a, s, at(B, 81)), WsaError::WSAEALREADY);
 }
 
-/// Conformance: 110 — in 1.1 mode the pending-connect case fails with `WSAEINVAL` instead of
-/// `WSAEALREADY`.
+/// Conformance: 110 — in 1.1 mode the pending-connect case fails with `WSAEINVAL` instead of `WSAEALREADY`.
 #[test]
 fn second_connect_while_pending_v11() {
     let switch = VirtualSwitch::new(110);
@@ -141,8 +135,7 @@ fn second_connect_while_pending_v11() {
     assert_wsa_error(connect(&a, s, at(SILENT, 80)), WsaError::WSAEINVAL);
 }
 
-/// Conformance: 111 — a nonblocking connect that succeeds makes the socket appear in
-/// `select`'s writefds.
+/// Conformance: 111 — a nonblocking connect that succeeds makes the socket appear in `select`'s writefds.
 #[test]
 fn nonblocking_connect_success_is_writable() {
     let (a, b) = two_hosts(111);
@@ -162,8 +155,7 @@ fn nonblocking_connect_success_is_writable() {
     assert_eq!(peer_name(&a, s), Ok(at(B, 11100)));
 }
 
-/// Conformance: 112 — a nonblocking connect that fails makes the socket appear in `select`'s
-/// exceptfds (and not in writefds).
+/// Conformance: 112 — a nonblocking connect that fails makes the socket appear in `select`'s exceptfds (and not in writefds).
 #[test]
 fn nonblocking_connect_failure_is_exceptional() {
     let (a, _b) = two_hosts(112);
@@ -185,8 +177,7 @@ fn nonblocking_connect_failure_is_exceptional() {
     );
 }
 
-/// Conformance: 116 — after `connect` fails with `WSAECONNREFUSED`, calling `connect` again
-/// on the same socket to a listening port succeeds.
+/// Conformance: 116 — after `connect` fails with `WSAECONNREFUSED`, calling `connect` again on the same socket to a listening port succeeds.
 #[test]
 fn connect_again_after_refusal() {
     let (a, b) = two_hosts(116);
@@ -199,8 +190,7 @@ fn connect_again_after_refusal() {
     assert_eq!(recv_exact(&b, srv, 5), b"again");
 }
 
-/// Conformance: 117 — `connect` on a UDP socket sets the default destination so `send` and
-/// `recv` work.
+/// Conformance: 117 — `connect` on a UDP socket sets the default destination so `send` and `recv` work.
 #[test]
 fn udp_connect_sets_default_peer() {
     let (a, b) = two_hosts(117);
@@ -216,8 +206,7 @@ fn udp_connect_sets_default_peer() {
     assert_eq!(&buf[..4], b"back");
 }
 
-/// Conformance: 118 — a connected UDP socket silently discards datagrams arriving from any
-/// other address.
+/// Conformance: 118 — a connected UDP socket silently discards datagrams arriving from any other address.
 #[test]
 fn connected_udp_filters_senders() {
     let (a, b) = two_hosts(118);
@@ -234,8 +223,7 @@ fn connected_udp_filters_senders() {
     assert_would_block(a.recv(s, &mut buf, 0));
 }
 
-/// Conformance: 119 — `connect` of a UDP socket to 0.0.0.0 disconnects it so `send` and
-/// `recv` fail with `WSAENOTCONN` while `sendto` and `recvfrom` still work.
+/// Conformance: 119 — `connect` of a UDP socket to 0.0.0.0 disconnects it so `send` and `recv` fail with `WSAENOTCONN` while `sendto` and `recvfrom` still work.
 #[test]
 fn udp_connect_to_any_disconnects() {
     let (a, b) = two_hosts(119);
@@ -255,8 +243,7 @@ fn udp_connect_to_any_disconnects() {
     assert_eq!(recvfrom(&a, s, &mut buf, 0), Ok((6, at(B, 11902))));
 }
 
-/// Conformance: 120 — re-`connect`ing a UDP socket to a different peer discards datagrams
-/// already queued for receipt.
+/// Conformance: 120 — re-`connect`ing a UDP socket to a different peer discards datagrams already queued for receipt.
 #[test]
 fn udp_reconnect_elsewhere_discards_queue() {
     let (a, b) = two_hosts(120);
@@ -292,8 +279,7 @@ fn udp_reconnect_same_peer_keeps_queue() {
     assert_eq!(&buf[..6], b"queued");
 }
 
-/// Conformance: 122 — `connect` of a UDP socket to a broadcast address fails with `WSAEACCES`
-/// unless `SO_BROADCAST` is enabled.
+/// Conformance: 122 — `connect` of a UDP socket to a broadcast address fails with `WSAEACCES` unless `SO_BROADCAST` is enabled.
 #[test]
 fn udp_connect_broadcast_needs_so_broadcast() {
     let (a, _b) = two_hosts(122);

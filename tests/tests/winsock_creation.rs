@@ -5,8 +5,7 @@ use ws2_stack::WsaError;
 use ws2_tap::VirtualSwitch;
 use ws2_tests::*;
 
-/// Conformance: 22 — `socket(AF_INET, SOCK_STREAM, 0)` creates a TCP socket and
-/// `socket(AF_INET, SOCK_DGRAM, 0)` creates a UDP socket.
+/// Conformance: 22 — `socket(AF_INET, SOCK_STREAM, 0)` creates a TCP socket and `socket(AF_INET, SOCK_DGRAM, 0)` creates a UDP socket.
 #[test]
 fn stream_is_tcp_and_dgram_is_udp() {
     let (a, b) = two_hosts(22);
@@ -33,8 +32,7 @@ fn stream_is_tcp_and_dgram_is_udp() {
     assert_eq!(recvfrom(&b, rx, &mut buf, 0).map(|(n, _)| n), Ok(5));
 }
 
-/// Conformance: 23 — a successful `socket` never returns `INVALID_SOCKET`, and a failed one
-/// always does.
+/// Conformance: 23 — a successful `socket` never returns `INVALID_SOCKET`, and a failed one always does.
 #[test]
 fn invalid_socket_only_on_failure() {
     let (a, _b) = two_hosts(23);
@@ -52,8 +50,7 @@ fn invalid_socket_only_on_failure() {
     assert_eq!(bad.err().map(|e| WSAGetLastError() == e.0), Some(true));
 }
 
-/// Conformance: 24 — `socket` with an unsupported address family fails with
-/// `WSAEAFNOSUPPORT`.
+/// Conformance: 24 — `socket` with an unsupported address family fails with `WSAEAFNOSUPPORT`.
 #[test]
 fn unsupported_family() {
     let (a, _b) = two_hosts(24);
@@ -81,8 +78,7 @@ fn protocol_of_the_wrong_type() {
     );
 }
 
-/// Conformance: 26 — `socket` with a socket type not supported in `AF_INET` fails with
-/// `WSAESOCKTNOSUPPORT`.
+/// Conformance: 26 — `socket` with a socket type not supported in `AF_INET` fails with `WSAESOCKTNOSUPPORT`.
 #[test]
 fn unsupported_socket_type() {
     let (a, _b) = two_hosts(26);
@@ -91,8 +87,7 @@ fn unsupported_socket_type() {
     }
 }
 
-/// Conformance: 27 — `socket` with an unknown protocol number fails with
-/// `WSAEPROTONOSUPPORT`.
+/// Conformance: 27 — `socket` with an unknown protocol number fails with `WSAEPROTONOSUPPORT`.
 #[test]
 fn unknown_protocol() {
     let (a, _b) = two_hosts(27);
@@ -108,8 +103,7 @@ fn unknown_protocol() {
     }
 }
 
-/// Conformance: 28 — creating sockets beyond the configured descriptor limit fails with
-/// `WSAEMFILE`.
+/// Conformance: 28 — creating sockets beyond the configured descriptor limit fails with `WSAEMFILE`.
 #[test]
 fn descriptor_limit() {
     let switch = VirtualSwitch::new(28);
@@ -141,8 +135,7 @@ fn no_group_means_group_id_zero() {
     }
 }
 
-/// Conformance: 230 — creating a socket with `WSA_FLAG_OVERLAPPED` does not make it
-/// nonblocking.
+/// Conformance: 230 — creating a socket with `WSA_FLAG_OVERLAPPED` does not make it nonblocking.
 #[test]
 fn overlapped_flag_keeps_blocking_mode() {
     let (a, b) = two_hosts(230);

@@ -35,8 +35,7 @@ fn is_udp_to(frame: &[u8], dst: [u8; 6], ip: Ipv4Addr, port: u16) -> bool {
         && frame[14 + 20 + 2..14 + 20 + 4] == port.to_be_bytes()
 }
 
-/// Conformance: 134 — `recv` on a nonblocking TCP socket with no data fails with
-/// `WSAEWOULDBLOCK`.
+/// Conformance: 134 — `recv` on a nonblocking TCP socket with no data fails with `WSAEWOULDBLOCK`.
 #[test]
 fn recv_nonblocking_empty() {
     let (a, b) = two_hosts(134);
@@ -61,20 +60,25 @@ fn recv_blocks_until_data() {
     let started = Instant::now();
     let mut buf = [0u8; 64];
     let n = a.recv(c, &mut buf, 0).expect("recv");
-    assert!(started.elapsed() >= Duration::from_millis(150), "returned before the data came");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "returned before the data came"
+    );
     assert_eq!(&buf[..n as usize], &b"late data"[..n as usize]);
     let _b = sender.join();
 }
 
-/// Conformance: 136, 231 — `recv` on a TCP socket returns min(available, len) bytes, and
-/// `FIONREAD` reports what one `recv` can return.
+/// Conformance: 136, 231 — `recv` on a TCP socket returns min(available, len) bytes, and `FIONREAD` reports what one `recv` can return.
 #[test]
 fn recv_returns_what_is_there() {
     let (a, b) = two_hosts(136);
     let (c, s) = tcp_pair(&a, &b, 13600);
     let data = pattern(100, 136);
     send_all(&a, c, &data);
-    assert!(wait_until(Duration::from_secs(5), || fionread(&b, s) == 100), "100 bytes queued");
+    assert!(
+        wait_until(Duration::from_secs(5), || fionread(&b, s) == 100),
+        "100 bytes queued"
+    );
     let mut buf = [0u8; 1000];
     assert_eq!(b.recv(s, &mut buf[..30], 0), Ok(30));
     assert_eq!(fionread(&b, s), 70);
@@ -83,8 +87,7 @@ fn recv_returns_what_is_there() {
     assert_eq!(fionread(&b, s), 0);
 }
 
-/// Conformance: 137, 207 — after the peer's `shutdown(SD_SEND)` or graceful close, `recv`
-/// returns all earlier data and then 0.
+/// Conformance: 137, 207 — after the peer's `shutdown(SD_SEND)` or graceful close, `recv` returns all earlier data and then 0.
 #[test]
 fn recv_zero_after_graceful_close() {
     let (a, b) = two_hosts(137);
@@ -111,8 +114,7 @@ fn recv_zero_after_graceful_close() {
     assert_eq!(b.recv(s2, &mut buf, 0), Ok(0));
 }
 
-/// Conformance: 138 — `recv` on a TCP socket fails with `WSAECONNRESET` after the peer's
-/// abortive close.
+/// Conformance: 138 — `recv` on a TCP socket fails with `WSAECONNRESET` after the peer's abortive close.
 #[test]
 fn recv_reset_after_abortive_close() {
     let (a, b) = two_hosts(138);
@@ -133,8 +135,7 @@ fn recv_zero_len_stream() {
     assert_eq!(recv_exact(&b, s, 1), b"x", "nothing was consumed");
 }
 
-/// Conformance: 141, 162 — `recv` and `send` with an undefined flag bit fail with
-/// `WSAEINVAL`.
+/// Conformance: 141, 162 — `recv` and `send` with an undefined flag bit fail with `WSAEINVAL`.
 #[test]
 fn undefined_flags() {
     let (a, b) = two_hosts(141);
@@ -144,8 +145,14 @@ fn undefined_flags() {
     for flag in [0x8, 0x10, 0x100, MSG_PARTIAL, i32::MIN] {
         assert_wsa_error(b.recv(s, &mut buf, flag), WsaError::WSAEINVAL);
         assert_wsa_error(a.send(c, b"x", flag), WsaError::WSAEINVAL);
-        assert_wsa_error(a.recvfrom(u, &mut buf, flag, None, None), WsaError::WSAEINVAL);
-        assert_wsa_error(a.sendto(u, b"x", flag, Some(&sa(at(B, 1))), SOCKADDR_IN_LEN), WsaError::WSAEINVAL);
+        assert_wsa_error(
+            a.recvfrom(u, &mut buf, flag, None, None),
+            WsaError::WSAEINVAL,
+        );
+        assert_wsa_error(
+            a.sendto(u, b"x", flag, Some(&sa(at(B, 1))), SOCKADDR_IN_LEN),
+            WsaError::WSAEINVAL,
+        );
     }
     set_nonblocking(&b, s, true);
     assert_would_block(b.recv(s, &mut buf, 0));
@@ -164,8 +171,7 @@ fn recv_unconnected_tcp() {
     assert_wsa_error(a.recv(l, &mut buf, 0), WsaError::WSAENOTCONN);
 }
 
-/// Conformance: 143, 152 — `recv` and `recvfrom` on an unbound UDP socket fail with
-/// `WSAEINVAL`.
+/// Conformance: 143, 152 — `recv` and `recvfrom` on an unbound UDP socket fail with `WSAEINVAL`.
 #[test]
 fn recv_unbound_udp() {
     let (a, _b) = two_hosts(143);
@@ -189,8 +195,7 @@ fn recv_after_shutdown_receive() {
     assert_wsa_error(recvfrom(&a, u, &mut buf, 0), WsaError::WSAESHUTDOWN);
 }
 
-/// Conformance: 145 — `recv` with `MSG_PEEK` returns data that a following plain `recv`
-/// returns again.
+/// Conformance: 145 — `recv` with `MSG_PEEK` returns data that a following plain `recv` returns again.
 #[test]
 fn peek_then_read() {
     let (a, b) = two_hosts(145);
@@ -217,8 +222,7 @@ fn peek_then_read() {
     assert_eq!(&buf[..3], b"two");
 }
 
-/// Conformance: 146 — `recv` on a UDP socket with a buffer smaller than the datagram fills the
-/// buffer, fails with `WSAEMSGSIZE`, and the next `recv` returns the next datagram.
+/// Conformance: 146 — `recv` on a UDP socket with a buffer smaller than the datagram fills the buffer, fails with `WSAEMSGSIZE`, and the next `recv` returns the next datagram.
 #[test]
 fn short_buffer_truncates_datagram() {
     let (a, b) = two_hosts(146);
@@ -234,8 +238,7 @@ fn short_buffer_truncates_datagram() {
     assert_eq!(&buf[..4], b"next");
 }
 
-/// Conformance: 147 — `recv` on a UDP socket whose earlier datagram drew an ICMP Port
-/// Unreachable fails with `WSAECONNRESET`.
+/// Conformance: 147 — `recv` on a UDP socket whose earlier datagram drew an ICMP Port Unreachable fails with `WSAECONNRESET`.
 #[test]
 fn port_unreachable_shows_as_reset() {
     let (a, _b) = two_hosts(147);
@@ -249,8 +252,7 @@ fn port_unreachable_shows_as_reset() {
     assert_would_block(a.recv(s, &mut buf, 0));
 }
 
-/// Conformance: 148, 163 — `recv` or `send` with `MSG_OOB` on a UDP socket fails with
-/// `WSAEOPNOTSUPP`.
+/// Conformance: 148, 163 — `recv` or `send` with `MSG_OOB` on a UDP socket fails with `WSAEOPNOTSUPP`.
 #[test]
 fn oob_on_udp() {
     let (a, _b) = two_hosts(148);
@@ -259,11 +261,13 @@ fn oob_on_udp() {
     let mut buf = [0u8; 16];
     assert_wsa_error(a.recv(s, &mut buf, MSG_OOB), WsaError::WSAEOPNOTSUPP);
     assert_wsa_error(a.send(s, b"x", MSG_OOB), WsaError::WSAEOPNOTSUPP);
-    assert_wsa_error(a.sendto(s, b"x", MSG_OOB, Some(&sa(at(B, 1))), SOCKADDR_IN_LEN), WsaError::WSAEOPNOTSUPP);
+    assert_wsa_error(
+        a.sendto(s, b"x", MSG_OOB, Some(&sa(at(B, 1))), SOCKADDR_IN_LEN),
+        WsaError::WSAEOPNOTSUPP,
+    );
 }
 
-/// Conformance: 149 — `recvfrom` on a UDP socket returns the sender's address and port and
-/// sets `*fromlen` to 16.
+/// Conformance: 149 — `recvfrom` on a UDP socket returns the sender's address and port and sets `*fromlen` to 16.
 #[test]
 fn recvfrom_reports_sender() {
     let (a, b) = two_hosts(149);
@@ -273,7 +277,10 @@ fn recvfrom_reports_sender() {
     let mut from = SOCKADDR_IN::default();
     let mut len = 64;
     let mut buf = [0u8; 16];
-    assert_eq!(b.recvfrom(rx, &mut buf, 0, Some(&mut from), Some(&mut len)), Ok(3));
+    assert_eq!(
+        b.recvfrom(rx, &mut buf, 0, Some(&mut from), Some(&mut len)),
+        Ok(3)
+    );
     assert_eq!(len, 16);
     assert_eq!(from.sin_family, AF_INET as i16);
     assert_eq!(from.to_socket_addr(), at(A, 14901));
@@ -291,9 +298,16 @@ fn recvfrom_short_fromlen() {
     let mut buf = [0u8; 16];
     for short in [0, 8, 15] {
         let mut len = short;
-        assert_wsa_error(b.recvfrom(rx, &mut buf, 0, Some(&mut from), Some(&mut len)), WsaError::WSAEFAULT);
+        assert_wsa_error(
+            b.recvfrom(rx, &mut buf, 0, Some(&mut from), Some(&mut len)),
+            WsaError::WSAEFAULT,
+        );
     }
-    assert_eq!(recvfrom(&b, rx, &mut buf, 0), Ok((4, at(A, 15001))), "the datagram is still there");
+    assert_eq!(
+        recvfrom(&b, rx, &mut buf, 0),
+        Ok((4, at(A, 15001))),
+        "the datagram is still there"
+    );
 }
 
 /// Conformance: 151 — `recvfrom` on a connected TCP socket ignores `from` and `fromlen`.
@@ -302,11 +316,19 @@ fn recvfrom_on_tcp_ignores_from() {
     let (a, b) = two_hosts(151);
     let (c, s) = tcp_pair(&a, &b, 15100);
     send_all(&a, c, b"stream");
-    let marker = SOCKADDR_IN { sin_family: 77, sin_port: 7, sin_addr: IN_ADDR { S_addr: 7 }, sin_zero: [7; 8] };
+    let marker = SOCKADDR_IN {
+        sin_family: 77,
+        sin_port: 7,
+        sin_addr: IN_ADDR { S_addr: 7 },
+        sin_zero: [7; 8],
+    };
     let mut from = marker;
     let mut len = 3; // too short for an address, and ignored anyway
     let mut buf = [0u8; 16];
-    assert_eq!(b.recvfrom(s, &mut buf, 0, Some(&mut from), Some(&mut len)), Ok(6));
+    assert_eq!(
+        b.recvfrom(s, &mut buf, 0, Some(&mut from), Some(&mut len)),
+        Ok(6)
+    );
     assert_eq!(&buf[..6], b"stream");
     assert_eq!(from, marker, "from untouched");
     assert_eq!(len, 3, "fromlen untouched");
@@ -332,8 +354,7 @@ fn send_unconnected_udp() {
     assert_wsa_error(a.send(s, b"x", 0), WsaError::WSAENOTCONN);
 }
 
-/// Conformance: 155, 470 — `send` of a UDP datagram larger than `SO_MAX_MSG_SIZE` fails with
-/// `WSAEMSGSIZE` and puts nothing on the wire; one of exactly that size is accepted.
+/// Conformance: 155, 470 — `send` of a UDP datagram larger than `SO_MAX_MSG_SIZE` fails with `WSAEMSGSIZE` and puts nothing on the wire; one of exactly that size is accepted.
 #[test]
 fn datagram_too_big() {
     let (a, b) = two_hosts(155);
@@ -346,13 +367,12 @@ fn datagram_too_big() {
     assert_eq!(a.send(s, b"warm", 0), Ok(4));
     let mut buf = vec![0u8; 70_000];
     assert_eq!(b.recv(rx, &mut buf, 0), Ok(4));
-    thread::sleep(Duration::from_millis(50));
-    let frames = a.stack().link_stats().tx_frames;
+    let frames = settled_tx_frames(&a, s);
     let big = pattern(max + 1, 155);
     assert_wsa_error(a.send(s, &big, 0), WsaError::WSAEMSGSIZE);
     assert_wsa_error(sendto(&a, s, &big, at(B, 15500)), WsaError::WSAEMSGSIZE);
     thread::sleep(Duration::from_millis(100));
-    assert_eq!(a.stack().link_stats().tx_frames, frames, "nothing on the wire");
+    assert_eq!(settled_tx_frames(&a, s), frames, "nothing on the wire");
     // The largest size goes through, fragmented on the wire and reassembled.
     assert_eq!(a.send(s, &big[..max], 0), Ok(max as i32));
     assert_eq!(b.recv(rx, &mut buf, 0), Ok(max as i32));
@@ -369,8 +389,7 @@ fn send_zero_tcp() {
     assert_eq!(recv_exact(&b, s, 5), b"after", "no phantom bytes");
 }
 
-/// Conformance: 157, 178 — a zero-length `send` on a connected UDP socket (or `sendto`)
-/// returns 0 and transmits a zero-length datagram that `recvfrom` returns as 0 bytes.
+/// Conformance: 157, 178 — a zero-length `send` on a connected UDP socket (or `sendto`) returns 0 and transmits a zero-length datagram that `recvfrom` returns as 0 bytes.
 #[test]
 fn zero_length_datagram() {
     let (a, b) = two_hosts(157);
@@ -385,8 +404,7 @@ fn zero_length_datagram() {
     assert_eq!(recvfrom(&b, rx, &mut buf, 0), Ok((0, at(A, 15702))));
 }
 
-/// Conformance: 158 — `send` on a nonblocking TCP socket with partially available buffer
-/// space returns a byte count between 1 and `len`.
+/// Conformance: 158 — `send` on a nonblocking TCP socket with partially available buffer space returns a byte count between 1 and `len`.
 #[test]
 fn nonblocking_partial_send() {
     let (a, b) = two_hosts(158);
@@ -399,8 +417,7 @@ fn nonblocking_partial_send() {
     assert_eq!(recv_exact(&b, s, n), &data[..n]);
 }
 
-/// Conformance: 159 — `send` on a nonblocking TCP socket with no buffer space fails with
-/// `WSAEWOULDBLOCK`.
+/// Conformance: 159 — `send` on a nonblocking TCP socket with no buffer space fails with `WSAEWOULDBLOCK`.
 #[test]
 fn nonblocking_send_full() {
     let (a, b) = two_hosts(159);
@@ -431,8 +448,7 @@ fn nonblocking_send_full() {
     assert_eq!(recv_exact(&b, s, total).len(), total);
 }
 
-/// Conformance: 160 — `send` on a blocking TCP socket whose buffers are full blocks until space
-/// is available.
+/// Conformance: 160 — `send` on a blocking TCP socket whose buffers are full blocks until space is available.
 #[test]
 fn blocking_send_waits_for_room() {
     let (a, b) = two_hosts(160);
@@ -444,13 +460,18 @@ fn blocking_send_waits_for_room() {
         thread::spawn(move || {
             let n = a.send(c, &data, 0);
             done.store(true, Ordering::SeqCst);
-            n
+            // Keep host A alive until its send buffer has drained.
+            (a, n)
         })
     };
     thread::sleep(Duration::from_millis(300));
-    assert!(!done.load(Ordering::SeqCst), "send returned although the peer reads nothing");
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "send returned although the peer reads nothing"
+    );
     assert_eq!(recv_exact(&b, s, data.len()), data);
-    assert_eq!(writer.join().expect("writer"), Ok(data.len() as i32), "all of it, at once");
+    let (_a, n) = writer.join().expect("writer");
+    assert_eq!(n, Ok(data.len() as i32), "all of it, at once");
 }
 
 /// Conformance: 161 — `send` after `shutdown(SD_SEND)` fails with `WSAESHUTDOWN`.
@@ -467,8 +488,7 @@ fn send_after_shutdown_send() {
     assert_wsa_error(sendto(&a, u, b"x", at(B, 16102)), WsaError::WSAESHUTDOWN);
 }
 
-/// Conformance: 164 — `send` with `MSG_OOB` on a TCP socket that has `SO_OOBINLINE` enabled
-/// fails with `WSAEINVAL`.
+/// Conformance: 164 — `send` with `MSG_OOB` on a TCP socket that has `SO_OOBINLINE` enabled fails with `WSAEINVAL`.
 #[test]
 fn oob_send_with_oobinline() {
     let (a, b) = two_hosts(164);
@@ -487,13 +507,21 @@ fn dontroute_send() {
     assert_eq!(recv_exact(&b, s, 6), b"direct");
     let rx = udp_bound(&b, at(B, 16501));
     let u = udp_bound(&a, at(A, 16502));
-    assert_eq!(a.sendto(u, b"dgram", MSG_DONTROUTE, Some(&sa(at(B, 16501))), SOCKADDR_IN_LEN), Ok(5));
+    assert_eq!(
+        a.sendto(
+            u,
+            b"dgram",
+            MSG_DONTROUTE,
+            Some(&sa(at(B, 16501))),
+            SOCKADDR_IN_LEN
+        ),
+        Ok(5)
+    );
     let mut buf = [0u8; 8];
     assert_eq!(b.recv(rx, &mut buf, 0), Ok(5));
 }
 
-/// Conformance: 166 — `send` on a UDP socket connected to a broadcast address fails with
-/// `WSAEACCES` if `SO_BROADCAST` has since been disabled.
+/// Conformance: 166 — `send` on a UDP socket connected to a broadcast address fails with `WSAEACCES` if `SO_BROADCAST` has since been disabled.
 #[test]
 fn broadcast_send_after_disabling() {
     let (a, _b) = two_hosts(166);
@@ -528,7 +556,10 @@ fn sendto_on_tcp_ignores_to() {
     let (a, b) = two_hosts(168);
     let (c, s) = tcp_pair(&a, &b, 16800);
     let elsewhere = sa(at(Ipv4Addr::new(192, 0, 2, 9), 9));
-    assert_eq!(a.sendto(c, b"one", 0, Some(&elsewhere), SOCKADDR_IN_LEN), Ok(3));
+    assert_eq!(
+        a.sendto(c, b"one", 0, Some(&elsewhere), SOCKADDR_IN_LEN),
+        Ok(3)
+    );
     assert_eq!(a.sendto(c, b"two", 0, None, 0), Ok(3));
     let mut bogus = sa(at(B, 1));
     bogus.sin_family = 99;
@@ -536,8 +567,7 @@ fn sendto_on_tcp_ignores_to() {
     assert_eq!(recv_exact(&b, s, 9), b"onetwosix");
 }
 
-/// Conformance: 169 — `sendto` on a connected UDP socket delivers that datagram to `to` and the
-/// next `send` still goes to the connected peer.
+/// Conformance: 169 — `sendto` on a connected UDP socket delivers that datagram to `to` and the next `send` still goes to the connected peer.
 #[test]
 fn sendto_overrides_connected_peer_once() {
     let (a, b) = two_hosts(169);
@@ -554,8 +584,7 @@ fn sendto_overrides_connected_peer_once() {
     assert_eq!(&buf[..4], b"peer");
 }
 
-/// Conformance: 170 — `sendto` on an unbound UDP socket implicitly binds it and `getsockname`
-/// reports a nonzero port.
+/// Conformance: 170 — `sendto` on an unbound UDP socket implicitly binds it and `getsockname` reports a nonzero port.
 #[test]
 fn sendto_binds_implicitly() {
     let (a, b) = two_hosts(170);
@@ -573,19 +602,23 @@ fn sendto_binds_implicitly() {
     assert_eq!(a.recv(s, &mut buf, 0), Ok(2));
 }
 
-/// Conformance: 171 — `sendto` to 255.255.255.255 without `SO_BROADCAST` fails with
-/// `WSAEACCES`.
+/// Conformance: 171 — `sendto` to 255.255.255.255 without `SO_BROADCAST` fails with `WSAEACCES`.
 #[test]
 fn broadcast_needs_so_broadcast() {
     let (a, _b) = two_hosts(171);
     let s = udp_bound(&a, at(A, 17100));
     assert_eq!(get_int(&a, s, SOL_SOCKET, SO_BROADCAST), Ok(0));
-    assert_wsa_error(sendto(&a, s, b"all", at(Ipv4Addr::BROADCAST, 17101)), WsaError::WSAEACCES);
-    assert_wsa_error(sendto(&a, s, b"all", at(Ipv4Addr::new(10, 0, 0, 255), 17101)), WsaError::WSAEACCES);
+    assert_wsa_error(
+        sendto(&a, s, b"all", at(Ipv4Addr::BROADCAST, 17101)),
+        WsaError::WSAEACCES,
+    );
+    assert_wsa_error(
+        sendto(&a, s, b"all", at(Ipv4Addr::new(10, 0, 0, 255), 17101)),
+        WsaError::WSAEACCES,
+    );
 }
 
-/// Conformance: 172 — `sendto` to `INADDR_BROADCAST` with `SO_BROADCAST` enabled succeeds and
-/// emits a broadcast frame.
+/// Conformance: 172 — `sendto` to `INADDR_BROADCAST` with `SO_BROADCAST` enabled succeeds and emits a broadcast frame.
 #[test]
 fn broadcast_frame_on_the_wire() {
     let switch = VirtualSwitch::new(172);
@@ -593,14 +626,18 @@ fn broadcast_frame_on_the_wire() {
     let mut watcher = switch.port();
     let s = udp_bound(&a, at(A, 17200));
     set_int(&a, s, SOL_SOCKET, SO_BROADCAST, 1).expect("SO_BROADCAST");
-    assert_eq!(sendto(&a, s, b"hello all", at(Ipv4Addr::BROADCAST, 17201)), Ok(9));
-    let frame = sniff(&mut watcher, Duration::from_secs(5), |f| is_udp_to(f, [0xff; 6], Ipv4Addr::BROADCAST, 17201));
+    assert_eq!(
+        sendto(&a, s, b"hello all", at(Ipv4Addr::BROADCAST, 17201)),
+        Ok(9)
+    );
+    let frame = sniff(&mut watcher, Duration::from_secs(5), |f| {
+        is_udp_to(f, [0xff; 6], Ipv4Addr::BROADCAST, 17201)
+    });
     let frame = frame.expect("a broadcast frame");
     assert_eq!(&frame[14 + 28..], b"hello all");
 }
 
-/// Conformance: 173 — `sendto` to a multicast address succeeds on a socket that has not joined
-/// the group.
+/// Conformance: 173 — `sendto` to a multicast address succeeds on a socket that has not joined the group.
 #[test]
 fn multicast_send_without_membership() {
     let switch = VirtualSwitch::new(173);
@@ -610,7 +647,10 @@ fn multicast_send_without_membership() {
     let group = Ipv4Addr::new(239, 1, 2, 3);
     assert_eq!(sendto(&a, s, b"to the group", at(group, 17301)), Ok(12));
     let mac = [0x01, 0x00, 0x5e, 0x01, 0x02, 0x03];
-    assert!(sniff(&mut watcher, Duration::from_secs(5), |f| is_udp_to(f, mac, group, 17301)).is_some());
+    assert!(sniff(&mut watcher, Duration::from_secs(5), |f| is_udp_to(
+        f, mac, group, 17301
+    ))
+    .is_some());
 }
 
 /// Conformance: 174 — `sendto` with destination 0.0.0.0 fails with `WSAEDESTADDRREQ`.
@@ -618,7 +658,10 @@ fn multicast_send_without_membership() {
 fn sendto_any_address() {
     let (a, _b) = two_hosts(174);
     let s = udp_bound(&a, at(A, 17400));
-    assert_wsa_error(sendto(&a, s, b"x", at(Ipv4Addr::UNSPECIFIED, 9)), WsaError::WSAEDESTADDRREQ);
+    assert_wsa_error(
+        sendto(&a, s, b"x", at(Ipv4Addr::UNSPECIFIED, 9)),
+        WsaError::WSAEDESTADDRREQ,
+    );
 }
 
 /// Conformance: 175 — `sendto` with destination port 0 fails with `WSAEADDRNOTAVAIL`.
@@ -629,8 +672,7 @@ fn sendto_port_zero() {
     assert_wsa_error(sendto(&a, s, b"x", at(B, 0)), WsaError::WSAEADDRNOTAVAIL);
 }
 
-/// Conformance: 176 — `sendto` with an address of another family fails with
-/// `WSAEAFNOSUPPORT`.
+/// Conformance: 176 — `sendto` with an address of another family fails with `WSAEAFNOSUPPORT`.
 #[test]
 fn sendto_other_family() {
     let (a, _b) = two_hosts(176);
@@ -638,7 +680,10 @@ fn sendto_other_family() {
     for family in [AF_UNSPEC, AF_INET6, 17] {
         let mut to = sa(at(B, 17601));
         to.sin_family = family as i16;
-        assert_wsa_error(a.sendto(s, b"x", 0, Some(&to), SOCKADDR_IN_LEN), WsaError::WSAEAFNOSUPPORT);
+        assert_wsa_error(
+            a.sendto(s, b"x", 0, Some(&to), SOCKADDR_IN_LEN),
+            WsaError::WSAEAFNOSUPPORT,
+        );
     }
 }
 
@@ -651,7 +696,10 @@ fn sendto_short_tolen() {
     for len in [-1, 0, 8, 15] {
         assert_wsa_error(a.sendto(s, b"x", 0, Some(&to), len), WsaError::WSAEFAULT);
     }
-    assert_wsa_error(a.sendto(s, b"x", 0, None, SOCKADDR_IN_LEN), WsaError::WSAEFAULT);
+    assert_wsa_error(
+        a.sendto(s, b"x", 0, None, SOCKADDR_IN_LEN),
+        WsaError::WSAEFAULT,
+    );
 }
 
 /// Conformance: 179 — `sendto` to an unreachable network fails with `WSAENETUNREACH`.
@@ -659,5 +707,8 @@ fn sendto_short_tolen() {
 fn sendto_unreachable_network() {
     let (a, _b) = two_hosts(179);
     let s = udp_bound(&a, at(A, 17900));
-    assert_wsa_error(sendto(&a, s, b"x", at(Ipv4Addr::new(192, 0, 2, 1), 9)), WsaError::WSAENETUNREACH);
+    assert_wsa_error(
+        sendto(&a, s, b"x", at(Ipv4Addr::new(192, 0, 2, 1), 9)),
+        WsaError::WSAENETUNREACH,
+    );
 }

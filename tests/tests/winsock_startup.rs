@@ -77,8 +77,7 @@ fn every_call(ws: &Winsock, s: SOCKET, cleanup: bool) -> Vec<(&'static str, Opti
     calls
 }
 
-/// Conformance: 1 — any socket function called before a successful `WSAStartup` fails with
-/// `WSANOTINITIALISED`.
+/// Conformance: 1 — any socket function called before a successful `WSAStartup` fails with `WSANOTINITIALISED`.
 #[test]
 fn every_call_before_startup_is_not_initialised() {
     let ws = unstarted(1);
@@ -95,8 +94,7 @@ fn every_call_before_startup_is_not_initialised() {
     );
 }
 
-/// Conformance: 2 — `WSAStartup` reports failure through its return value (the error code
-/// itself), not through `WSAGetLastError`.
+/// Conformance: 2 — `WSAStartup` reports failure through its return value (the error code itself), not through `WSAGetLastError`.
 #[test]
 fn startup_returns_its_error_code() {
     let ws = unstarted(2);
@@ -117,8 +115,7 @@ fn startup_returns_its_error_code() {
     );
 }
 
-/// Conformance: 3 — `WSAStartup(MAKEWORD(2,0))` succeeds with `wVersion` = 2.0 and
-/// `wHighVersion` = the implementation's highest version.
+/// Conformance: 3 — `WSAStartup(MAKEWORD(2,0))` succeeds with `wVersion` = 2.0 and `wHighVersion` = the implementation's highest version.
 #[test]
 fn startup_2_0() {
     let ws = unstarted(3);
@@ -129,8 +126,7 @@ fn startup_2_0() {
     assert_eq!(ws.version(), Some((2, 0)));
 }
 
-/// Conformance: 4 — `wVersionRequested` is decoded with the major version in the low byte
-/// and the minor version in the high byte.
+/// Conformance: 4 — `wVersionRequested` is decoded with the major version in the low byte and the minor version in the high byte.
 #[test]
 fn version_word_low_byte_is_major() {
     let ws = unstarted(4);
@@ -150,8 +146,7 @@ fn version_word_low_byte_is_major() {
     );
 }
 
-/// Conformance: 5 — requesting a version higher than the highest supported succeeds with
-/// `wVersion` = `wHighVersion` = the highest supported version.
+/// Conformance: 5 — requesting a version higher than the highest supported succeeds with `wVersion` = `wHighVersion` = the highest supported version.
 #[test]
 fn startup_above_highest_gets_highest() {
     for word in [MAKEWORD(2, 3), MAKEWORD(3, 0), MAKEWORD(255, 255)] {
@@ -163,8 +158,7 @@ fn startup_above_highest_gets_highest() {
     }
 }
 
-/// Conformance: 6 — requesting a version lower than the lowest supported fails with
-/// `WSAVERNOTSUPPORTED`.
+/// Conformance: 6 — requesting a version lower than the lowest supported fails with `WSAVERNOTSUPPORTED`.
 #[test]
 fn startup_below_lowest_is_not_supported() {
     let ws = unstarted(6);
@@ -197,8 +191,7 @@ fn startup_without_wsadata_is_fault() {
     );
 }
 
-/// Conformance: 8 — `WSAStartup` fills `szDescription` with printable text of at most 256
-/// characters and still supplies values for `iMaxSockets`, `iMaxUdpDg` and `lpVendorInfo`.
+/// Conformance: 8 — `WSAStartup` fills `szDescription` with printable text of at most 256 characters and still supplies values for `iMaxSockets`, `iMaxUdpDg` and `lpVendorInfo`.
 #[test]
 fn wsadata_contents() {
     let ws = unstarted(8);
@@ -224,8 +217,7 @@ fn wsadata_contents() {
     assert_eq!(data.lpVendorInfo, 0, "lpVendorInfo is a safe (null) value");
 }
 
-/// Conformance: 9 — after two successful `WSAStartup` calls, the first `WSACleanup` leaves
-/// sockets usable and only the second performs cleanup.
+/// Conformance: 9 — after two successful `WSAStartup` calls, the first `WSACleanup` leaves sockets usable and only the second performs cleanup.
 #[test]
 fn cleanup_is_reference_counted() {
     let (a, b) = two_hosts(9);
@@ -244,8 +236,7 @@ fn cleanup_is_reference_counted() {
     assert_wsa_error(a.send(c, b"x", 0), WsaError::WSANOTINITIALISED);
 }
 
-/// Conformance: 10 — a `WSACleanup` without a matching successful `WSAStartup` fails with
-/// `WSANOTINITIALISED`.
+/// Conformance: 10 — a `WSACleanup` without a matching successful `WSAStartup` fails with `WSANOTINITIALISED`.
 #[test]
 fn cleanup_without_startup() {
     let ws = unstarted(10);
@@ -256,15 +247,13 @@ fn cleanup_without_startup() {
     assert_wsa_error(ws.WSACleanup(), WsaError::WSANOTINITIALISED);
 }
 
-/// Conformance: 11 — the final `WSACleanup` resets and deallocates every open socket, so the
-/// peers of open TCP connections observe a reset.
+/// Conformance: 11 — the final `WSACleanup` resets and deallocates every open socket, so the peers of open TCP connections observe a reset.
 #[test]
 fn final_cleanup_resets_connections() {
     let (a, b) = two_hosts(11);
     let (c1, s1) = tcp_pair(&a, &b, 1100);
-    let (c2, s2) = tcp_pair(&a, &b, 1101);
+    let (_c2, s2) = tcp_pair(&a, &b, 1101);
     send_all(&a, c1, b"unsent?");
-    let _ = (c1, c2);
     let before = a.stack().stats();
     assert_eq!(before.sockets, 2);
     a.WSACleanup().expect("final cleanup");
@@ -283,8 +272,7 @@ fn final_cleanup_resets_connections() {
     }
 }
 
-/// Conformance: 14 — after the final `WSACleanup`, socket calls made from any thread fail
-/// with `WSANOTINITIALISED`.
+/// Conformance: 14 — after the final `WSACleanup`, socket calls made from any thread fail with `WSANOTINITIALISED`.
 #[test]
 fn after_final_cleanup_every_thread_is_not_initialised() {
     let (a, _b) = two_hosts(14);
@@ -312,8 +300,7 @@ fn after_final_cleanup_every_thread_is_not_initialised() {
     assert_wsa_error(a.closesocket(s), WsaError::WSAENOTSOCK);
 }
 
-/// Conformance: 15 — `WSAGetLastError` returns the error of the calling thread's last failed
-/// call and is unaffected by failures in other threads.
+/// Conformance: 15 — `WSAGetLastError` returns the error of the calling thread's last failed call and is unaffected by failures in other threads.
 #[test]
 fn last_error_is_per_thread() {
     let (a, _b) = two_hosts(15);
@@ -336,8 +323,7 @@ fn last_error_is_per_thread() {
     assert_eq!(a.WSAGetLastError(), WsaError::WSAEINVAL.0);
 }
 
-/// Conformance: 16 — a successful call does not change the value returned by
-/// `WSAGetLastError`.
+/// Conformance: 16 — a successful call does not change the value returned by `WSAGetLastError`.
 #[test]
 fn success_keeps_last_error() {
     let (a, _b) = two_hosts(16);
@@ -353,8 +339,7 @@ fn success_keeps_last_error() {
     );
 }
 
-/// Conformance: 17 — `WSASetLastError(0)` makes `WSAGetLastError` return 0, and a subsequent
-/// failing call overrides any value set by `WSASetLastError`.
+/// Conformance: 17 — `WSASetLastError(0)` makes `WSAGetLastError` return 0, and a subsequent failing call overrides any value set by `WSASetLastError`.
 #[test]
 fn set_last_error() {
     let (a, _b) = two_hosts(17);
@@ -368,8 +353,7 @@ fn set_last_error() {
     assert_wsa_error(a.listen(s, 1), WsaError::WSAEINVAL);
 }
 
-/// Conformance: 18 — `getsockopt(SO_ERROR)` returns the socket's pending error and a second
-/// call returns 0.
+/// Conformance: 18 — `getsockopt(SO_ERROR)` returns the socket's pending error and a second call returns 0.
 #[test]
 fn so_error_is_get_and_clear() {
     let (a, _b) = two_hosts(18);
@@ -391,8 +375,7 @@ fn so_error_is_get_and_clear() {
     );
 }
 
-/// Conformance: 19 — a successful operation on a socket does not clear its `SO_ERROR`
-/// value.
+/// Conformance: 19 — a successful operation on a socket does not clear its `SO_ERROR` value.
 #[test]
 fn success_keeps_so_error() {
     let (a, _b) = two_hosts(19);
@@ -414,8 +397,7 @@ fn success_keeps_so_error() {
     );
 }
 
-/// Conformance: 20 — the per-socket `SO_ERROR` value and the per-thread `WSAGetLastError`
-/// value are independent of each other.
+/// Conformance: 20 — the per-socket `SO_ERROR` value and the per-thread `WSAGetLastError` value are independent of each other.
 #[test]
 fn so_error_and_last_error_are_independent() {
     let (a, _b) = two_hosts(20);
@@ -446,8 +428,7 @@ fn so_error_and_last_error_are_independent() {
     assert_eq!(WSAGetLastError(), WsaError::WSAEMSGSIZE.0);
 }
 
-/// Conformance: 21 — passing a value that is not a socket (or a closed socket) to any socket
-/// function fails with `WSAENOTSOCK`.
+/// Conformance: 21 — passing a value that is not a socket (or a closed socket) to any socket function fails with `WSAENOTSOCK`.
 #[test]
 fn not_a_socket_everywhere() {
     let (a, _b) = two_hosts(21);

@@ -131,7 +131,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
     drop(udp_server);
 
     println!();
-    println!("{:<10} {:<12} {:<58} {}", "host", "test", "result", "ok");
+    println!("{:<10} {:<12} {:<58} ok", "host", "test", "result");
     println!("{}", "-".repeat(86));
     for r in &rows {
         println!(

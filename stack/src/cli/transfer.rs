@@ -94,7 +94,9 @@ pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
                 .map_err(|e| format!("shutdown: {e}"))?;
             // Wait (bounded) for the receiver to close, so every byte is acknowledged before we
             // exit.
-            stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .map_err(|e| e.to_string())?;
             let mut sink = [0u8; 64];
             while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
         }

@@ -456,6 +456,7 @@ impl Core {
                 i += 1;
             }
         }
+        self.rearm_lone_fins();
         probed
     }
 
@@ -803,17 +804,26 @@ fn run(inner: &Inner, mut link: Box<dyn Link>) {
             // smoltcp asked to be polled at once but this pass moved no frame: a socket that
             // believes it can send while its dispatch declines would make this a busy loop.
             // Application calls wake the thread anyway, so a short nap loses nothing.
-            inner.core.lock().unwrap_or_else(|e| e.into_inner()).stats.idle_naps += 1;
+            inner
+                .core
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .stats
+                .idle_naps += 1;
             delay = Some(IDLE_NAP);
         }
         if !out.is_empty() {
             // The link refused frames: try again soon rather than wait for ingress.
-            delay = Some(delay.map_or(Duration::from_millis(1), |x| x.min(Duration::from_millis(1))));
+            delay = Some(delay.map_or(Duration::from_millis(1), |x| {
+                x.min(Duration::from_millis(1))
+            }));
         }
         if delay == Some(Duration::ZERO) {
             continue;
         }
-        let timeout = delay.map_or(Duration::from_millis(500), |d| d.min(Duration::from_millis(500)));
+        let timeout = delay.map_or(Duration::from_millis(500), |d| {
+            d.min(Duration::from_millis(500))
+        });
         match sys::wait_readable(&fds, Some(timeout)) {
             Ok([_, woken]) => {
                 if woken {

@@ -342,6 +342,41 @@ impl Core {
         None
     }
 
+    /// Re-arms smoltcp's retransmission of a FIN that is the only thing left unacknowledged.
+    ///
+    /// smoltcp 0.14 counts duplicate ACKs against a lone FIN too; the third starts a fast
+    /// retransmit, which resends only data (there is none) and on the way sets the
+    /// retransmission timer to idle — so the FIN is never sent again and the peer never sees
+    /// the end of the stream (`tests/lossy_transfer.rs`: every byte delivered, the receiver
+    /// waiting for the FIN for good). Winding up the keep-alive timer of such a socket makes
+    /// smoltcp send one segment, which starts the retransmission timer again; when that fires
+    /// the FIN goes out again. A socket whose retransmission timer runs (the normal case) is
+    /// not affected: smoltcp winds the keep-alive only on an idle timer.
+    pub(crate) fn rearm_lone_fins(&mut self) {
+        let handles: Vec<SocketHandle> = self
+            .table
+            .values()
+            .filter(|s| s.shut_send)
+            .filter_map(|s| match s.state {
+                State::Connected(h) => Some(h),
+                _ => None,
+            })
+            .chain(self.orphans.iter().map(|o| o.handle))
+            .collect();
+        for h in handles {
+            let s = self.sockets.get_mut::<stcp::Socket>(h);
+            let fin_pending = matches!(
+                s.state(),
+                stcp::State::FinWait1 | stcp::State::Closing | stcp::State::LastAck
+            );
+            if fin_pending && s.send_queue() == 0 {
+                let keep_alive = s.keep_alive();
+                s.set_keep_alive(Some(smoltcp::time::Duration::from_secs(1)));
+                s.set_keep_alive(keep_alive);
+            }
+        }
+    }
+
     /// Whether a connection died of a time-out (keep-alive or retransmission), as opposed to
     /// a reset or a close: `setsockopt(SO_KEEPALIVE)` then fails `WSAENETRESET` (CHECKLIST 477).
     pub(crate) fn tcp_timed_out(&self, id: SocketId) -> bool {

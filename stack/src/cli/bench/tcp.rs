@@ -26,7 +26,8 @@ fn tcp_socket(ws: &Winsock) -> Result<SOCKET, String> {
     let s = ws.socket(AF_INET, SOCK_STREAM, 0).map_err(err("socket"))?;
     let size = (BUFFER as i32).to_ne_bytes();
     for opt in [SO_RCVBUF, SO_SNDBUF] {
-        ws.setsockopt(s, SOL_SOCKET, opt, Some(&size), 4).map_err(err("setsockopt"))?;
+        ws.setsockopt(s, SOL_SOCKET, opt, Some(&size), 4)
+            .map_err(err("setsockopt"))?;
     }
     Ok(s)
 }
