@@ -55,7 +55,7 @@ const RX_BATCH: usize = 128;
 /// How long the owner thread naps when smoltcp asks for an immediate poll that achieves
 /// nothing.
 const IDLE_NAP: Duration = Duration::from_micros(500);
-/// How often the tail-loss probe looks for stalled connections.
+/// How often the engine scans its connections (tail-loss probe, lone FINs).
 const PROBE_SCAN: Duration = Duration::from_millis(2);
 /// Probes per stall before the engine leaves recovery to smoltcp's RTO.
 const MAX_PROBES: u8 = 32;
@@ -431,7 +431,13 @@ impl Core {
 
     /// Listen pools and background closes.
     fn maintain(&mut self) -> bool {
-        let probed = self.probe_stalled();
+        // The scans over every connection run at most every PROBE_SCAN, not on every pass.
+        let mut probed = false;
+        if self.now.saturating_duration_since(self.last_probe_scan) >= PROBE_SCAN {
+            self.last_probe_scan = self.now;
+            probed = self.probe_stalled();
+            self.rearm_lone_fins();
+        }
         let listeners: Vec<SocketId> = self.listeners.iter().copied().collect();
         for id in listeners {
             self.maintain_listener(id);
@@ -456,7 +462,6 @@ impl Core {
                 i += 1;
             }
         }
-        self.rearm_lone_fins();
         probed
     }
 
@@ -473,10 +478,6 @@ impl Core {
         let Some(pto) = self.config.tail_probe else {
             return false;
         };
-        if self.now.saturating_duration_since(self.last_probe_scan) < PROBE_SCAN {
-            return false;
-        }
-        self.last_probe_scan = self.now;
         self.in_flight = false;
         let mut probes = Vec::new();
         for (&(local, remote), &id) in &self.conns {
