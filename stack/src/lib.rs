@@ -16,6 +16,7 @@ mod config;
 mod engine;
 mod error;
 pub mod net;
+mod notify;
 pub mod winsock;
 
 pub use config::{parse_mac, ConfigError, Ipv4Cidr, StackConfig};

@@ -14,6 +14,7 @@
 //! Application threads lock the core briefly through [`Stack::with`] and [`Stack::block_on`];
 //! nothing waits while holding the lock.
 
+mod async_io;
 mod device;
 mod frames;
 pub(crate) mod socket;
@@ -37,6 +38,7 @@ use ws2_tap::{Link, LinkStats};
 
 use crate::config::StackConfig;
 use crate::error::WsaError;
+pub(crate) use async_io::{gather, scatter, OvOp};
 use device::QueueDevice;
 use frames::Observed;
 pub use socket::Proto;
@@ -120,6 +122,8 @@ pub(crate) struct Core {
     /// Sockets after `shutdown(SD_RECEIVE)`, checked every pass (D-35).
     recv_shut: HashSet<SocketId>,
     orphans: Vec<Orphan>,
+    /// Sockets with a notification registration or overlapped operations (`async_io`).
+    watched: HashSet<SocketId>,
     pub(crate) config: StackConfig,
     mac: [u8; 6],
     epoch: Instant,
@@ -175,6 +179,7 @@ impl Core {
             listeners: HashSet::new(),
             recv_shut: HashSet::new(),
             orphans: Vec::new(),
+            watched: HashSet::new(),
             config,
             mac,
             epoch,
@@ -265,9 +270,14 @@ impl Core {
     /// Removes a socket from the table and releases what it holds. TCP connections close as
     /// their linger options say: `abortive` sends RST, otherwise FIN in the background.
     pub(crate) fn remove(&mut self, id: SocketId, abortive: bool) {
-        let Some(sock) = self.table.remove(&id) else {
+        let Some(mut sock) = self.table.remove(&id) else {
             return;
         };
+        Core::ov_abort(
+            std::mem::take(&mut sock.ov_recv),
+            std::mem::take(&mut sock.ov_send),
+        );
+        self.watched.remove(&id);
         self.listeners.remove(&id);
         self.recv_shut.remove(&id);
         if let (Some(l), Some(r)) = (sock.local, sock.peer) {
@@ -368,6 +378,7 @@ impl Core {
             }
         }
         let probed = self.maintain();
+        self.update_watched();
         let mut delay = if self.device.rx.is_empty() && !probed {
             let t = self.smol_now();
             self.iface
@@ -671,6 +682,20 @@ impl Stack {
         core.wake = false;
         drop(core);
         self.inner.waker.wake();
+        r
+    }
+
+    /// Runs `f` on the core without waking the owner thread (for calls that only read, or act
+    /// on the socket table alone).
+    pub(crate) fn with_quiet<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+        let mut core = self.lock();
+        core.now = Instant::now();
+        let r = f(&mut core);
+        let wake = std::mem::take(&mut core.wake);
+        drop(core);
+        if wake {
+            self.inner.waker.wake();
+        }
         r
     }
 

@@ -14,7 +14,9 @@ use std::time::Instant;
 
 use smoltcp::iface::SocketHandle;
 
+use super::async_io::OvOp;
 use crate::error::WsaError;
+use crate::notify::fd::Registration;
 
 /// The engine's name for a socket (the Winsock face's `SOCKET` value).
 pub(crate) type SocketId = u64;
@@ -158,6 +160,14 @@ pub(crate) struct Sock {
     pub(crate) keepalive_reported: bool,
     /// TCP: the peer's last segment, for the tail-loss probe.
     pub(crate) acks: AckState,
+    /// `WSAAsyncSelect`/`WSAEventSelect` registration.
+    pub(crate) select: Option<Box<Registration>>,
+    /// Overlapped receives, in the order posted.
+    pub(crate) ov_recv: VecDeque<OvOp>,
+    /// Overlapped sends, in the order issued.
+    pub(crate) ov_send: VecDeque<OvOp>,
+    /// Bumped to interrupt blocking calls on this socket (the Rust face's cancellation).
+    pub(crate) interrupts: u64,
 }
 
 impl Sock {
@@ -200,6 +210,10 @@ impl Sock {
             disconnected: false,
             keepalive_reported: false,
             acks: AckState::new(),
+            select: None,
+            ov_recv: VecDeque::new(),
+            ov_send: VecDeque::new(),
+            interrupts: 0,
         }
     }
 

@@ -179,6 +179,7 @@ impl Core {
             return Ok(None);
         };
         let (opts, nonblocking) = (sock.opts, sock.nonblocking);
+        let select = sock.select.as_ref().map(|r| Box::new(r.inherited()));
         let bound = sock
             .bound
             .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
@@ -208,6 +209,8 @@ impl Core {
         new.local = Some(local);
         new.peer = Some(remote);
         new.state = State::Connected(h);
+        let inherits = select.is_some();
+        new.select = select;
         let new_id = match self.insert(new) {
             Ok(i) => i,
             Err(e) => {
@@ -217,6 +220,10 @@ impl Core {
             }
         };
         self.conns.insert((local, remote), new_id);
+        if inherits {
+            self.watched.insert(new_id);
+            self.fd_update(new_id);
+        }
         Ok(Some((new_id, remote)))
     }
 
@@ -471,6 +478,16 @@ impl Core {
     /// Bytes one `recv` would return now (`FIONREAD`).
     pub(crate) fn tcp_readable_bytes(&mut self, h: SocketHandle) -> usize {
         self.sockets.get::<stcp::Socket>(h).recv_queue()
+    }
+
+    /// Resets a connection (a cancelled 1.1 send broke its stream).
+    pub(crate) fn tcp_abort(&mut self, id: SocketId) {
+        if let Some(h) = self.table.get(&id).and_then(|s| match s.state {
+            State::Connected(h) => Some(h),
+            _ => None,
+        }) {
+            self.tcp(h).abort();
+        }
     }
 
     /// `shutdown(SD_SEND)`: FIN after the queued data.

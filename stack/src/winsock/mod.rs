@@ -16,7 +16,10 @@
 #![allow(non_snake_case)]
 
 mod byteorder;
+mod events;
+mod hooks;
 mod options;
+mod overlapped;
 mod select;
 mod sockets;
 mod types;
@@ -26,10 +29,21 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::engine::SocketId;
+use crate::notify::event::EventTable;
 use crate::Stack;
 
 pub use crate::error::WsaError;
+pub use crate::notify::fd::{
+    FD_ACCEPT, FD_ACCEPT_BIT, FD_ADDRESS_LIST_CHANGE, FD_ADDRESS_LIST_CHANGE_BIT, FD_ALL_EVENTS,
+    FD_CLOSE, FD_CLOSE_BIT, FD_CONNECT, FD_CONNECT_BIT, FD_GROUP_QOS, FD_GROUP_QOS_BIT,
+    FD_MAX_EVENTS, FD_OOB, FD_OOB_BIT, FD_QOS, FD_QOS_BIT, FD_READ, FD_READ_BIT,
+    FD_ROUTING_INTERFACE_CHANGE, FD_ROUTING_INTERFACE_CHANGE_BIT, FD_WRITE, FD_WRITE_BIT, HWND,
+    MSG, WSAGETSELECTERROR, WSAGETSELECTEVENT, WSAMAKESELECTREPLY,
+};
+pub use crate::notify::overlapped::{LPWSAOVERLAPPED_COMPLETION_ROUTINE, WSABUF, WSAOVERLAPPED};
 pub use byteorder::{htonl, htons, ntohl, ntohs};
+pub use events::*;
+pub use hooks::BlockingHook;
 pub use types::*;
 
 thread_local! {
@@ -83,6 +97,7 @@ struct Session {
 pub struct Winsock {
     stack: Stack,
     session: Arc<Mutex<Session>>,
+    events: Arc<EventTable>,
 }
 
 /// Sets the thread's last error when `r` failed, and passes `r` on.
@@ -99,6 +114,7 @@ impl Winsock {
         Winsock {
             stack,
             session: Arc::default(),
+            events: EventTable::new(),
         }
     }
 
@@ -122,19 +138,27 @@ impl Winsock {
         self.session().version.0 < 2
     }
 
+    /// This application's event objects.
+    fn events(&self) -> Arc<EventTable> {
+        self.events.clone()
+    }
+
+    /// Checks initialisation and, in 1.1 mode, that no blocking call is in progress on this
+    /// thread (a call from the blocking hook is `WSAEINPROGRESS`).
     fn started(&self) -> Result<(), WsaError> {
         if self.session().startups == 0 {
             return Err(WsaError::WSANOTINITIALISED);
+        }
+        if hooks::in_blocking_call() {
+            return Err(WsaError::WSAEINPROGRESS);
         }
         Ok(())
     }
 
     /// Checks initialisation and that `s` is one of this application's live sockets.
     fn check(&self, s: SOCKET) -> Result<SocketId, WsaError> {
+        self.started()?;
         let session = self.session();
-        if session.startups == 0 {
-            return Err(WsaError::WSANOTINITIALISED);
-        }
         let id = s as SocketId;
         if s == INVALID_SOCKET || !session.sockets.contains(&id) {
             return Err(WsaError::WSAENOTSOCK);
@@ -176,11 +200,9 @@ impl Winsock {
     /// `WSACleanup` (CHECKLIST §1.1): undoes one `WSAStartup`; the last one resets and frees every
     /// socket of this application (peers see a reset).
     pub fn WSACleanup(&self) -> Result<(), WsaError> {
+        record(self.started())?;
         let ids: Vec<SocketId> = {
             let mut session = self.session();
-            if session.startups == 0 {
-                return record(Err(WsaError::WSANOTINITIALISED));
-            }
             session.startups -= 1;
             if session.startups > 0 {
                 return Ok(());

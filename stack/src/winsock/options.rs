@@ -89,7 +89,14 @@ impl Winsock {
         };
         record(self.stack.with(|core| {
             match cmd {
-                FIONBIO => core.sock(id)?.nonblocking = *arg != 0,
+                FIONBIO => {
+                    let sock = core.sock(id)?;
+                    // Blocking again needs the WSAAsyncSelect/WSAEventSelect cancelled first.
+                    if *arg == 0 && sock.select.is_some() {
+                        return Err(WsaError::WSAEINVAL);
+                    }
+                    sock.nonblocking = *arg != 0;
+                }
                 FIONREAD => {
                     let sock = core.sock(id)?;
                     *arg = match (sock.proto, &sock.state) {

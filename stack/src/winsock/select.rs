@@ -86,7 +86,9 @@ impl Winsock {
         };
         let ready = match deadline {
             Some(d) if d <= Instant::now() => self.stack.with(check),
-            _ => self.stack.block_on(deadline, check),
+            _ => self
+                .block(None, deadline, |core| check(core).map(Ok))
+                .and_then(Result::ok),
         }
         .unwrap_or_default();
         let mut total = 0;

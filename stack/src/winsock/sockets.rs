@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::{record, types::*, Winsock};
 use crate::engine::{Proto, SocketId};
 use crate::error::WsaError;
+use crate::notify::fd::{FD_ACCEPT, FD_OOB, FD_READ, FD_WRITE};
 
 /// Reads a `struct sockaddr` argument: NULL or short is `WSAEFAULT`; another family is
 /// `family_err` (`bind` says `WSAEFAULT`, `connect`/`sendto` say `WSAEAFNOSUPPORT`).
@@ -106,7 +107,12 @@ impl Winsock {
         let addr = record(read_name(name, namelen, WsaError::WSAEFAULT))?;
         record(self.stack.with(|core| match core.sock(id)?.proto {
             Proto::Tcp => core.bind_name(id, addr).map(drop),
-            _ => core.dgram_bind(id, addr).map(drop),
+            _ => {
+                core.dgram_bind(id, addr)?;
+                // Binding a datagram socket makes sends possible: FD_WRITE (§1.6.5).
+                core.fd_arm(id, FD_WRITE);
+                Ok(())
+            }
         }))
     }
 
@@ -154,10 +160,11 @@ impl Winsock {
                 .with(attempt)
                 .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
         } else {
-            self.stack
-                .block_on(None, attempt)
+            self.block(Some(id), None, attempt)
                 .unwrap_or(Err(WsaError::WSAEINTR))
         };
+        // accept re-enables FD_ACCEPT, whatever its result (§1.6.5).
+        self.rearm(s, FD_ACCEPT);
         let (new, remote) = record(got)?;
         let socket = self.adopt(new);
         if addr.is_some() {
@@ -184,22 +191,20 @@ impl Winsock {
         )?;
         if proto != Proto::Tcp {
             let peer = (!addr.ip().is_unspecified()).then_some(addr);
-            return record(self.stack.with(|core| core.dgram_connect(id, peer)));
+            record(self.stack.with(|core| core.dgram_connect(id, peer)))?;
+            self.stack.with_quiet(|core| core.fd_connect_issued(id));
+            return Ok(());
         }
         record(self.stack.with(|core| match core.tcp_connect(id, addr) {
             // 1.1 applications see WSAEINVAL for a connect already under way (CHECKLIST 110).
             Err(WsaError::WSAEALREADY) if v1 => Err(WsaError::WSAEINVAL),
             r => r,
         }))?;
+        self.stack.with_quiet(|core| core.fd_connect_issued(id));
         if nonblocking {
             return record(Err(WsaError::WSAEWOULDBLOCK));
         }
-        let r = self.stack.block_on(None, |core| {
-            if !core.table.contains_key(&id) {
-                return Some(Err(WsaError::WSAEINTR));
-            }
-            core.tcp_connect_poll(id)
-        });
+        let r = self.block(Some(id), None, |core| core.tcp_connect_poll(id));
         if let Some(Err(_)) = r {
             // A blocking connect reports its failure itself; it is not pending in SO_ERROR.
             self.stack
@@ -213,7 +218,15 @@ impl Winsock {
     /// non-blocking stream socket queues what fits (`WSAEWOULDBLOCK` if nothing does).
     pub fn send(&self, s: SOCKET, buf: &[u8], flags: i32) -> Result<i32, WsaError> {
         let id = record(self.check(s))?;
-        record(self.send_inner(id, None, buf, flags))
+        record(self.sent(s, self.send_inner(id, None, buf, flags)))
+    }
+
+    /// A send that failed `WSAEWOULDBLOCK` re-enables `FD_WRITE` (§1.6.5).
+    fn sent(&self, s: SOCKET, r: Result<i32, WsaError>) -> Result<i32, WsaError> {
+        if r == Err(WsaError::WSAEWOULDBLOCK) {
+            self.rearm(s, FD_WRITE);
+        }
+        r
     }
 
     /// `sendto` (CHECKLIST §1.4): `to` is ignored on a connected stream socket.
@@ -228,13 +241,13 @@ impl Winsock {
         let id = record(self.check(s))?;
         let proto = record(self.stack.with(|core| core.sock(id).map(|s| s.proto)))?;
         if proto == Proto::Tcp {
-            return record(self.send_inner(id, None, buf, flags));
+            return record(self.sent(s, self.send_inner(id, None, buf, flags)));
         }
         let to = record(read_name(to, tolen, WsaError::WSAEAFNOSUPPORT))?;
-        record(self.send_inner(id, Some(to), buf, flags))
+        record(self.sent(s, self.send_inner(id, Some(to), buf, flags)))
     }
 
-    fn send_inner(
+    pub(super) fn send_inner(
         &self,
         id: SocketId,
         to: Option<SocketAddrV4>,
@@ -283,7 +296,13 @@ impl Winsock {
                     .with(&mut attempt)
                     .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
             } else {
-                match self.stack.block_on(deadline(timeout), &mut attempt) {
+                match self.block(Some(id), deadline(timeout), &mut attempt) {
+                    Some(Err(WsaError::WSAEINTR)) if sent > 0 && self.v1_mode() => {
+                        // A cancelled send broke the stream: reset it; from now on only
+                        // closesocket works (WSAECONNABORTED, CHECKLIST §1.7.3).
+                        self.stack.with(|core| core.tcp_abort(id));
+                        Err(WsaError::WSAEINTR)
+                    }
                     Some(r) => r,
                     None if sent > 0 => Ok(sent),
                     None => Err(WsaError::WSAETIMEDOUT),
@@ -306,8 +325,7 @@ impl Winsock {
                 .with(attempt)
                 .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
         } else {
-            self.stack
-                .block_on(deadline(timeout), attempt)
+            self.block(Some(id), deadline(timeout), attempt)
                 .unwrap_or(Err(WsaError::WSAETIMEDOUT))
         };
         r.map(|_| len)
@@ -317,6 +335,13 @@ impl Winsock {
     /// `buf` fills it and fails `WSAEMSGSIZE` (the rest is lost).
     pub fn recv(&self, s: SOCKET, buf: &mut [u8], flags: i32) -> Result<i32, WsaError> {
         let id = record(self.check(s))?;
+        let r = self.recv_checked(id, buf, flags);
+        // Any receive call re-enables FD_READ and FD_OOB, even one that failed (§1.6.5).
+        self.rearm(s, FD_READ | FD_OOB);
+        r
+    }
+
+    fn recv_checked(&self, id: SocketId, buf: &mut [u8], flags: i32) -> Result<i32, WsaError> {
         // A datagram socket disconnected by `connect(0.0.0.0)` has no peer to receive from;
         // `recvfrom` still works (CHECKLIST §1.3 `connect`).
         if record(
@@ -339,6 +364,19 @@ impl Winsock {
         fromlen: Option<&mut i32>,
     ) -> Result<i32, WsaError> {
         let id = record(self.check(s))?;
+        let r = self.recvfrom_checked(id, buf, flags, from, fromlen);
+        self.rearm(s, FD_READ | FD_OOB);
+        r
+    }
+
+    fn recvfrom_checked(
+        &self,
+        id: SocketId,
+        buf: &mut [u8],
+        flags: i32,
+        from: Option<&mut SOCKADDR>,
+        fromlen: Option<&mut i32>,
+    ) -> Result<i32, WsaError> {
         let proto = record(self.stack.with(|core| core.sock(id).map(|s| s.proto)))?;
         if proto != Proto::Tcp && matches!(&fromlen, Some(l) if **l < SOCKADDR_IN_LEN) {
             return record(Err(WsaError::WSAEFAULT));
@@ -352,7 +390,7 @@ impl Winsock {
         Ok(n)
     }
 
-    fn recv_inner(
+    pub(super) fn recv_inner(
         &self,
         id: SocketId,
         buf: &mut [u8],
@@ -384,10 +422,10 @@ impl Winsock {
                 }
                 core.tcp_recv(id, buf, peek).transpose()
             };
-            let r = self.wait(nonblocking, timeout, attempt)?;
+            let r = self.wait(id, nonblocking, timeout, attempt)?;
             return Ok((r as i32, None));
         }
-        let got = self.wait(nonblocking, timeout, |core| {
+        let got = self.wait(id, nonblocking, timeout, |core| {
             if !core.table.contains_key(&id) {
                 return Some(Err(WsaError::WSAEINTR));
             }
@@ -403,6 +441,7 @@ impl Winsock {
     /// then `WSAETIMEDOUT`).
     fn wait<R>(
         &self,
+        id: SocketId,
         nonblocking: bool,
         timeout_ms: u32,
         attempt: impl FnMut(&mut crate::engine::Core) -> Option<Result<R, WsaError>>,
@@ -414,8 +453,7 @@ impl Winsock {
                 .with(|core| attempt(core))
                 .unwrap_or(Err(WsaError::WSAEWOULDBLOCK));
         }
-        self.stack
-            .block_on(deadline(timeout_ms), attempt)
+        self.block(Some(id), deadline(timeout_ms), attempt)
             .unwrap_or(Err(WsaError::WSAETIMEDOUT))
     }
 

@@ -88,6 +88,10 @@ pub const SG_CONSTRAINED_GROUP: u32 = 0x02;
 pub const IOC_VOID: u32 = 0x2000_0000;
 pub const IOC_OUT: u32 = 0x4000_0000;
 pub const IOC_IN: u32 = 0x8000_0000;
+/// `IOC_WS2`: the Winsock 2 generic ioctl type (T == 1).
+pub const IOC_WS2: u32 = 0x0800_0000;
+/// `SIO_FLUSH`: discards the send queue; pending overlapped sends end `WSA_OPERATION_ABORTED`.
+pub const SIO_FLUSH: u32 = IOC_VOID | IOC_WS2 | 4;
 pub const FIONBIO: i32 = 0x8004_667Eu32 as i32;
 pub const FIONREAD: i32 = 0x4004_667F;
 pub const SIOCATMARK: i32 = 0x4004_7307;

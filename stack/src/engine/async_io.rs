@@ -1,0 +1,439 @@
+//! The engine's side of the asynchronous models: readiness diffing for FD_ network events and
+//! the progress of overlapped operations (CHECKLIST §1.6.4–§1.6.6).
+//!
+//! Sockets with a `WSAAsyncSelect`/`WSAEventSelect` registration or queued overlapped
+//! operations are *watched*. After every pass of the owner thread, and inside every call that
+//! re-enables an event or queues an operation, [`Core::fd_update`] moves the socket's
+//! overlapped operations forward (receives take data in the order they were posted, sends feed
+//! smoltcp in the order they were issued) and then compares what holds for the socket with what
+//! its registration may raise ([`crate::notify::fd`]). Sockets nobody watches cost nothing.
+
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+use smoltcp::socket::tcp as stcp;
+
+use super::socket::{Proto, SocketId, State};
+use super::Core;
+use crate::error::WsaError;
+use crate::notify::fd::{Conditions, Registration, Target, FD_CONNECT};
+use crate::notify::overlapped::{Completion, Outcome, WSABUF};
+
+/// Most overlapped operations one socket may have outstanding per direction; more is
+/// `WSAEWOULDBLOCK` (CHECKLIST §1.6.6).
+pub(crate) const MAX_OVERLAPPED: usize = 1024;
+
+/// `MSG_PARTIAL`, as receive flags carry it.
+const MSG_PARTIAL: u32 = 0x8000;
+
+/// One queued overlapped send or receive.
+#[derive(Debug)]
+pub(crate) struct OvOp {
+    pub(crate) buffers: Vec<WSABUF>,
+    /// `WSASendTo`'s destination (datagram sockets).
+    pub(crate) to: Option<SocketAddrV4>,
+    /// Bytes of a stream send already handed to smoltcp.
+    sent: usize,
+    completion: Completion,
+}
+
+impl OvOp {
+    pub(crate) fn new(
+        buffers: Vec<WSABUF>,
+        to: Option<SocketAddrV4>,
+        completion: Completion,
+    ) -> OvOp {
+        OvOp {
+            buffers,
+            to,
+            sent: 0,
+            completion,
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.buffers.iter().map(|b| b.data().len()).sum()
+    }
+
+    fn complete(self, error: Option<WsaError>, bytes: usize, flags: u32) {
+        self.completion.complete(Outcome {
+            error: error.map_or(0, |e| e.0),
+            bytes: bytes as u32,
+            flags,
+            buffers: self.buffers,
+            from: None,
+        });
+    }
+}
+
+/// Copies `data` into the buffers in order (scatter).
+pub(crate) fn scatter(buffers: &mut [WSABUF], mut data: &[u8]) {
+    for b in buffers {
+        if data.is_empty() {
+            break;
+        }
+        let room = (b.len as usize).min(b.buf.len());
+        let n = room.min(data.len());
+        b.buf[..n].copy_from_slice(&data[..n]);
+        data = &data[n..];
+    }
+}
+
+/// The buffers' bytes, concatenated (gather).
+pub(crate) fn gather(buffers: &[WSABUF]) -> Vec<u8> {
+    buffers.iter().flat_map(|b| b.data()).copied().collect()
+}
+
+impl Core {
+    /// Installs (or with `mask == 0` removes) a socket's registration; the socket becomes
+    /// non-blocking, and events whose condition holds now are raised at once.
+    pub(crate) fn fd_register(
+        &mut self,
+        id: SocketId,
+        target: Option<(Target, i32)>,
+    ) -> Result<(), WsaError> {
+        let sock = self.sock(id)?;
+        sock.nonblocking = true;
+        let connecting = match (sock.proto, &sock.state) {
+            (Proto::Tcp, State::Connecting(_) | State::Connected(_)) => true,
+            (Proto::Tcp, _) => false,
+            _ => sock.peer.is_some(),
+        };
+        sock.select = target.map(|(t, mask)| Box::new(Registration::new(t, mask, connecting)));
+        self.watch(id);
+        self.fd_update(id);
+        Ok(())
+    }
+
+    /// Arms `events` of a socket's registration (a re-enabling call) and raises what holds.
+    pub(crate) fn fd_arm(&mut self, id: SocketId, events: i32) {
+        let Some(reg) = self.table.get_mut(&id).and_then(|s| s.select.as_mut()) else {
+            return;
+        };
+        reg.arm(events);
+        self.fd_update(id);
+    }
+
+    /// Starts or stops watching a socket, as its registration and operations say.
+    fn watch(&mut self, id: SocketId) {
+        let watched = self
+            .table
+            .get(&id)
+            .is_some_and(|s| s.select.is_some() || !s.ov_recv.is_empty() || !s.ov_send.is_empty());
+        if watched {
+            self.watched.insert(id);
+        } else {
+            self.watched.remove(&id);
+        }
+    }
+
+    /// Every watched socket, after a pass.
+    pub(crate) fn update_watched(&mut self) {
+        let ids: Vec<SocketId> = self.watched.iter().copied().collect();
+        for id in ids {
+            self.fd_update(id);
+        }
+    }
+
+    /// Moves the socket's overlapped operations forward, then raises the FD_ events that are
+    /// armed and hold.
+    pub(crate) fn fd_update(&mut self, id: SocketId) {
+        self.ov_progress(id);
+        self.watch(id);
+        let live = self
+            .table
+            .get(&id)
+            .and_then(|s| s.select.as_ref())
+            .is_some_and(|r| r.live());
+        if !live {
+            return;
+        }
+        let c = self.fd_conditions(id);
+        if let Some(reg) = self.table.get_mut(&id).and_then(|s| s.select.as_mut()) {
+            let raised = reg.evaluate(&c);
+            reg.deliver(id, &raised);
+        }
+    }
+
+    /// What holds for a socket now, as the FD_ events see it.
+    pub(crate) fn fd_conditions(&mut self, id: SocketId) -> Conditions {
+        let mut c = Conditions::default();
+        let Some(sock) = self.table.get(&id) else {
+            return c;
+        };
+        match sock.state {
+            State::Idle if sock.proto == Proto::Tcp => {
+                c.connect = sock.connect_failed.map(|e| e.0);
+            }
+            State::Idle => c.write = true,
+            State::Listening(_) => {
+                self.maintain_listener(id);
+                c.accept = matches!(
+                    self.table.get(&id).map(|s| &s.state),
+                    Some(State::Listening(l)) if !l.ready.is_empty()
+                );
+            }
+            State::Connecting(_) => {
+                if self.tcp_connect_poll(id).is_some() {
+                    return self.fd_conditions(id);
+                }
+            }
+            State::Connected(h) => {
+                let (reset, shut_send) = (sock.reset, sock.shut_send);
+                let s = self.sockets.get::<stcp::Socket>(h);
+                c.connect = Some(0);
+                c.read = s.recv_queue() > 0;
+                c.write = !shut_send && s.can_send();
+                c.close = if reset {
+                    Some(WsaError::WSAECONNRESET.0)
+                } else if self.tcp_timed_out(id) {
+                    Some(WsaError::WSAECONNABORTED.0)
+                } else if !s.may_recv() && s.recv_queue() == 0 {
+                    Some(0)
+                } else {
+                    None
+                };
+            }
+            State::Datagram(_) => {
+                let connected = sock.peer.is_some();
+                let (r, w) = self.dgram_readiness(id);
+                c.read = r;
+                c.write = w;
+                c.connect = connected.then_some(0);
+            }
+        }
+        c
+    }
+
+    /// A `connect` was issued: it arms `FD_CONNECT` and, for the established connection,
+    /// `FD_WRITE`.
+    pub(crate) fn fd_connect_issued(&mut self, id: SocketId) {
+        self.fd_arm(id, FD_CONNECT | crate::notify::fd::FD_WRITE);
+    }
+
+    // ---- overlapped operations ---------------------------------------------------------
+
+    /// Queues an overlapped receive (`recv = true`) or send and moves the socket's queue
+    /// forward; errors that prevent the start are returned and give no indication.
+    pub(crate) fn ov_submit(
+        &mut self,
+        id: SocketId,
+        recv: bool,
+        op: OvOp,
+    ) -> Result<(), (WsaError, OvOp)> {
+        let sock = match self.table.get_mut(&id) {
+            Some(s) => s,
+            None => return Err((WsaError::WSAENOTSOCK, op)),
+        };
+        let queue = if recv {
+            &mut sock.ov_recv
+        } else {
+            &mut sock.ov_send
+        };
+        if queue.len() >= MAX_OVERLAPPED {
+            return Err((WsaError::WSAEWOULDBLOCK, op));
+        }
+        queue.push_back(op);
+        self.watched.insert(id);
+        self.fd_update(id);
+        Ok(())
+    }
+
+    /// `SIO_FLUSH`: queued overlapped sends end with `WSA_OPERATION_ABORTED`, with their
+    /// indications.
+    pub(crate) fn ov_flush_sends(&mut self, id: SocketId) {
+        let Some(sock) = self.table.get_mut(&id) else {
+            return;
+        };
+        for op in std::mem::take(&mut sock.ov_send) {
+            op.complete(Some(WsaError::WSA_OPERATION_ABORTED), 0, 0);
+        }
+        self.watch(id);
+    }
+
+    /// Aborts every operation of a socket being removed (D-10: no indication).
+    pub(crate) fn ov_abort(recv: VecDeque<OvOp>, send: VecDeque<OvOp>) {
+        for op in recv.into_iter().chain(send) {
+            op.completion.abort(op.buffers);
+        }
+    }
+
+    fn ov_progress(&mut self, id: SocketId) {
+        let Some(sock) = self.table.get(&id) else {
+            return;
+        };
+        if sock.ov_recv.is_empty() && sock.ov_send.is_empty() {
+            return;
+        }
+        let (proto, connecting) = (sock.proto, matches!(sock.state, State::Connecting(_)));
+        if proto == Proto::Tcp && connecting {
+            if self.tcp_connect_poll(id).is_none() {
+                return;
+            }
+        }
+        match proto {
+            Proto::Tcp => {
+                self.ov_tcp_recv(id);
+                self.ov_tcp_send(id);
+            }
+            _ => {
+                self.ov_dgram_recv(id);
+                self.ov_dgram_send(id);
+            }
+        }
+    }
+
+    fn pop_recv(&mut self, id: SocketId) -> Option<OvOp> {
+        self.table.get_mut(&id)?.ov_recv.pop_front()
+    }
+
+    fn unpop_recv(&mut self, id: SocketId, op: OvOp) {
+        if let Some(s) = self.table.get_mut(&id) {
+            s.ov_recv.push_front(op);
+        }
+    }
+
+    /// Stream receives complete as soon as data is there, whether or not their buffers are full
+    /// (§1.6.6); end of stream completes them with 0 bytes, errors with the error.
+    fn ov_tcp_recv(&mut self, id: SocketId) {
+        while let Some(mut op) = self.pop_recv(id) {
+            let mut got = 0;
+            let mut end: Result<Option<usize>, WsaError> = Ok(None);
+            for b in op.buffers.iter_mut() {
+                let room = (b.len as usize).min(b.buf.len());
+                if room == 0 {
+                    continue;
+                }
+                end = self.tcp_recv(id, &mut b.buf[..room], false);
+                match end {
+                    Ok(Some(n)) if n > 0 => {
+                        got += n;
+                        if n < room {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            if got > 0 {
+                op.complete(None, got, 0);
+                continue;
+            }
+            match end {
+                Ok(Some(_)) => op.complete(None, 0, 0),
+                Ok(None) => {
+                    self.unpop_recv(id, op);
+                    return;
+                }
+                Err(e) => op.complete(Some(e), 0, 0),
+            }
+        }
+    }
+
+    /// Stream sends feed smoltcp in the order they were issued and complete when all their bytes
+    /// are in its send buffer ("consumed by the transport").
+    fn ov_tcp_send(&mut self, id: SocketId) {
+        loop {
+            let Some(mut op) = self.table.get_mut(&id).and_then(|s| s.ov_send.pop_front()) else {
+                return;
+            };
+            let total = op.total();
+            let mut result = Ok(());
+            let mut skip = op.sent;
+            for b in &op.buffers {
+                let data = b.data();
+                if skip >= data.len() {
+                    skip -= data.len();
+                    continue;
+                }
+                match self.tcp_send(id, &data[skip..]) {
+                    Ok(n) => {
+                        op.sent += n;
+                        if n < data.len() - skip {
+                            break;
+                        }
+                        skip = 0;
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            match result {
+                Err(e) => {
+                    let sent = op.sent;
+                    op.complete(Some(e), sent, 0);
+                }
+                Ok(()) if op.sent == total => op.complete(None, total, 0),
+                Ok(()) => {
+                    if let Some(s) = self.table.get_mut(&id) {
+                        s.ov_send.push_front(op);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One datagram per receive; a datagram longer than the buffers fills them and completes
+    /// with `WSAEMSGSIZE` and `MSG_PARTIAL` (the rest is lost).
+    fn ov_dgram_recv(&mut self, id: SocketId) {
+        while let Some(mut op) = self.pop_recv(id) {
+            let room = op.total();
+            let mut tmp = vec![0u8; room];
+            match self.dgram_recv(id, &mut tmp, false) {
+                Ok(None) => {
+                    self.unpop_recv(id, op);
+                    return;
+                }
+                Ok(Some(got)) => {
+                    scatter(&mut op.buffers, &tmp[..got.len]);
+                    let (error, flags) = if got.truncated {
+                        (WsaError::WSAEMSGSIZE.0, MSG_PARTIAL)
+                    } else {
+                        (0, 0)
+                    };
+                    op.completion.complete(Outcome {
+                        error,
+                        bytes: got.len as u32,
+                        flags,
+                        buffers: op.buffers,
+                        from: Some(got.from),
+                    });
+                }
+                Err(e) => op.complete(Some(e), 0, 0),
+            }
+        }
+    }
+
+    fn ov_dgram_send(&mut self, id: SocketId) {
+        loop {
+            let Some(sock) = self.table.get_mut(&id) else {
+                return;
+            };
+            let Some(op) = sock.ov_send.front() else {
+                return;
+            };
+            let Some(to) = op.to.or(sock.peer) else {
+                let op = sock.ov_send.pop_front().expect("front exists");
+                op.complete(Some(WsaError::WSAENOTCONN), 0, 0);
+                continue;
+            };
+            let data = gather(&op.buffers);
+            match self.dgram_send(id, to, &data) {
+                Ok(None) => return,
+                r => {
+                    let Some(op) = self.table.get_mut(&id).and_then(|s| s.ov_send.pop_front())
+                    else {
+                        return;
+                    };
+                    match r {
+                        Ok(_) => op.complete(None, data.len(), 0),
+                        Err(e) => op.complete(Some(e), 0, 0),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! Scatter/gather and overlapped I/O: `WSASend`, `WSASendTo`, `WSARecv`, `WSARecvFrom`,
+//! `WSAIoctl`, `WSAGetOverlappedResult` (CHECKLIST §1.4, §1.6.6, §1.6.7, §1.14.2).
+//!
+//! With `lpOverlapped` `None` the calls behave as `send`/`recv` over the gathered or scattered
+//! buffers (blocking or not, as the socket is). With a [`WSAOVERLAPPED`] on a socket that has the
+//! overlapped attribute, the data moves into the operation: the caller's `WSABUF`s are left
+//! empty and come back, filled for receives, through [`WSAOVERLAPPED::take_buffers`] once the
+//! operation completed — immediately (`Ok`, the indication already given) or later
+//! (`WSA_IO_PENDING`). Indications follow the §1.6.6 table: a completion routine, run by the
+//! issuing thread in an alertable wait, or the `hEvent` event, or none.
+
+use std::net::SocketAddrV4;
+use std::time::Instant;
+
+use super::events::WSAEVENT;
+use super::sockets::{read_name, write_name};
+use super::{record, types::*, Winsock};
+use crate::engine::{gather, scatter, OvOp, Proto, SockState, SocketId};
+use crate::error::WsaError;
+use crate::notify::fd::{FD_OOB, FD_READ, FD_WRITE};
+use crate::notify::overlapped::{
+    Completion, LPWSAOVERLAPPED_COMPLETION_ROUTINE, WSABUF, WSAOVERLAPPED,
+};
+
+/// The direction of a data transfer call, for the checks they share.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Send,
+    Recv,
+}
+
+fn check_buffers(buffers: &[WSABUF]) -> Result<(), WsaError> {
+    if buffers.iter().any(|b| b.len as usize > b.buf.len()) {
+        return Err(WsaError::WSAEFAULT);
+    }
+    Ok(())
+}
+
+impl Winsock {
+    /// `WSASend` (§1.4): gathers `lpBuffers` in array order. Flags: `MSG_OOB`, `MSG_DONTROUTE`;
+    /// `MSG_PARTIAL` is `WSAEOPNOTSUPP` (no partial messages here).
+    pub fn WSASend(
+        &self,
+        s: SOCKET,
+        lpBuffers: &mut [WSABUF],
+        lpNumberOfBytesSent: Option<&mut u32>,
+        dwFlags: i32,
+        lpOverlapped: Option<&WSAOVERLAPPED>,
+        lpCompletionRoutine: Option<LPWSAOVERLAPPED_COMPLETION_ROUTINE>,
+    ) -> Result<(), WsaError> {
+        self.WSASendTo(
+            s,
+            lpBuffers,
+            lpNumberOfBytesSent,
+            dwFlags,
+            None,
+            0,
+            lpOverlapped,
+            lpCompletionRoutine,
+        )
+    }
+
+    /// `WSASendTo` (§1.4): `WSASend` to `lpTo`, which is ignored on a stream socket.
+    #[allow(clippy::too_many_arguments)]
+    pub fn WSASendTo(
+        &self,
+        s: SOCKET,
+        lpBuffers: &mut [WSABUF],
+        lpNumberOfBytesSent: Option<&mut u32>,
+        dwFlags: i32,
+        lpTo: Option<&SOCKADDR>,
+        iToLen: i32,
+        lpOverlapped: Option<&WSAOVERLAPPED>,
+        lpCompletionRoutine: Option<LPWSAOVERLAPPED_COMPLETION_ROUTINE>,
+    ) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        let r = self.wsa_send(
+            id,
+            lpBuffers,
+            lpNumberOfBytesSent,
+            dwFlags,
+            lpTo,
+            iToLen,
+            lpOverlapped,
+            lpCompletionRoutine,
+        );
+        if r == Err(WsaError::WSAEWOULDBLOCK) {
+            self.rearm(s, FD_WRITE);
+        }
+        record(r)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn wsa_send(
+        &self,
+        id: SocketId,
+        buffers: &mut [WSABUF],
+        sent: Option<&mut u32>,
+        flags: i32,
+        to: Option<&SOCKADDR>,
+        tolen: i32,
+        ov: Option<&WSAOVERLAPPED>,
+        routine: Option<LPWSAOVERLAPPED_COMPLETION_ROUTINE>,
+    ) -> Result<(), WsaError> {
+        check_buffers(buffers)?;
+        if flags & MSG_PARTIAL != 0 {
+            return Err(WsaError::WSAEOPNOTSUPP);
+        }
+        let proto = self
+            .stack
+            .with_quiet(|core| core.sock(id).map(|s| s.proto))?;
+        let to = match (proto, to) {
+            (Proto::Tcp, _) | (_, None) => None,
+            (_, Some(_)) => Some(read_name(to, tolen, WsaError::WSAEAFNOSUPPORT)?),
+        };
+        let Some(ov) = ov else {
+            let Some(sent) = sent else {
+                return Err(WsaError::WSAEFAULT);
+            };
+            let n = self.send_inner(id, to, &gather(buffers), flags)?;
+            *sent = n as u32;
+            return Ok(());
+        };
+        if flags & !(MSG_DONTROUTE) != 0 {
+            // Urgent data is not sent through overlapped operations (it arrives with the OOB
+            // work); unknown flags are invalid.
+            return Err(if flags & MSG_OOB != 0 {
+                WsaError::WSAEOPNOTSUPP
+            } else {
+                WsaError::WSAEINVAL
+            });
+        }
+        self.ov_precheck(id, Dir::Send, to)?;
+        let n = self.ov_start(id, Dir::Send, buffers, to, ov, routine)?;
+        if let Some(sent) = sent {
+            *sent = n;
+        }
+        Ok(())
+    }
+
+    /// `WSARecv` (§1.4): scatters into `lpBuffers` in array order. `*lpFlags` is in/out: in,
+    /// `MSG_PEEK` (non-overlapped only, D-8) or `MSG_OOB`; out, `MSG_PARTIAL` when a datagram
+    /// did not fit (it then fails `WSAEMSGSIZE` and the rest is lost).
+    pub fn WSARecv(
+        &self,
+        s: SOCKET,
+        lpBuffers: &mut [WSABUF],
+        lpNumberOfBytesRecvd: Option<&mut u32>,
+        lpFlags: Option<&mut u32>,
+        lpOverlapped: Option<&WSAOVERLAPPED>,
+        lpCompletionRoutine: Option<LPWSAOVERLAPPED_COMPLETION_ROUTINE>,
+    ) -> Result<(), WsaError> {
+        self.WSARecvFrom(
+            s,
+            lpBuffers,
+            lpNumberOfBytesRecvd,
+            lpFlags,
+            None,
+            None,
+            lpOverlapped,
+            lpCompletionRoutine,
+        )
+    }
+
+    /// `WSARecvFrom` (§1.4): `WSARecv` that also reports the sender of a datagram. For a
+    /// pending operation the Rust face cannot write into `lpFrom` later: the sender is kept in
+    /// the `WSAOVERLAPPED` ([`WSAOVERLAPPED::from`]) and `lpFrom` is left unchanged.
+    #[allow(clippy::too_many_arguments)]
+    pub fn WSARecvFrom(
+        &self,
+        s: SOCKET,
+        lpBuffers: &mut [WSABUF],
+        lpNumberOfBytesRecvd: Option<&mut u32>,
+        lpFlags: Option<&mut u32>,
+        lpFrom: Option<&mut SOCKADDR>,
+        lpFromlen: Option<&mut i32>,
+        lpOverlapped: Option<&WSAOVERLAPPED>,
+        lpCompletionRoutine: Option<LPWSAOVERLAPPED_COMPLETION_ROUTINE>,
+    ) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        let r = self.wsa_recv(
+            id,
+            lpBuffers,
+            lpNumberOfBytesRecvd,
+            lpFlags,
+            lpFrom,
+            lpFromlen,
+            lpOverlapped,
+            lpCompletionRoutine,
+        );
+        // Any receive call re-enables FD_READ and FD_OOB, even one that failed (§1.6.5).
+        self.rearm(s, FD_READ | FD_OOB);
+        record(r)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn wsa_recv(
+        &self,
+        id: SocketId,
+        buffers: &mut [WSABUF],
+        received: Option<&mut u32>,
+        flags: Option<&mut u32>,
+        from: Option<&mut SOCKADDR>,
+        fromlen: Option<&mut i32>,
+        ov: Option<&WSAOVERLAPPED>,
+        routine: Option<LPWSAOVERLAPPED_COMPLETION_ROUTINE>,
+    ) -> Result<(), WsaError> {
+        check_buffers(buffers)?;
+        let Some(flags) = flags else {
+            return Err(WsaError::WSAEFAULT);
+        };
+        let proto = self
+            .stack
+            .with_quiet(|core| core.sock(id).map(|s| s.proto))?;
+        if proto != Proto::Tcp && matches!(&fromlen, Some(l) if **l < SOCKADDR_IN_LEN) {
+            return Err(WsaError::WSAEFAULT);
+        }
+        if from.is_some() && fromlen.is_none() {
+            return Err(WsaError::WSAEFAULT);
+        }
+        let Some(ov) = ov else {
+            let Some(received) = received else {
+                return Err(WsaError::WSAEFAULT);
+            };
+            let room: usize = buffers.iter().map(|b| b.len as usize).sum();
+            let mut tmp = vec![0u8; room];
+            let r = self.recv_inner(id, &mut tmp, *flags as i32);
+            let (n, src) = match r {
+                Ok(r) => r,
+                Err(WsaError::WSAEMSGSIZE) => {
+                    scatter(buffers, &tmp);
+                    *flags = MSG_PARTIAL as u32;
+                    *received = room as u32;
+                    return Err(WsaError::WSAEMSGSIZE);
+                }
+                Err(e) => return Err(e),
+            };
+            scatter(buffers, &tmp[..n as usize]);
+            *flags = 0;
+            *received = n as u32;
+            if let (Some(src), true, true) = (src, proto != Proto::Tcp, from.is_some()) {
+                write_name(src, from, fromlen)?;
+            }
+            return Ok(());
+        };
+        if *flags as i32 & MSG_PEEK != 0 {
+            return Err(WsaError::WSAEINVAL);
+        }
+        if *flags as i32 & MSG_OOB != 0 {
+            return Err(if proto == Proto::Tcp {
+                WsaError::WSAEINVAL
+            } else {
+                WsaError::WSAEOPNOTSUPP
+            });
+        }
+        if *flags != 0 {
+            return Err(WsaError::WSAEINVAL);
+        }
+        self.ov_precheck(id, Dir::Recv, None)?;
+        let n = self.ov_start(id, Dir::Recv, buffers, None, ov, routine)?;
+        // Completed at once: the outputs are written now.
+        if let Some(received) = received {
+            *received = n;
+        }
+        *flags = ov.result(false, None).map_or(0, |r| r.2);
+        if let (Some(src), true, true) = (ov.from(), proto != Proto::Tcp, from.is_some()) {
+            write_name(src, from, fromlen)?;
+        }
+        Ok(())
+    }
+
+    /// What must hold before an overlapped operation starts (failures give no indication).
+    fn ov_precheck(
+        &self,
+        id: SocketId,
+        dir: Dir,
+        to: Option<SocketAddrV4>,
+    ) -> Result<(), WsaError> {
+        self.stack.with_quiet(|core| {
+            let sock = core.sock(id)?;
+            if !sock.overlapped {
+                return Err(WsaError::WSAEINVAL);
+            }
+            match (sock.proto, &sock.state, dir) {
+                (Proto::Tcp, SockState::Connected(_), Dir::Send) if sock.shut_send => {
+                    Err(WsaError::WSAESHUTDOWN)
+                }
+                (Proto::Tcp, SockState::Connected(_), Dir::Recv) if sock.shut_recv => {
+                    Err(WsaError::WSAESHUTDOWN)
+                }
+                (Proto::Tcp, SockState::Connected(_), _) if sock.reset => {
+                    Err(WsaError::WSAECONNRESET)
+                }
+                (Proto::Tcp, SockState::Connected(_), _) => Ok(()),
+                (Proto::Tcp, _, _) => Err(WsaError::WSAENOTCONN),
+                (_, _, Dir::Recv) if sock.bound.is_none() => Err(WsaError::WSAEINVAL),
+                (_, _, Dir::Recv) if sock.shut_recv => Err(WsaError::WSAESHUTDOWN),
+                (_, _, Dir::Send) if sock.shut_send => Err(WsaError::WSAESHUTDOWN),
+                (_, _, Dir::Send) if to.is_none() && sock.peer.is_none() => {
+                    Err(WsaError::WSAENOTCONN)
+                }
+                _ => Ok(()),
+            }
+        })
+    }
+
+    /// Starts an overlapped transfer: `Ok(bytes)` if it completed at once (the indication is
+    /// given already), `Err(WSA_IO_PENDING)` if it continues.
+    fn ov_start(
+        &self,
+        id: SocketId,
+        dir: Dir,
+        buffers: &mut [WSABUF],
+        to: Option<SocketAddrV4>,
+        ov: &WSAOVERLAPPED,
+        routine: Option<LPWSAOVERLAPPED_COMPLETION_ROUTINE>,
+    ) -> Result<u32, WsaError> {
+        let completion = self.completion(id, ov, routine)?;
+        ov.begin(id)?;
+        let taken: Vec<WSABUF> = buffers.iter_mut().map(std::mem::take).collect();
+        let op = OvOp::new(taken, to, completion);
+        if let Err((e, op)) = self
+            .stack
+            .with(|core| core.ov_submit(id, dir == Dir::Recv, op))
+        {
+            ov.cancel_begin(op.buffers);
+            return Err(e);
+        }
+        match ov.result(false, None) {
+            None => Err(WsaError::WSA_IO_PENDING),
+            Some((0, bytes, _)) => Ok(bytes),
+            Some((e, _, _)) => Err(WsaError(e)),
+        }
+    }
+
+    /// The completion indication for an operation on `id` with `ov`: its routine, or its
+    /// event (reset now: a pending operation leaves it nonsignaled until completion).
+    fn completion(
+        &self,
+        id: SocketId,
+        ov: &WSAOVERLAPPED,
+        routine: Option<LPWSAOVERLAPPED_COMPLETION_ROUTINE>,
+    ) -> Result<Completion, WsaError> {
+        let event = if routine.is_none() && ov.hEvent != 0 {
+            let e = self.event_ref(ov.hEvent)?;
+            e.reset();
+            Some(e)
+        } else {
+            None
+        };
+        Ok(Completion::new(id, ov.clone(), event, routine))
+    }
+
+    /// `WSAIoctl` (§1.14.2): `FIONBIO` (input: a `u32`), `FIONREAD` and `SIOCATMARK` (output: a
+    /// `u32`), `SIO_FLUSH` (pending overlapped sends end `WSA_OPERATION_ABORTED`). These all
+    /// complete at once; with `lpOverlapped` on an overlapped socket the indication is given
+    /// too. Short buffers are `WSAEFAULT`, other codes `WSAEINVAL`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn WSAIoctl(
+        &self,
+        s: SOCKET,
+        dwIoControlCode: u32,
+        lpvInBuffer: &[u8],
+        lpvOutBuffer: &mut [u8],
+        lpcbBytesReturned: Option<&mut u32>,
+        lpOverlapped: Option<&WSAOVERLAPPED>,
+        lpCompletionRoutine: Option<LPWSAOVERLAPPED_COMPLETION_ROUTINE>,
+    ) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        let Some(returned) = lpcbBytesReturned else {
+            return record(Err(WsaError::WSAEFAULT));
+        };
+        if lpOverlapped.is_some() {
+            let overlapped = record(
+                self.stack
+                    .with_quiet(|core| core.sock(id).map(|s| s.overlapped)),
+            )?;
+            if !overlapped {
+                return record(Err(WsaError::WSAEINVAL));
+            }
+        }
+        let out_u32 = |out: &mut [u8], v: u32| -> Result<u32, WsaError> {
+            let dst = out.get_mut(..4).ok_or(WsaError::WSAEFAULT)?;
+            dst.copy_from_slice(&v.to_ne_bytes());
+            Ok(4)
+        };
+        let n = record(match dwIoControlCode {
+            c if c == FIONBIO as u32 => match lpvInBuffer.get(..4) {
+                None => Err(WsaError::WSAEFAULT),
+                Some(b) => {
+                    let mut arg = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+                    self.ioctlsocket(s, FIONBIO, Some(&mut arg)).map(|()| 0)
+                }
+            },
+            c if c == FIONREAD as u32 || c == SIOCATMARK as u32 => {
+                let mut arg = 0;
+                self.ioctlsocket(s, c as i32, Some(&mut arg))
+                    .and_then(|()| out_u32(lpvOutBuffer, arg))
+            }
+            SIO_FLUSH => {
+                self.stack.with_quiet(|core| core.ov_flush_sends(id));
+                Ok(0)
+            }
+            _ => Err(WsaError::WSAEINVAL),
+        })?;
+        *returned = n;
+        if let Some(ov) = lpOverlapped {
+            let completion = record(self.completion(id, ov, lpCompletionRoutine))?;
+            record(ov.begin(id))?;
+            completion.complete(crate::notify::overlapped::Outcome {
+                bytes: n,
+                ..Default::default()
+            });
+        }
+        Ok(())
+    }
+
+    /// `WSAGetOverlappedResult` (§1.6.7): `Ok` with the bytes transferred and the receive flags
+    /// once the operation completed successfully; the operation's own error if it failed;
+    /// `WSA_IO_INCOMPLETE` while it is pending and `fWait` is false. With `fWait` it waits for
+    /// completion (a `hEvent` that is not an open event is `WSA_INVALID_HANDLE`).
+    pub fn WSAGetOverlappedResult(
+        &self,
+        s: SOCKET,
+        lpOverlapped: &WSAOVERLAPPED,
+        lpcbTransfer: &mut u32,
+        fWait: bool,
+        lpdwFlags: &mut u32,
+    ) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        if !lpOverlapped.belongs_to(id) {
+            return record(Err(WsaError::WSA_INVALID_PARAMETER));
+        }
+        let ev: WSAEVENT = lpOverlapped.hEvent;
+        if fWait && lpOverlapped.is_pending() && ev != 0 && !self.events().contains(ev) {
+            return record(Err(WsaError::WSA_INVALID_HANDLE));
+        }
+        match lpOverlapped.result(fWait, None::<Instant>) {
+            None => record(Err(WsaError::WSA_IO_INCOMPLETE)),
+            Some((error, bytes, flags)) => {
+                *lpdwFlags = flags;
+                if error != 0 {
+                    return record(Err(WsaError(error)));
+                }
+                *lpcbTransfer = bytes;
+                Ok(())
+            }
+        }
+    }
+}
