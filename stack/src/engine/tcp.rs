@@ -178,7 +178,7 @@ impl Core {
         let Some(h) = l.ready.pop_front() else {
             return Ok(None);
         };
-        let (opts, nonblocking) = (sock.opts, sock.nonblocking);
+        let (opts, nonblocking, overlapped) = (sock.opts, sock.nonblocking, sock.overlapped);
         let select = sock.select.as_ref().map(|r| Box::new(r.inherited()));
         let bound = sock
             .bound
@@ -205,6 +205,7 @@ impl Core {
         let mut new = Sock::new(Proto::Tcp, opts.rcvbuf);
         new.opts = opts;
         new.nonblocking = nonblocking;
+        new.overlapped = overlapped;
         new.bound = Some(local);
         new.local = Some(local);
         new.peer = Some(remote);

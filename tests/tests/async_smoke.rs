@@ -1,0 +1,72 @@
+//! Smoke checks of the asynchronous models end to end (the detailed conformance tests live in
+//! winsock_async_select.rs, winsock_events.rs, winsock_overlapped.rs, winsock_hooks.rs).
+
+use std::sync::{Arc, Mutex};
+
+use ws2_stack::winsock::*;
+use ws2_tests::*;
+
+/// Conformance: 258, 288 — FD_READ recorded and signalled when data arrives; the record is
+/// taken by WSAEnumNetworkEvents.
+#[test]
+fn event_select_sees_data() {
+    let (a, b) = two_hosts(9001);
+    let (c, s) = tcp_pair(&a, &b, 9001);
+    let ev = b.WSACreateEvent().unwrap();
+    b.WSAEventSelect(s, ev, FD_READ | FD_CLOSE).unwrap();
+    assert_eq!(
+        b.WSAWaitForMultipleEvents(&[ev], false, 0, false),
+        Ok(WSA_WAIT_TIMEOUT)
+    );
+    send_all(&a, c, b"hello");
+    assert_eq!(
+        b.WSAWaitForMultipleEvents(&[ev], false, 5000, false),
+        Ok(WSA_WAIT_EVENT_0)
+    );
+    let mut ne = WSANETWORKEVENTS::default();
+    b.WSAEnumNetworkEvents(s, ev, Some(&mut ne)).unwrap();
+    assert_eq!(ne.lNetworkEvents, FD_READ);
+    let mut buf = [0u8; 16];
+    assert_eq!(b.recv(s, &mut buf, 0), Ok(5));
+    a.closesocket(c).unwrap();
+    assert_eq!(
+        b.WSAWaitForMultipleEvents(&[ev], false, 5000, false),
+        Ok(WSA_WAIT_EVENT_0)
+    );
+    b.WSAEnumNetworkEvents(s, ev, Some(&mut ne)).unwrap();
+    assert_eq!(ne.lNetworkEvents, FD_CLOSE);
+    assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], 0);
+}
+
+/// Conformance: 307, 322 — an overlapped receive pends, then its completion routine runs in an
+/// alertable wait.
+#[test]
+fn completion_routine_receives() {
+    let (a, b) = two_hosts(9002);
+    let (c, s) = tcp_pair(&a, &b, 9002);
+    let ov = WSAOVERLAPPED::new(0);
+    let got = Arc::new(Mutex::new(None));
+    let g = got.clone();
+    let mut bufs = [WSABUF::zeroed(100)];
+    let mut flags = 0;
+    let r = b.WSARecv(
+        s,
+        &mut bufs,
+        None,
+        Some(&mut flags),
+        Some(&ov),
+        Some(Box::new(move |err, n, ov: &WSAOVERLAPPED, _f| {
+            *g.lock().unwrap() = Some((err, n, ov.take_received()));
+        })),
+    );
+    assert_eq!(r, Err(WsaError::WSA_IO_PENDING));
+    send_all(&a, c, b"abc");
+    let ev = b.WSACreateEvent().unwrap();
+    assert_eq!(
+        b.WSAWaitForMultipleEvents(&[ev], false, 5000, true),
+        Ok(WSA_WAIT_IO_COMPLETION)
+    );
+    assert_eq!(*got.lock().unwrap(), Some((0, 3, b"abc".to_vec())));
+}
+
+use ws2_stack::WsaError;
