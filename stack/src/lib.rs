@@ -3,6 +3,8 @@
 //! - [`Stack`]: one network node (a link, addresses, smoltcp, the socket table) driven by its
 //!   own thread.
 //! - [`winsock`]: the Winsock face — the spec's functions, constants and error codes.
+//! - [`echo`]: echo servers on the notification models and a client swarm (used by `ws2 demo`
+//!   and the acceptance tests).
 //! - [`net`]: the Rust face — `TcpListener`, `TcpStream`, `UdpSocket` as in `std::net`, built on
 //!   the Winsock face.
 //!
@@ -13,6 +15,7 @@
 #![deny(missing_debug_implementations)]
 
 mod config;
+pub mod echo;
 mod engine;
 mod error;
 pub mod net;

@@ -1,14 +1,18 @@
-//! `ws2 demo`: three hosts on an in-process virtual LAN exchanging TCP, UDP and ICMP, with a
-//! summary table. Needs no privileges. Later issues add QoS, multicast and rooted-multipoint
+//! `ws2 demo`: three hosts on an in-process virtual LAN exchanging TCP, UDP and ICMP, then a
+//! `WSAEventSelect` echo server and a completion-routine echo server each serving a swarm of
+//! concurrent clients, with a summary table. Needs no privileges. Later issues add QoS, multicast and rooted-multipoint
 //! scenarios here.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use sha2::{Digest, Sha256};
+use ws2_stack::echo;
 use ws2_stack::net::{TcpListener, TcpStream, UdpSocket};
 use ws2_stack::winsock::*;
 use ws2_stack::{Stack, StackConfig};
@@ -27,6 +31,9 @@ pub(crate) struct DemoArgs {
     /// Seed of the switch's impairments.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    /// Clients of the event-select and completion-routine echo servers.
+    #[arg(long, default_value_t = 200)]
+    async_clients: usize,
     /// Write the first client's frames to this pcap file.
     #[arg(long)]
     pcap: Option<PathBuf>,
@@ -129,6 +136,21 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
     }
     let _ = tcp_server.join();
     drop(udp_server);
+    let async_client = &clients[0];
+    rows.push(async_echo(
+        &server,
+        async_client,
+        args.async_clients,
+        "event select",
+        echo::serve_event_select,
+    ));
+    rows.push(async_echo(
+        &server,
+        async_client,
+        args.async_clients,
+        "completion",
+        echo::serve_completion_routines,
+    ));
 
     println!();
     println!("{:<10} {:<12} {:<58} ok", "host", "test", "result");
@@ -153,6 +175,57 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
         Ok(())
     } else {
         Err("demo: some checks failed".into())
+    }
+}
+
+type EchoServer = fn(&Winsock, SOCKET, &AtomicBool) -> Result<echo::ServerStats, WsaError>;
+
+/// An echo server of `ws2_stack::echo` on `server` (one of the asynchronous models) and a swarm
+/// of `clients` concurrent clients on `client`, every byte checked.
+fn async_echo(
+    server: &Stack,
+    (name, client): &(&str, Stack),
+    clients: usize,
+    test: &'static str,
+    serve: EchoServer,
+) -> Row {
+    let row = |detail: String, ok| Row {
+        host: name.to_string(),
+        test,
+        detail,
+        ok,
+    };
+    let (srv, cli) = (Winsock::new(server.clone()), Winsock::new(client.clone()));
+    let mut data = WSADATA::default();
+    for ws in [&srv, &cli] {
+        if ws.WSAStartup(MAKEWORD(2, 2), Some(&mut data)) != 0 {
+            return row("WSAStartup failed".into(), false);
+        }
+    }
+    let addr = "10.0.0.1:8".parse().expect("literal address");
+    let listener = match echo::echo_listener(&srv, addr, 8 * 1024) {
+        Ok(l) => l,
+        Err(e) => return row(format!("listen failed: {e:?}"), false),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ws, st) = (srv.clone(), stop.clone());
+    let job = thread::spawn(move || serve(&ws, listener, &st));
+    let report = echo::run_clients(&cli, addr, clients, 4096, Duration::from_secs(120));
+    stop.store(true, Ordering::Relaxed);
+    let stats = job.join().ok().and_then(Result::ok).unwrap_or_default();
+    let _ = (srv.WSACleanup(), cli.WSACleanup());
+    match report {
+        Ok(r) => row(
+            format!(
+                "{}/{clients} clients verified, {} open at once, {} KiB in {:.2} s",
+                r.verified,
+                stats.max_open,
+                stats.echoed >> 10,
+                r.elapsed.as_secs_f64()
+            ),
+            r.verified == clients && r.corrupted == 0 && stats.max_open == clients,
+        ),
+        Err(e) => row(format!("swarm failed: {e:?}"), false),
     }
 }
 
