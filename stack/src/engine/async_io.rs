@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
+use std::sync::atomic::Ordering;
 
 use smoltcp::socket::tcp as stcp;
 
@@ -125,6 +126,8 @@ impl Core {
         } else {
             self.watched.remove(&id);
         }
+        self.watched_count
+            .store(self.watched.len(), Ordering::Relaxed);
     }
 
     /// Every watched socket, after a pass.
@@ -234,7 +237,7 @@ impl Core {
             return Err((WsaError::WSAEWOULDBLOCK, op));
         }
         queue.push_back(op);
-        self.watched.insert(id);
+        self.watch(id);
         self.fd_update(id);
         Ok(())
     }
@@ -266,10 +269,8 @@ impl Core {
             return;
         }
         let (proto, connecting) = (sock.proto, matches!(sock.state, State::Connecting(_)));
-        if proto == Proto::Tcp && connecting {
-            if self.tcp_connect_poll(id).is_none() {
-                return;
-            }
+        if proto == Proto::Tcp && connecting && self.tcp_connect_poll(id).is_none() {
+            return;
         }
         match proto {
             Proto::Tcp => {

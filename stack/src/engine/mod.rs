@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -124,6 +124,8 @@ pub(crate) struct Core {
     orphans: Vec<Orphan>,
     /// Sockets with a notification registration or overlapped operations (`async_io`).
     watched: HashSet<SocketId>,
+    /// `watched.len()`, readable without the lock (calls skip re-arming when it is 0).
+    watched_count: Arc<AtomicUsize>,
     pub(crate) config: StackConfig,
     mac: [u8; 6],
     epoch: Instant,
@@ -180,6 +182,7 @@ impl Core {
             recv_shut: HashSet::new(),
             orphans: Vec::new(),
             watched: HashSet::new(),
+            watched_count: Arc::default(),
             config,
             mac,
             epoch,
@@ -278,6 +281,8 @@ impl Core {
             std::mem::take(&mut sock.ov_send),
         );
         self.watched.remove(&id);
+        self.watched_count
+            .store(self.watched.len(), Ordering::Relaxed);
         self.listeners.remove(&id);
         self.recv_shut.remove(&id);
         if let (Some(l), Some(r)) = (sock.local, sock.peer) {
@@ -567,6 +572,8 @@ impl Core {
 
 struct Inner {
     core: Mutex<Core>,
+    /// The core's count of watched sockets.
+    watched: Arc<AtomicUsize>,
     /// Notified after every pass of the owner thread.
     changed: Condvar,
     waker: sys::Waker,
@@ -633,8 +640,10 @@ impl Stack {
                 "a stack needs an address",
             ));
         }
+        let core = Core::new(config);
         let inner = Arc::new(Inner {
-            core: Mutex::new(Core::new(config)),
+            watched: core.watched_count.clone(),
+            core: Mutex::new(core),
             changed: Condvar::new(),
             waker: sys::Waker::new()?,
             shutdown: AtomicBool::new(false),
@@ -683,6 +692,11 @@ impl Stack {
         drop(core);
         self.inner.waker.wake();
         r
+    }
+
+    /// Whether any socket has a notification registration or overlapped operations.
+    pub(crate) fn any_watched(&self) -> bool {
+        self.inner.watched.load(Ordering::Relaxed) > 0
     }
 
     /// Runs `f` on the core without waking the owner thread (for calls that only read, or act

@@ -222,7 +222,6 @@ impl Core {
         };
         self.conns.insert((local, remote), new_id);
         if inherits {
-            self.watched.insert(new_id);
             self.fd_update(new_id);
         }
         Ok(Some((new_id, remote)))

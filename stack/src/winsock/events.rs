@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -94,10 +94,7 @@ impl MessageQueue {
     pub fn GetMessage(&self, timeout: Option<Duration>) -> Option<MSG> {
         match timeout {
             None => self.rx.recv().ok(),
-            Some(t) => match self.rx.recv_timeout(t) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-            },
+            Some(t) => self.rx.recv_timeout(t).ok(),
         }
     }
 
@@ -282,6 +279,9 @@ impl Winsock {
 
     /// Re-enables `events` of `s`'s registration (the re-enabling calls of §1.6.5).
     pub(crate) fn rearm(&self, s: super::SOCKET, events: i32) {
+        if !self.stack.any_watched() {
+            return;
+        }
         self.stack
             .with_quiet(|core| core.fd_arm(s as crate::engine::SocketId, events));
     }
