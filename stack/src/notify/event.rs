@@ -112,7 +112,8 @@ impl EventTable {
         deadline: Option<Instant>,
         alertable: bool,
     ) -> Result<WaitResult, WsaError> {
-        let me = std::thread::current();
+        // The thread handle is needed only once the wait has to sleep.
+        let mut me: Option<Thread> = None;
         let mut registered = false;
         let result = loop {
             if alertable && apc::run_queued() {
@@ -125,8 +126,8 @@ impl EventTable {
                 for (i, h) in handles.iter().enumerate() {
                     let Some(slot) = slots.get(h) else {
                         drop(slots);
-                        if registered {
-                            self.unregister(handles, &me);
+                        if let (true, Some(me)) = (registered, &me) {
+                            self.unregister(handles, me);
                         }
                         return Err(WsaError::WSA_INVALID_HANDLE);
                     };
@@ -141,6 +142,7 @@ impl EventTable {
                     _ => {}
                 }
                 if !registered {
+                    let me = me.get_or_insert_with(std::thread::current);
                     for h in handles {
                         if let Some(slot) = slots.get_mut(h) {
                             slot.waiters.push(me.clone());
@@ -162,8 +164,8 @@ impl EventTable {
                 }
             }
         };
-        if registered {
-            self.unregister(handles, &me);
+        if let (true, Some(me)) = (registered, &me) {
+            self.unregister(handles, me);
         }
         result
     }

@@ -10,7 +10,10 @@
 //!   against raw smoltcp (two interfaces, one thread each) on the same kind of link.
 //! - `tcp-tap`: bulk TCP through the Winsock face on a TAP against the Linux kernel in a network
 //!   namespace, against raw smoltcp on the same TAP against the same kernel peer. Needs root.
+//! - `events`: notification latency of `WSAEventSelect` and of completion routines, and the
+//!   cost of a 64-event `WSAWaitForMultipleEvents`, against Linux epoll on kernel sockets.
 
+mod events;
 mod raw_smoltcp;
 mod tcp;
 
@@ -22,6 +25,8 @@ pub(crate) enum Scenario {
     TcpVirtual,
     /// Bulk TCP on a TAP with the Linux kernel as peer, vs raw smoltcp (root).
     TcpTap,
+    /// Event and completion-routine latency, 64-event waits, vs Linux epoll (lower is better).
+    Events,
 }
 
 #[derive(Args, Debug)]
@@ -31,7 +36,7 @@ pub(crate) struct BenchArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
-    /// Bytes per transfer.
+    /// Bytes per transfer (tcp scenarios).
     #[arg(long, default_value_t = 128 * 1024 * 1024)]
     bytes: u64,
     /// Runs per measurement (the median is reported).
@@ -70,6 +75,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     let figures = match args.scenario {
         Scenario::TcpVirtual => tcp::virtual_switch(args.bytes, runs)?,
         Scenario::TcpTap => tcp::tap(args.bytes, runs)?,
+        Scenario::Events => events::run(runs)?,
     };
     if args.json {
         for f in &figures {
@@ -101,8 +107,17 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                 f.ratio()
             );
         }
+        println!("ratio = value / baseline; {}", better(args.scenario));
     }
     Ok(())
+}
+
+/// Which way is better for a scenario's figures, for the table.
+fn better(s: Scenario) -> &'static str {
+    match s {
+        Scenario::TcpVirtual | Scenario::TcpTap => "higher is better",
+        Scenario::Events => "lower is better (latency, time per call)",
+    }
 }
 
 fn round(x: f64) -> f64 {

@@ -40,11 +40,11 @@ fn mbits(bytes: u64, d: Duration) -> f64 {
     bytes as f64 * 8.0 / d.as_secs_f64().max(1e-9) / 1e6
 }
 
-fn cidr(s: &str) -> Ipv4Cidr {
+pub(super) fn cidr(s: &str) -> Ipv4Cidr {
     s.parse().expect("literal address")
 }
 
-fn winsock(stack: &Stack) -> Result<Winsock, String> {
+pub(super) fn winsock(stack: &Stack) -> Result<Winsock, String> {
     let ws = Winsock::new(stack.clone());
     let mut data = WSADATA::default();
     match ws.WSAStartup(MAKEWORD(2, 2), Some(&mut data)) {
@@ -53,7 +53,7 @@ fn winsock(stack: &Stack) -> Result<Winsock, String> {
     }
 }
 
-fn err(what: &str) -> impl Fn(WsaError) -> String + '_ {
+pub(super) fn err(what: &str) -> impl Fn(WsaError) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
