@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ws2_stack::net::{TcpListener, TcpStream, UdpSocket};
+use ws2_stack::net::{CancelHandle, TcpListener, TcpStream, UdpSocket};
 use ws2_stack::{Stack, WsaError};
 use ws2_tap::VirtualSwitch;
 use ws2_tests::*;
@@ -371,4 +371,145 @@ fn send_and_sync() {
     check::<TcpListener>();
     check::<UdpSocket>();
     check::<Stack>();
+}
+
+/// Calls `cancel` until `worker` (blocked on the handle's socket) has finished: a cancel only
+/// reaches a call already blocked, so it is repeated rather than timed. False if the worker is
+/// still blocked after ten seconds.
+fn cancel_until_done<T>(cancel: &CancelHandle, worker: &thread::ScopedJoinHandle<'_, T>) -> bool {
+    wait_until(Duration::from_secs(10), || {
+        cancel.cancel().expect("cancel");
+        worker.is_finished()
+    })
+}
+
+/// `CancelHandle::cancel` ends a blocked `read` and a blocked `accept` with `Interrupted`
+/// (`WSAEINTR`); the stream and the listener keep working afterwards.
+#[test]
+fn cancel_interrupts_read_and_accept() {
+    let (a, b) = two_stacks(10);
+    let listener = TcpListener::bind(&b, "10.0.0.2:7200").expect("bind");
+    let mut client = TcpStream::connect(&a, "10.0.0.2:7200").expect("connect");
+    let (server, _) = listener.accept().expect("accept");
+    let (read, accepted) = thread::scope(|scope| {
+        let reader = scope.spawn(|| (&server).read(&mut [0u8; 16]));
+        let cancel = server.cancel_handle();
+        if !cancel_until_done(&cancel, &reader) {
+            client.write_all(b"unblock").expect("write");
+        }
+        let read = reader.join().expect("reader");
+        let acceptor = scope.spawn(|| listener.accept().map(|(_, peer)| peer));
+        let cancel = listener.cancel_handle();
+        if !cancel_until_done(&cancel, &acceptor) {
+            TcpStream::connect(&a, "10.0.0.2:7200").expect("unblock");
+        }
+        (read, acceptor.join().expect("acceptor"))
+    });
+    assert_code(read, io::ErrorKind::Interrupted, WsaError::WSAEINTR);
+    assert_code(accepted, io::ErrorKind::Interrupted, WsaError::WSAEINTR);
+    client.write_all(b"after").expect("write");
+    let mut buf = [0u8; 5];
+    (&server)
+        .read_exact(&mut buf)
+        .expect("the stream still reads");
+    assert_eq!(&buf, b"after");
+    (&server).write_all(b"back").expect("and writes");
+    let mut buf = [0u8; 4];
+    client.read_exact(&mut buf).expect("read");
+    assert_eq!(&buf, b"back");
+    let c2 = TcpStream::connect(&a, "10.0.0.2:7200").expect("connect");
+    let (_s2, peer) = listener.accept().expect("the listener still accepts");
+    assert_eq!(peer, c2.local_addr().expect("local_addr"));
+}
+
+/// `CancelHandle::cancel` ends a blocked `UdpSocket::recv_from` with `Interrupted`; the socket
+/// still receives afterwards.
+#[test]
+fn cancel_interrupts_udp_receive() {
+    let (a, b) = two_stacks(11);
+    let rx = UdpSocket::bind(&b, "10.0.0.2:7210").expect("bind");
+    let tx = UdpSocket::bind(&a, "10.0.0.1:7211").expect("bind");
+    let got = thread::scope(|scope| {
+        let receiver = scope.spawn(|| rx.recv_from(&mut [0u8; 16]));
+        if !cancel_until_done(&rx.cancel_handle(), &receiver) {
+            tx.send_to(b"unblock", "10.0.0.2:7210").expect("send_to");
+        }
+        receiver.join().expect("receiver")
+    });
+    assert_code(got, io::ErrorKind::Interrupted, WsaError::WSAEINTR);
+    tx.send_to(b"after", "10.0.0.2:7210").expect("send_to");
+    let mut buf = [0u8; 16];
+    let (n, from) = rx.recv_from(&mut buf).expect("still receives");
+    assert_eq!((&buf[..n], from), (&b"after"[..], v4(A, 7211)));
+}
+
+/// A cancelled `write` that had queued part of its buffer returns that count, not an error:
+/// writing the rest gives the peer exactly the bytes written, in order.
+#[test]
+fn cancelled_write_reports_what_it_queued() {
+    let (a, b) = two_stacks(12);
+    let listener = TcpListener::bind(&b, "10.0.0.2:7220").expect("bind");
+    let mut client = TcpStream::connect(&a, "10.0.0.2:7220").expect("connect");
+    let (mut server, _) = listener.accept().expect("accept");
+    // Far more than the send buffer and the peer's window: the peer reads nothing yet.
+    let data = pattern(4 << 20, 12);
+    let n = thread::scope(|scope| {
+        let writer = scope.spawn(|| (&client).write(&data));
+        assert!(
+            cancel_until_done(&client.cancel_handle(), &writer),
+            "the write ends"
+        );
+        writer.join().expect("writer")
+    })
+    .expect("a partial count");
+    assert!(n > 0 && n < data.len(), "wrote {n} of {}", data.len());
+    let received = thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut got = vec![0u8; data.len()];
+            server.read_exact(&mut got).map(|()| got)
+        });
+        client.write_all(&data[n..]).expect("write the rest");
+        reader.join().expect("reader")
+    })
+    .expect("read");
+    assert!(received == data, "the stream is intact");
+}
+
+/// A `CancelHandle` is `Clone + Send + Sync + Debug`; cancelling with nothing blocked affects no
+/// later call; once the socket is closed `cancel` fails with its Winsock code.
+#[test]
+fn cancel_handle_basics() {
+    fn check<T: Clone + Send + Sync + std::fmt::Debug + 'static>() {}
+    check::<CancelHandle>();
+    let (a, b) = two_stacks(13);
+    let listener = TcpListener::bind(&b, "10.0.0.2:7230").expect("bind");
+    let mut client = TcpStream::connect(&a, "10.0.0.2:7230").expect("connect");
+    let (server, _) = listener.accept().expect("accept");
+    let cancel = server.cancel_handle();
+    let copy = cancel.clone();
+    assert!(format!("{copy:?}").contains("CancelHandle"));
+    cancel.cancel().expect("nothing blocked: a no-op");
+    copy.cancel().expect("clones work too");
+    let writer = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        client.write_all(b"later").expect("write");
+        client
+    });
+    let mut buf = [0u8; 5];
+    (&server)
+        .read_exact(&mut buf)
+        .expect("an earlier cancel does not reach a later read");
+    assert_eq!(&buf, b"later");
+    let _client = writer.join().expect("writer");
+    drop(server);
+    // Accepted streams share the listener's session: the socket is simply gone.
+    assert_code(cancel.cancel(), io::ErrorKind::Other, WsaError::WSAENOTSOCK);
+    let udp = UdpSocket::bind(&a, "10.0.0.1:7231").expect("bind");
+    let cancel = udp.cancel_handle();
+    drop(udp);
+    assert_code(
+        cancel.cancel(),
+        io::ErrorKind::Other,
+        WsaError::WSANOTINITIALISED,
+    );
 }

@@ -122,6 +122,72 @@ impl Handle {
         let code = self.get_int(ws::SOL_SOCKET, ws::SO_ERROR)?;
         Ok((code != 0).then(|| crate::WsaError(code).into()))
     }
+
+    fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle {
+            ws: self.ws.clone(),
+            s: self.s,
+        }
+    }
+}
+
+/// Cancels the blocking calls in progress on one socket, from any thread: made by
+/// [`TcpStream::cancel_handle`], [`TcpListener::cancel_handle`] and
+/// [`UdpSocket::cancel_handle`].
+///
+/// [`cancel`](CancelHandle::cancel) makes every call blocked on the socket *at that moment*
+/// (`accept`, `read`, `recv_from`, …) return an error of kind
+/// [`Interrupted`](io::ErrorKind::Interrupted) carrying `WSAEINTR`; the socket stays usable and
+/// a call made afterwards blocks as usual. A blocked `write` that had already queued part of
+/// its buffer returns that count instead, so the stream stays consistent. Built on
+/// [`Winsock::interrupt_blocking_calls`].
+///
+/// A cancel reaches only calls already blocked, so a thread that is about to block may miss
+/// it: repeat `cancel` until the call is back (as below), or pair it with a flag of your own.
+/// `Read::read_exact`, `Write::write_all` and `io::copy` retry on `Interrupted`, so they keep
+/// going after a cancel; loop over `read`/`write` instead to stop at one. The handle keeps the
+/// stack running while it lives; once the socket is closed `cancel` fails.
+///
+/// # Examples
+/// ```
+/// use std::io::ErrorKind;
+/// use std::thread;
+/// use std::time::Duration;
+/// use ws2_stack::net::TcpListener;
+/// use ws2_stack::{Stack, StackConfig};
+/// use ws2_tap::VirtualSwitch;
+///
+/// let switch = VirtualSwitch::new(3);
+/// let stack = Stack::new(StackConfig::new("10.0.0.1/24".parse()?), switch.port())?;
+/// let listener = TcpListener::bind(&stack, "10.0.0.1:7")?;
+/// let cancel = listener.cancel_handle();
+/// let accepted = thread::scope(|scope| -> std::io::Result<_> {
+///     let acceptor = scope.spawn(|| listener.accept());
+///     while !acceptor.is_finished() {
+///         cancel.cancel()?;
+///         thread::sleep(Duration::from_millis(10));
+///     }
+///     Ok(acceptor.join().expect("acceptor"))
+/// })?;
+/// assert_eq!(accepted.unwrap_err().kind(), ErrorKind::Interrupted);
+/// // The listener still works.
+/// listener.set_nonblocking(true)?;
+/// assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct CancelHandle {
+    ws: Winsock,
+    s: SOCKET,
+}
+
+impl CancelHandle {
+    /// Makes the calls blocked on the socket now return [`io::ErrorKind::Interrupted`]
+    /// (`WSAEINTR`); does nothing to later calls. Fails once the socket is closed (the Winsock
+    /// error is kept: `WSAENOTSOCK`, or `WSANOTINITIALISED` when it was the session's last).
+    pub fn cancel(&self) -> io::Result<()> {
+        Ok(self.ws.interrupt_blocking_calls(self.s)?)
+    }
 }
 
 impl Drop for Handle {

@@ -4,7 +4,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::{first_v4, Handle};
+use super::{first_v4, CancelHandle, Handle};
 use crate::winsock as ws;
 use crate::Stack;
 
@@ -127,6 +127,12 @@ impl TcpStream {
     pub fn as_socket(&self) -> (&ws::Winsock, ws::SOCKET) {
         (&self.h.ws, self.h.s)
     }
+
+    /// A handle that interrupts this stream's blocked `read`s and `write`s from another thread
+    /// (they return [`io::ErrorKind::Interrupted`]; see [`CancelHandle`]).
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.h.cancel_handle()
+    }
 }
 
 impl Read for &TcpStream {
@@ -215,6 +221,12 @@ impl TcpListener {
     /// Takes the pending `SO_ERROR`.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.h.take_error()
+    }
+
+    /// A handle that interrupts a blocked `accept` from another thread (it returns
+    /// [`io::ErrorKind::Interrupted`]; see [`CancelHandle`]).
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.h.cancel_handle()
     }
 }
 

@@ -4,7 +4,7 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use super::{first_v4, Handle};
+use super::{first_v4, CancelHandle, Handle};
 use crate::winsock as ws;
 use crate::Stack;
 
@@ -144,5 +144,11 @@ impl UdpSocket {
     /// The Winsock handle underneath, for calls the Rust face does not wrap.
     pub fn as_socket(&self) -> (&ws::Winsock, ws::SOCKET) {
         (&self.h.ws, self.h.s)
+    }
+
+    /// A handle that interrupts this socket's blocked receives and sends from another thread
+    /// (they return [`io::ErrorKind::Interrupted`]; see [`CancelHandle`]).
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.h.cancel_handle()
     }
 }

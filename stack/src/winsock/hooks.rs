@@ -36,6 +36,11 @@ pub(super) fn in_blocking_call() -> bool {
     BLOCKING.with(Cell::get)
 }
 
+/// Forgets the calling thread's hook (its application's last `WSACleanup`).
+pub(super) fn clear_hook() {
+    HOOK.with(|h| h.borrow_mut().take());
+}
+
 /// Runs the thread's hook until it returns FALSE; `false` if there is no hook (the default hook
 /// has nothing to dispatch here).
 fn run_hook() -> bool {
@@ -124,7 +129,10 @@ impl Winsock {
     }
 
     /// Interrupts every call blocked on `s` now: they fail `WSAEINTR` and the socket stays
-    /// usable. Not a spec function: the cancellation the Rust face offers.
+    /// usable; calls made later block as usual. In 2.x mode a blocking stream `send` that had
+    /// already queued part of its buffer returns that count instead, so the stream stays
+    /// consistent. Not a spec function: the cancellation the Rust face offers
+    /// ([`crate::net::CancelHandle`]).
     pub fn interrupt_blocking_calls(&self, s: super::SOCKET) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
         record(self.stack.with(|core| {

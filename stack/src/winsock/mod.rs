@@ -181,6 +181,10 @@ impl Winsock {
         let Some(data) = lpWSAData else {
             return WsaError::WSAEFAULT.0;
         };
+        if hooks::in_blocking_call() {
+            // From a 1.1 blocking hook (CHECKLIST §1.7.1, 338).
+            return WsaError::WSAEINPROGRESS.0;
+        }
         let version = requested.min(HIGHEST_VERSION);
         *data = WSADATA {
             wVersion: MAKEWORD(version.0, version.1),
@@ -209,6 +213,7 @@ impl Winsock {
             }
             session.sockets.drain().collect()
         };
+        hooks::clear_hook();
         self.stack.with(|core| {
             for id in ids {
                 core.remove(id, true);

@@ -86,9 +86,11 @@ impl Winsock {
         };
         let ready = match deadline {
             Some(d) if d <= Instant::now() => self.stack.with(check),
-            _ => self
-                .block(None, deadline, |core| check(core).map(Ok))
-                .and_then(Result::ok),
+            // A cancelled 1.1 select fails WSAEINTR (CHECKLIST §1.7.3, 343).
+            _ => record(
+                self.block(None, deadline, |core| check(core).map(Ok))
+                    .transpose(),
+            )?,
         }
         .unwrap_or_default();
         let mut total = 0;

@@ -303,6 +303,14 @@ impl Winsock {
                         self.stack.with(|core| core.tcp_abort(id));
                         Err(WsaError::WSAEINTR)
                     }
+                    // Interrupted (not closed) in 2.x mode after queueing part of `buf`: report
+                    // what went, so the stream stays consistent (`interrupt_blocking_calls`).
+                    Some(Err(WsaError::WSAEINTR))
+                        if sent > 0
+                            && self.stack.with_quiet(|core| core.table.contains_key(&id)) =>
+                    {
+                        Ok(sent)
+                    }
                     Some(r) => r,
                     None if sent > 0 => Ok(sent),
                     None => Err(WsaError::WSAETIMEDOUT),
@@ -503,10 +511,14 @@ impl Winsock {
         if linger_on && secs > 0 && queued > 0 {
             self.stack.with(|core| core.tcp_close_gracefully(id));
             let until = Instant::now() + Duration::from_secs(u64::from(secs));
-            let done = self
-                .stack
-                .block_on(Some(until), |core| core.tcp_linger_done(id).then_some(()))
-                .is_some();
+            // A lingering close is a blocking call: 1.1 hooks run and may cancel it (then the
+            // connection is reset, as when the linger time runs out).
+            let done = matches!(
+                self.block(None, Some(until), |core| {
+                    core.tcp_linger_done(id).then_some(Ok(()))
+                }),
+                Some(Ok(()))
+            );
             self.stack.with(|core| core.remove(id, !done));
         } else {
             self.stack
