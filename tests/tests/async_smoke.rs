@@ -70,3 +70,30 @@ fn completion_routine_receives() {
 }
 
 use ws2_stack::WsaError;
+
+/// Conformance: 118 — a connected UDP socket discards datagrams from other addresses before
+/// anyone sees them: no FD_READ, not readable, FIONREAD 0.
+#[test]
+fn connected_udp_ignores_strangers_in_readiness() {
+    let (a, b) = two_hosts(9003);
+    let rx = udp_bound(&b, at(B, 9003));
+    connect(&b, rx, at(A, 9004)).unwrap();
+    let ev = b.WSACreateEvent().unwrap();
+    b.WSAEventSelect(rx, ev, FD_READ).unwrap();
+    let stranger = udp_bound(&a, at(A, 9005));
+    let peer = udp_bound(&a, at(A, 9004));
+    sendto(&a, stranger, b"nope", at(B, 9003)).unwrap();
+    assert_eq!(
+        b.WSAWaitForMultipleEvents(&[ev], false, 300, false),
+        Ok(WSA_WAIT_TIMEOUT),
+        "no FD_READ for a stranger's datagram"
+    );
+    assert_eq!(fionread(&b, rx), 0);
+    assert!(!poll_one(&b, rx, 0).0, "not readable");
+    sendto(&a, peer, b"yes", at(B, 9003)).unwrap();
+    assert_eq!(
+        b.WSAWaitForMultipleEvents(&[ev], false, 5000, false),
+        Ok(WSA_WAIT_EVENT_0)
+    );
+    assert_eq!(fionread(&b, rx), 3);
+}

@@ -274,8 +274,29 @@ impl Core {
         Ok(())
     }
 
+    /// Discards queued datagrams that a connected UDP socket must not see (from anyone but its
+    /// peer), so that readiness, `FIONREAD` and FD_READ speak only of datagrams `recv` returns.
+    fn dgram_drop_strangers(&mut self, id: SocketId) {
+        let Some(sock) = self.table.get(&id) else {
+            return;
+        };
+        let (Proto::Udp, Some(peer), State::Datagram(h)) = (sock.proto, sock.peer, &sock.state)
+        else {
+            return;
+        };
+        let s = self.sockets.get_mut::<udp::Socket>(*h);
+        while let Ok((_, meta)) = s.peek() {
+            let smoltcp::wire::IpAddress::Ipv4(ip) = meta.endpoint.addr;
+            if SocketAddrV4::new(ip, meta.endpoint.port) == peer {
+                break;
+            }
+            let _ = s.recv();
+        }
+    }
+
     /// Size of the first queued datagram (`FIONREAD` on a message socket).
     pub(crate) fn dgram_first_len(&mut self, id: SocketId) -> Result<usize, WsaError> {
+        self.dgram_drop_strangers(id);
         let Some(h) = self.sock(id)?.handle() else {
             return Ok(0);
         };
@@ -296,6 +317,7 @@ impl Core {
 
     /// Readiness of a datagram socket for `select`: (readable, writable).
     pub(crate) fn dgram_readiness(&mut self, id: SocketId) -> (bool, bool) {
+        self.dgram_drop_strangers(id);
         let Some(sock) = self.table.get(&id) else {
             return (false, false);
         };
