@@ -116,9 +116,6 @@ impl EventTable {
         let mut me: Option<Thread> = None;
         let mut registered = false;
         let result = loop {
-            if alertable && apc::run_queued() {
-                break Ok(WaitResult::IoCompletion);
-            }
             {
                 let mut slots = self.lock();
                 let mut first = None;
@@ -152,6 +149,10 @@ impl EventTable {
                     // Re-check with the registration in place: a set from now on unparks us.
                     continue;
                 }
+            }
+            // As in Win32, a signaled event wins over queued completion routines.
+            if alertable && apc::run_queued() {
+                break Ok(WaitResult::IoCompletion);
             }
             match deadline {
                 None => std::thread::park(),

@@ -167,10 +167,12 @@ impl WSAOVERLAPPED {
     }
 
     /// Undoes [`WSAOVERLAPPED::begin`] for an operation that failed to start, giving the
-    /// buffers back.
+    /// buffers back. The slot then names no operation (`WSAGetOverlappedResult` does not
+    /// report one that never started as a success).
     pub(crate) fn cancel_begin(&self, buffers: Vec<WSABUF>) {
         let mut s = self.slot();
         s.pending = false;
+        s.socket = None;
         s.buffers = buffers;
     }
 

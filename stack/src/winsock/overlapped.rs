@@ -113,6 +113,10 @@ impl Winsock {
             (Proto::Tcp, _) | (_, None) => None,
             (_, Some(_)) => Some(read_name(to, tolen, WsaError::WSAEAFNOSUPPORT)?),
         };
+        if ov.is_none() && routine.is_some() && !self.has_overlapped(id)? {
+            // D-9: a completion routine needs the overlapped attribute.
+            return Err(WsaError::WSAEINVAL);
+        }
         let Some(ov) = ov else {
             let Some(sent) = sent else {
                 return Err(WsaError::WSAEFAULT);
@@ -218,13 +222,20 @@ impl Winsock {
         if from.is_some() && fromlen.is_none() {
             return Err(WsaError::WSAEFAULT);
         }
+        if ov.is_none() && routine.is_some() && !self.has_overlapped(id)? {
+            // D-9: a completion routine needs the overlapped attribute.
+            return Err(WsaError::WSAEINVAL);
+        }
+        // MSG_PARTIAL is a valid input flag (§1.4.1); it only matters for message protocols
+        // with partial messages, which there are none of here.
+        let in_flags = *flags & !(MSG_PARTIAL as u32);
         let Some(ov) = ov else {
             let Some(received) = received else {
                 return Err(WsaError::WSAEFAULT);
             };
             let room: usize = buffers.iter().map(|b| b.len as usize).sum();
             let mut tmp = vec![0u8; room];
-            let r = self.recv_inner(id, &mut tmp, *flags as i32);
+            let r = self.recv_inner(id, &mut tmp, in_flags as i32);
             let (n, src) = match r {
                 Ok(r) => r,
                 Err(WsaError::WSAEMSGSIZE) => {
@@ -243,17 +254,17 @@ impl Winsock {
             }
             return Ok(());
         };
-        if *flags as i32 & MSG_PEEK != 0 {
+        if in_flags as i32 & MSG_PEEK != 0 {
             return Err(WsaError::WSAEINVAL);
         }
-        if *flags as i32 & MSG_OOB != 0 {
+        if in_flags as i32 & MSG_OOB != 0 {
             return Err(if proto == Proto::Tcp {
                 WsaError::WSAEINVAL
             } else {
                 WsaError::WSAEOPNOTSUPP
             });
         }
-        if *flags != 0 {
+        if in_flags != 0 {
             return Err(WsaError::WSAEINVAL);
         }
         self.ov_precheck(id, Dir::Recv, None)?;
@@ -267,6 +278,12 @@ impl Winsock {
             write_name(src, from, fromlen)?;
         }
         Ok(())
+    }
+
+    /// Whether the socket has the overlapped attribute.
+    fn has_overlapped(&self, id: SocketId) -> Result<bool, WsaError> {
+        self.stack
+            .with_quiet(|core| core.sock(id).map(|s| s.overlapped))
     }
 
     /// What must hold before an overlapped operation starts (failures give no indication).
@@ -315,6 +332,10 @@ impl Winsock {
         ov: &WSAOVERLAPPED,
         routine: Option<LPWSAOVERLAPPED_COMPLETION_ROUTINE>,
     ) -> Result<u32, WsaError> {
+        if ov.is_pending() {
+            // Refused before anything changes: the event and the slot's result stay as they are.
+            return Err(WsaError::WSA_INVALID_PARAMETER);
+        }
         let completion = self.completion(id, ov, routine)?;
         ov.begin(id)?;
         let taken: Vec<WSABUF> = buffers.iter_mut().map(std::mem::take).collect();
@@ -323,7 +344,11 @@ impl Winsock {
             .stack
             .with(|core| core.ov_submit(id, dir == Dir::Recv, op))
         {
-            ov.cancel_begin(op.buffers);
+            // Not started: the caller keeps its buffers.
+            for (dst, src) in buffers.iter_mut().zip(op.buffers) {
+                *dst = src;
+            }
+            ov.cancel_begin(Vec::new());
             return Err(e);
         }
         match ov.result(false, None) {
@@ -370,15 +395,13 @@ impl Winsock {
         let Some(returned) = lpcbBytesReturned else {
             return record(Err(WsaError::WSAEFAULT));
         };
-        if lpOverlapped.is_some() {
-            let overlapped = record(
-                self.stack
-                    .with_quiet(|core| core.sock(id).map(|s| s.overlapped)),
-            )?;
-            if !overlapped {
-                return record(Err(WsaError::WSAEINVAL));
-            }
-        }
+        // On a socket without the overlapped attribute both are ignored (§1.14.2).
+        let (lpOverlapped, lpCompletionRoutine) =
+            if lpOverlapped.is_some() && !record(self.has_overlapped(id))? {
+                (None, None)
+            } else {
+                (lpOverlapped, lpCompletionRoutine)
+            };
         let out_u32 = |out: &mut [u8], v: u32| -> Result<u32, WsaError> {
             let dst = out.get_mut(..4).ok_or(WsaError::WSAEFAULT)?;
             dst.copy_from_slice(&v.to_ne_bytes());
