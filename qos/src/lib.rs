@@ -7,3 +7,19 @@
 //! Status: the crate is reserved for issue 4 (QoS); the foundation issue only creates it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+
+pub mod admission;
+pub mod bucket;
+pub mod flowspec;
+pub mod scheduler;
+pub mod templates;
+
+pub use admission::{Admission, AdmissionError, LinkKind};
+pub use bucket::{ethernet_frame_len, Shape, TokenBucket, DEFAULT_MAX_FRAME};
+pub use flowspec::{
+    BufferError, Direction, Flowspec, FlowspecError, FlowspecField, Guarantee, Qos, QosError,
+};
+pub use scheduler::{
+    shaping_workload, Class, FlowConfig, FlowId, GroupId, Rejected, Scheduler, SchedulerError,
+};
+pub use templates::{template, template_names};

@@ -17,6 +17,7 @@
 mod async_io;
 mod device;
 mod frames;
+mod groups;
 pub(crate) mod socket;
 mod sys;
 mod tcp;
@@ -41,6 +42,7 @@ use crate::error::WsaError;
 pub(crate) use async_io::{gather, scatter, OvOp};
 use device::QueueDevice;
 use frames::Observed;
+pub(crate) use groups::group_error;
 pub use socket::Proto;
 pub(crate) use socket::SocketId;
 use socket::{Ports, State};
@@ -116,6 +118,8 @@ pub(crate) struct Core {
     pub(crate) table: HashMap<SocketId, Sock>,
     next_id: SocketId,
     pub(crate) ports: Ports,
+    /// Socket groups (CHECKLIST §1.9), keyed by socket id; ids drawn process-wide.
+    pub(crate) groups: groups::Groups,
     /// TCP connections by (local, remote), to attribute an observed RST.
     pub(crate) conns: HashMap<(SocketAddrV4, SocketAddrV4), SocketId>,
     listeners: HashSet<SocketId>,
@@ -177,6 +181,7 @@ impl Core {
                     ^ std::process::id() as u16
                     ^ u16::from_le_bytes([mac[4], mac[5]]),
             ),
+            groups: groups::Groups::new(),
             conns: HashMap::new(),
             listeners: HashSet::new(),
             recv_shut: HashSet::new(),
@@ -280,6 +285,8 @@ impl Core {
             std::mem::take(&mut sock.ov_recv),
             std::mem::take(&mut sock.ov_send),
         );
+        // Closing the last member ends a socket group (CHECKLIST §1.5, §1.9).
+        self.groups.leave(id);
         self.watched.remove(&id);
         self.watched_count
             .store(self.watched.len(), Ordering::Relaxed);

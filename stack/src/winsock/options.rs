@@ -153,7 +153,15 @@ fn get(
             // Meaningless for streams (CHECKLIST §1.13.2); report "no limit".
             Proto::Tcp => i32::MAX,
         })),
-        (SOL_SOCKET, SO_GROUP_ID) => Ok(Value::Int(0)),
+        // GROUP is an unsigned int; its bits travel as the int's (0 for non-group sockets).
+        (SOL_SOCKET, SO_GROUP_ID) => Ok(Value::Int(
+            core.groups.group_of(id).map_or(0, |g| g.get() as i32),
+        )),
+        (SOL_SOCKET, SO_GROUP_PRIORITY) => core
+            .groups
+            .priority(id)
+            .map(Value::Int)
+            .map_err(crate::engine::group_error),
         (SOL_SOCKET, SO_RCVTIMEO) if timeouts => Ok(Value::Int(o.rcvtimeo_ms as i32)),
         (SOL_SOCKET, SO_SNDTIMEO) if timeouts => Ok(Value::Int(o.sndtimeo_ms as i32)),
         (IPPROTO_TCP, TCP_NODELAY) if sock.proto == Proto::Tcp => b(o.nodelay),
@@ -243,6 +251,15 @@ fn set(
         (IPPROTO_TCP, TCP_NODELAY) if proto == Proto::Tcp => {
             core.sock(id)?.opts.nodelay = flag()?;
             core.refresh_tcp_opts(id);
+        }
+        // Get-only (D-26), like the other options that cannot be set.
+        (SOL_SOCKET, SO_GROUP_ID) => return Err(WsaError::WSAENOPROTOOPT),
+        // Non-group sockets: WSAENOPROTOOPT; negative values: WSAEINVAL (D-26).
+        (SOL_SOCKET, SO_GROUP_PRIORITY) => {
+            let v = read_int(optval, optlen)?;
+            core.groups
+                .set_priority(id, v)
+                .map_err(crate::engine::group_error)?;
         }
         _ => return Err(WsaError::WSAENOPROTOOPT),
     }

@@ -58,8 +58,11 @@ impl Winsock {
         self.WSASocket(af, r#type, protocol, None, 0, WSA_FLAG_OVERLAPPED)
     }
 
-    /// `WSASocket` (CHECKLIST §1.2). Catalog entries, socket groups and multipoint flags come
-    /// with later work: a non-NULL `lpProtocolInfo`, a nonzero `g` or a multipoint flag is
+    /// `WSASocket` (CHECKLIST §1.2). `g` (§1.9): 0 is no group, `SG_UNCONSTRAINED_GROUP` /
+    /// `SG_CONSTRAINED_GROUP` create a group with this socket as its creator, any other value
+    /// joins that live group of this stack; an id naming no live group, or a constrained group
+    /// for a datagram socket, is `WSAEINVAL` (CHECKLIST 36–38). Catalog entries and multipoint
+    /// flags come with later work: a non-NULL `lpProtocolInfo` or a multipoint flag is
     /// `WSAEINVAL` for now (D-6).
     pub fn WSASocket(
         &self,
@@ -89,14 +92,19 @@ impl Winsock {
             | WSA_FLAG_MULTIPOINT_C_LEAF
             | WSA_FLAG_MULTIPOINT_D_ROOT
             | WSA_FLAG_MULTIPOINT_D_LEAF;
-        if g != 0 || dwFlags & multipoint != 0 || dwFlags & !(multipoint | WSA_FLAG_OVERLAPPED) != 0
-        {
+        if dwFlags & multipoint != 0 || dwFlags & !(multipoint | WSA_FLAG_OVERLAPPED) != 0 {
             return record(Err(WsaError::WSAEINVAL));
         }
         let id = record(self.stack.with(|core| {
             let mut sock = crate::engine::new_sock(proto, core);
             sock.overlapped = dwFlags & WSA_FLAG_OVERLAPPED != 0;
-            core.insert(sock)
+            let id = core.insert(sock)?;
+            if let Err(e) = core.group_apply(id, g) {
+                // A socket that cannot have the group it asked for is not created.
+                core.remove(id, true);
+                return Err(e);
+            }
+            Ok(id)
         }))?;
         Ok(self.adopt(id))
     }
@@ -195,10 +203,24 @@ impl Winsock {
             self.stack.with_quiet(|core| core.fd_connect_issued(id));
             return Ok(());
         }
-        record(self.stack.with(|core| match core.tcp_connect(id, addr) {
-            // 1.1 applications see WSAEINVAL for a connect already under way (CHECKLIST 110).
-            Err(WsaError::WSAEALREADY) if v1 => Err(WsaError::WSAEINVAL),
-            r => r,
+        record(self.stack.with(|core| {
+            // A constrained group's connections all go to one address (CHECKLIST §1.9, 124);
+            // a socket already connecting or connected gets connect's own error instead.
+            let fresh = matches!(core.sock(id)?.state, crate::engine::SockState::Idle);
+            if fresh {
+                core.group_connect(id, addr)?;
+            }
+            match core.tcp_connect(id, addr) {
+                // 1.1 applications see WSAEINVAL for a connect already under way (CHECKLIST 110).
+                Err(WsaError::WSAEALREADY) if v1 => Err(WsaError::WSAEINVAL),
+                Err(e) => {
+                    if fresh {
+                        core.group_connect_failed(id);
+                    }
+                    Err(e)
+                }
+                r => r,
+            }
         }))?;
         self.stack.with_quiet(|core| core.fd_connect_issued(id));
         if nonblocking {
