@@ -113,6 +113,12 @@ pub struct StackConfig {
     pub tail_probe: Option<Duration>,
     /// Ephemeral port range for port-0 binds (D-23: 1024–5000).
     pub ephemeral_ports: (u16, u16),
+    /// Bandwidth, in bytes/s, that QoS requests other than best effort may reserve on the link
+    /// (D-14); default 75% of a gigabit.
+    pub qos_capacity: u64,
+    /// The link's nominal rate in bytes/s, if the shaper should pace all shaped frames to it
+    /// (so priorities act even when the link itself never pushes back); `None`: no pacing.
+    pub link_rate: Option<u64>,
 }
 
 impl StackConfig {
@@ -130,6 +136,8 @@ impl StackConfig {
             keepalive_time: Duration::from_secs(7200),
             tail_probe: Some(Duration::from_millis(5)),
             ephemeral_ports: (1024, 5000),
+            qos_capacity: ws2_qos::admission::VIRTUAL_SWITCH_CAPACITY,
+            link_rate: None,
         }
     }
 

@@ -18,6 +18,7 @@ mod async_io;
 mod device;
 mod frames;
 mod groups;
+mod qos;
 pub(crate) mod socket;
 mod sys;
 mod tcp;
@@ -120,6 +121,12 @@ pub(crate) struct Core {
     pub(crate) ports: Ports,
     /// Socket groups (CHECKLIST §1.9), keyed by socket id; ids drawn process-wide.
     pub(crate) groups: groups::Groups,
+    /// The egress shaper and admission control (`qos`).
+    pub(crate) qos: qos::QosEngine,
+    /// Frames of flows that were removed, leaving unshaped on the next pass.
+    qos_bypass: Vec<Vec<u8>>,
+    /// Queued frames that could never conform after a renegotiation, dropped.
+    qos_dropped: u64,
     /// TCP connections by (local, remote), to attribute an observed RST.
     pub(crate) conns: HashMap<(SocketAddrV4, SocketAddrV4), SocketId>,
     listeners: HashSet<SocketId>,
@@ -182,6 +189,9 @@ impl Core {
                     ^ u16::from_le_bytes([mac[4], mac[5]]),
             ),
             groups: groups::Groups::new(),
+            qos: qos::QosEngine::new(config.mtu, config.qos_capacity, config.link_rate, epoch),
+            qos_bypass: Vec::new(),
+            qos_dropped: 0,
             conns: HashMap::new(),
             listeners: HashSet::new(),
             recv_shut: HashSet::new(),
@@ -287,6 +297,7 @@ impl Core {
         );
         // Closing the last member ends a socket group (CHECKLIST §1.5, §1.9).
         self.groups.leave(id);
+        self.qos_forget(id);
         self.watched.remove(&id);
         self.watched_count
             .store(self.watched.len(), Ordering::Relaxed);
@@ -391,6 +402,7 @@ impl Core {
         }
         let probed = self.maintain();
         self.update_watched();
+        let release = self.qos_release(out);
         let mut delay = if self.device.rx.is_empty() && !probed {
             let t = self.smol_now();
             self.iface
@@ -399,6 +411,10 @@ impl Core {
         } else {
             Some(Duration::ZERO)
         };
+        if let Some(at) = release {
+            let d = at.saturating_duration_since(self.now);
+            delay = Some(delay.map_or(d, |x| x.min(d)));
+        }
         if self.in_flight && self.config.tail_probe.is_some() {
             delay = Some(delay.map_or(PROBE_SCAN, |d| d.min(PROBE_SCAN)));
         }
@@ -447,7 +463,7 @@ impl Core {
                 self.stats.local_frames += 1;
                 self.ingress(frame);
             } else {
-                out.push_back(frame);
+                self.qos_egress(frame, out);
             }
         }
     }

@@ -168,6 +168,8 @@ pub(crate) struct Sock {
     pub(crate) ov_send: VecDeque<OvOp>,
     /// Bumped to interrupt blocking calls on this socket (the Rust face's cancellation).
     pub(crate) interrupts: u64,
+    /// The QoS granted to this socket (`SIO_SET_QOS`, `WSAConnect`), if any was asked for.
+    pub(crate) qos: Option<Box<ws2_qos::Qos>>,
 }
 
 impl Sock {
@@ -214,6 +216,7 @@ impl Sock {
             ov_recv: VecDeque::new(),
             ov_send: VecDeque::new(),
             interrupts: 0,
+            qos: None,
         }
     }
 

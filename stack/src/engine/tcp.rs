@@ -421,7 +421,12 @@ impl Core {
                 WsaError::WSAESHUTDOWN
             });
         }
-        let n = s.send_slice(data).map_err(|_| WsaError::WSAECONNABORTED)?;
+        let in_smoltcp = s.send_queue();
+        let allowed = self.qos_tcp_allowance(id, in_smoltcp).min(data.len());
+        let s = self.tcp(h);
+        let n = s
+            .send_slice(&data[..allowed])
+            .map_err(|_| WsaError::WSAECONNABORTED)?;
         self.wake |= n > 0;
         Ok(n)
     }
@@ -532,7 +537,8 @@ impl Core {
                 let (h, reset, shut_send) = (*h, sock.reset, sock.shut_send);
                 let s = self.sockets.get::<stcp::Socket>(h);
                 let readable = reset || s.can_recv() || !s.may_recv();
-                let writable = !shut_send && (s.can_send() || !s.may_send());
+                let room = self.qos_tcp_allowance(id, s.send_queue()) > 0;
+                let writable = !shut_send && ((s.can_send() && room) || !s.may_send());
                 (readable, writable, false)
             }
             State::Idle => (false, false, sock.connect_failed.is_some()),

@@ -135,6 +135,9 @@ impl Core {
             return Err(WsaError::WSAEMSGSIZE);
         }
         self.check_destination(id, to)?;
+        if !self.qos_dgram_room(id, data.len())? {
+            return Ok(None);
+        }
         let h = self.dgram_handle(id)?;
         let src = self.source_for(*to.ip());
         match proto {

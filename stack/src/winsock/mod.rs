@@ -20,6 +20,7 @@ mod events;
 mod hooks;
 mod options;
 mod overlapped;
+mod qos;
 mod select;
 mod sockets;
 mod types;
@@ -44,6 +45,7 @@ pub use crate::notify::overlapped::{LPWSAOVERLAPPED_COMPLETION_ROUTINE, WSABUF, 
 pub use byteorder::{htonl, htons, ntohl, ntohs};
 pub use events::*;
 pub use hooks::BlockingHook;
+pub use qos::*;
 pub use types::*;
 
 thread_local! {

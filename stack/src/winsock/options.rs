@@ -260,6 +260,8 @@ fn set(
             core.groups
                 .set_priority(id, v)
                 .map_err(crate::engine::group_error)?;
+            // The shaper serves group members in priority order.
+            core.qos_refresh_flow(id);
         }
         _ => return Err(WsaError::WSAENOPROTOOPT),
     }

@@ -424,7 +424,9 @@ impl Winsock {
                 self.stack.with_quiet(|core| core.ov_flush_sends(id));
                 Ok(0)
             }
-            _ => Err(WsaError::WSAEINVAL),
+            c => self
+                .qos_ioctl(s, c, lpvInBuffer, lpvOutBuffer)
+                .unwrap_or(Err(WsaError::WSAEINVAL)),
         })?;
         *returned = n;
         if let Some(ov) = lpOverlapped {

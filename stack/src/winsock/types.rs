@@ -88,6 +88,8 @@ pub const SG_CONSTRAINED_GROUP: u32 = 0x02;
 pub const IOC_VOID: u32 = 0x2000_0000;
 pub const IOC_OUT: u32 = 0x4000_0000;
 pub const IOC_IN: u32 = 0x8000_0000;
+/// `IOC_INOUT`: input and output buffers.
+pub const IOC_INOUT: u32 = IOC_IN | IOC_OUT;
 /// `IOC_WS2`: the Winsock 2 generic ioctl type (T == 1).
 pub const IOC_WS2: u32 = 0x0800_0000;
 /// `SIO_FLUSH`: discards the send queue; pending overlapped sends end `WSA_OPERATION_ABORTED`.

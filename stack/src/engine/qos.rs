@@ -1,0 +1,405 @@
+//! QoS in the engine: each socket's flowspecs, admission against the link's reservable capacity,
+//! and the egress shaper every frame of a shaped socket passes (CHECKLIST §1.8, §1.9, D-13,
+//! D-14; DESIGN.md "qos: flowspecs and shaping").
+//!
+//! Shaping is egress, per flow, at packet level: a frame smoltcp emits for the link is classified
+//! to its socket by its 5-tuple; frames of sockets with a flow wait in the `ws2_qos::Scheduler`
+//! until their buckets (and their group's) conform, and leave in strict-priority/DRR order with
+//! the class's DSCP written into the IP header. Frames of other sockets pass straight through.
+//!
+//! Backpressure instead of loss: a shaped TCP socket may hold only a little more in smoltcp
+//! than the shaper can release soon ([`Core::qos_tcp_allowance`]), so segments never wait in the
+//! shaper long enough for smoltcp to retransmit them; a shaped datagram socket refuses a
+//! datagram while its queue is full (the send blocks or fails `WSAEWOULDBLOCK`), and one larger
+//! than its bucket fails `WSAEMSGSIZE`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use ws2_qos::{Admission, Class, FlowConfig, Guarantee, Qos, Scheduler, Shape};
+
+use super::socket::{Proto, SocketId};
+use super::Core;
+use crate::error::WsaError;
+
+/// How long a shaped TCP socket's data may take to leave the shaper at its token rate: what it
+/// may hold in smoltcp beyond that waits in the socket (well below smoltcp's minimum RTO).
+const TCP_QUEUE_TIME: Duration = Duration::from_millis(100);
+
+/// The shaper and the admission state of one stack.
+pub(crate) struct QosEngine {
+    pub(crate) shaper: Scheduler<Vec<u8>>,
+    pub(crate) admission: Admission,
+    /// Group flowspecs set with `SIO_SET_GROUP_QOS` (or `WSAConnect`'s `lpGQOS`).
+    pub(crate) group_qos: HashMap<u32, Qos>,
+    /// Flows of IP datagrams being fragmented, by IP identification (later fragments carry no
+    /// ports).
+    fragments: HashMap<u16, SocketId>,
+    /// The largest frame the link carries (Ethernet header included).
+    max_frame: usize,
+}
+
+impl std::fmt::Debug for QosEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QosEngine")
+            .field("flows", &self.shaper.flow_count())
+            .field("reserved", &self.admission.reserved())
+            .finish_non_exhaustive()
+    }
+}
+
+impl QosEngine {
+    pub(crate) fn new(mtu: usize, capacity: u64, link_rate: Option<u64>, now: Instant) -> Self {
+        let max_frame = mtu + 14;
+        let mut shaper = Scheduler::new(max_frame);
+        shaper.set_link_rate(link_rate, now);
+        QosEngine {
+            shaper,
+            admission: Admission::new(capacity),
+            group_qos: HashMap::new(),
+            fragments: HashMap::new(),
+            max_frame,
+        }
+    }
+}
+
+/// The scheduler's class for a service type.
+pub(crate) fn class_of(g: Guarantee) -> Class {
+    match g {
+        Guarantee::GuaranteedService => Class::Guaranteed,
+        Guarantee::PredictiveService => Class::Predictive,
+        Guarantee::ControlledLoadService => Class::ControlledLoad,
+        _ => Class::BestEffort,
+    }
+}
+
+/// What the shaper needs of an egress frame: its IPv4 5-tuple (ports 0 for later fragments)
+/// and the IP identification when it is a fragment.
+struct FrameInfo {
+    proto: u8,
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    fragment: Option<(u16, bool)>,
+}
+
+fn parse(frame: &[u8]) -> Option<FrameInfo> {
+    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    if ip[0] >> 4 != 4 || ihl < 20 || ip.len() < ihl {
+        return None;
+    }
+    let proto = ip[9];
+    let flags_off = u16::from_be_bytes([ip[6], ip[7]]);
+    let (more, offset) = (flags_off & 0x2000 != 0, flags_off & 0x1fff);
+    let id = u16::from_be_bytes([ip[4], ip[5]]);
+    let src_ip = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst_ip = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let (sport, dport) = match (offset, ip.get(ihl..ihl + 4)) {
+        (0, Some(p)) if proto == 6 || proto == 17 => (
+            u16::from_be_bytes([p[0], p[1]]),
+            u16::from_be_bytes([p[2], p[3]]),
+        ),
+        _ => (0, 0),
+    };
+    Some(FrameInfo {
+        proto,
+        src: SocketAddrV4::new(src_ip, sport),
+        dst: SocketAddrV4::new(dst_ip, dport),
+        fragment: (more || offset != 0).then_some((id, offset == 0)),
+    })
+}
+
+/// Writes `dscp` into the frame's IPv4 header (keeping ECN) and fixes the header checksum.
+pub(crate) fn set_dscp(frame: &mut [u8], dscp: u8) {
+    if frame.len() < 34 {
+        return;
+    }
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    if frame.len() < 14 + ihl || ihl < 20 {
+        return;
+    }
+    let tos = (dscp << 2) | (frame[15] & 0x03);
+    if frame[15] == tos {
+        return;
+    }
+    frame[15] = tos;
+    frame[24] = 0;
+    frame[25] = 0;
+    let mut sum: u32 = frame[14..14 + ihl]
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    frame[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+}
+
+impl Core {
+    /// The socket's QoS as `SIO_GET_QOS` reports it: what was granted (the defaults when none was
+    /// asked for), with `NetworkAvailability` from the link.
+    pub(crate) fn qos_get(&mut self, id: SocketId) -> Result<Qos, WsaError> {
+        let sock = self.sock(id)?;
+        let mut qos = sock.qos.as_deref().cloned().unwrap_or_default();
+        qos.set_network_availability(true);
+        Ok(qos)
+    }
+
+    /// `SIO_SET_QOS` / `WSAConnect`'s `lpSQOS`: validates (`WSAEINVAL`), admits a non-best-effort
+    /// sending flowspec against the link's reservable capacity (`WSAEOPNOTSUPP` when it does not
+    /// fit; the previous grant stays), then reshapes the socket's flow.
+    pub(crate) fn qos_set(&mut self, id: SocketId, qos: Qos) -> Result<(), WsaError> {
+        self.sock(id)?;
+        qos.validate().map_err(|_| WsaError::WSAEINVAL)?;
+        let send = qos.SendingFlowspec;
+        let class = class_of(send.LevelOfGuarantee);
+        let rate = u64::try_from(send.TokenRate).ok();
+        self.qos
+            .admission
+            .reserve(id, class, rate)
+            .map_err(|_| WsaError::WSAEOPNOTSUPP)?;
+        self.sock(id)?.qos = Some(Box::new(qos));
+        self.qos_refresh_flow(id);
+        Ok(())
+    }
+
+    /// The group QoS of the socket's group (`SIO_GET_GROUP_QOS`): zeroed flowspecs outside a
+    /// group (D-12), the defaults for a group without one.
+    pub(crate) fn group_qos_get(&mut self, id: SocketId) -> Result<Qos, WsaError> {
+        self.sock(id)?;
+        let Some(g) = self.groups.group_of(id) else {
+            return Ok(Qos::zeroed());
+        };
+        let mut qos = self
+            .qos
+            .group_qos
+            .get(&g.get())
+            .cloned()
+            .unwrap_or_default();
+        qos.set_network_availability(true);
+        Ok(qos)
+    }
+
+    /// `SIO_SET_GROUP_QOS`: only the group's creator may set it (`WSAENOPROTOOPT` otherwise, and
+    /// for sockets outside a group); an aggregate bucket over the members.
+    pub(crate) fn group_qos_set(&mut self, id: SocketId, qos: Qos) -> Result<(), WsaError> {
+        self.sock(id)?;
+        let Some(g) = self.groups.group_of(id) else {
+            return Err(WsaError::WSAENOPROTOOPT);
+        };
+        if !self.groups.is_creator(id) {
+            return Err(WsaError::WSAENOPROTOOPT);
+        }
+        qos.validate().map_err(|_| WsaError::WSAEINVAL)?;
+        let send = qos.SendingFlowspec;
+        let shape = Shape::from_flowspec(send.TokenRate, send.TokenBucketSize, send.PeakBandwidth);
+        self.qos.group_qos.insert(g.get(), qos);
+        let members: Vec<SocketId> = self.groups.members(g).into_iter().map(|m| m.0).collect();
+        for m in members {
+            self.qos_refresh_flow(m);
+        }
+        let now = self.now;
+        let shape = (!shape.is_unlimited()).then_some(shape);
+        self.qos
+            .shaper
+            .set_group_shape(u64::from(g.get()), shape, now);
+        Ok(())
+    }
+
+    /// (Re)creates or removes the socket's shaper flow from its QoS and its group: a socket is
+    /// shaped when it asked for QoS or belongs to a group with a group QoS.
+    pub(crate) fn qos_refresh_flow(&mut self, id: SocketId) {
+        let now = self.now;
+        let Some(sock) = self.table.get(&id) else {
+            return;
+        };
+        let group = self.groups.group_of(id);
+        let grouped = group.is_some_and(|g| self.qos.group_qos.contains_key(&g.get()));
+        let Some(send) = sock
+            .qos
+            .as_ref()
+            .map(|q| q.SendingFlowspec)
+            .or(grouped.then(Default::default))
+        else {
+            if let Some(frames) = self.qos.shaper.remove_flow(id) {
+                // Frames already queued still go out, unshaped, in order.
+                self.qos_bypass.extend(frames);
+            }
+            return;
+        };
+        let cfg = FlowConfig {
+            class: class_of(send.LevelOfGuarantee),
+            shape: Shape::from_flowspec(send.TokenRate, send.TokenBucketSize, send.PeakBandwidth),
+            group: group.map(|g| u64::from(g.get())),
+            group_priority: self.groups.priority(id).map_or(0, |p| p.max(0) as u32),
+        };
+        if self.qos.shaper.contains_flow(id) {
+            if let Ok(dropped) = self.qos.shaper.update_flow(id, cfg, now) {
+                // Frames that can never conform under the new flowspec (larger than the bucket).
+                self.qos_dropped += dropped.len() as u64;
+            }
+        } else {
+            let _ = self.qos.shaper.add_flow(id, cfg, now);
+        }
+    }
+
+    /// Forgets a closed socket's flow (its queued frames still leave, unshaped) and its grant.
+    pub(crate) fn qos_forget(&mut self, id: SocketId) {
+        if let Some(frames) = self.qos.shaper.remove_flow(id) {
+            self.qos_bypass.extend(frames);
+        }
+        self.qos.admission.release(id);
+    }
+
+    /// The socket whose flow an egress frame belongs to, if that socket is shaped.
+    fn qos_classify(&mut self, frame: &[u8]) -> Option<SocketId> {
+        if self.qos.shaper.flow_count() == 0 {
+            return None;
+        }
+        let info = parse(frame)?;
+        let id = match info.fragment {
+            Some((ip_id, false)) => return self.qos.fragments.get(&ip_id).copied(),
+            _ => match info.proto {
+                6 => self.conns.get(&(info.src, info.dst)).copied()?,
+                17 => self
+                    .ports
+                    .holders(Proto::Udp, info.src.port())
+                    .find(|h| self.qos.shaper.contains_flow(*h))?,
+                _ => return None,
+            },
+        };
+        if !self.qos.shaper.contains_flow(id) {
+            return None;
+        }
+        if let Some((ip_id, true)) = info.fragment {
+            if self.qos.fragments.len() > 1024 {
+                self.qos.fragments.clear();
+            }
+            self.qos.fragments.insert(ip_id, id);
+        }
+        Some(id)
+    }
+
+    /// Puts a frame for the link through the shaper: frames of shaped sockets are queued, the
+    /// rest go to `out` at once.
+    pub(crate) fn qos_egress(&mut self, frame: Vec<u8>, out: &mut VecDeque<Vec<u8>>) {
+        let Some(id) = self.qos_classify(&frame) else {
+            out.push_back(frame);
+            return;
+        };
+        let len = frame.len();
+        let now = self.now;
+        if let Err(rejected) = self.qos.shaper.enqueue(id, len, frame, now) {
+            // Larger than the bucket: the send path refuses such datagrams (WSAEMSGSIZE), so
+            // this is a TCP segment after a renegotiation; it goes out unshaped rather than lost.
+            out.push_back(rejected.packet);
+        }
+    }
+
+    /// Releases every frame that conforms now, with its class's DSCP, and returns when the next
+    /// one will.
+    pub(crate) fn qos_release(&mut self, out: &mut VecDeque<Vec<u8>>) -> Option<Instant> {
+        out.extend(self.qos_bypass.drain(..));
+        let now = self.now;
+        while let Some((id, mut frame)) = self.qos.shaper.dequeue(now) {
+            let dscp = self
+                .table
+                .get(&id)
+                .and_then(|s| s.qos.as_ref())
+                .map_or(0, |q| class_of(q.SendingFlowspec.LevelOfGuarantee).dscp());
+            set_dscp(&mut frame, dscp);
+            out.push_back(frame);
+        }
+        self.qos.shaper.next_release(now)
+    }
+
+    /// How many more bytes a shaped TCP socket may hand to smoltcp now, given `in_smoltcp`
+    /// bytes already there (sent or not): about `TCP_QUEUE_TIME` of its token rate, at least
+    /// two full frames. `usize::MAX` for unshaped sockets.
+    pub(crate) fn qos_tcp_allowance(&self, id: SocketId, in_smoltcp: usize) -> usize {
+        let Some(q) = self.table.get(&id).and_then(|s| s.qos.as_ref()) else {
+            return usize::MAX;
+        };
+        let Ok(rate) = u64::try_from(q.SendingFlowspec.TokenRate) else {
+            return usize::MAX;
+        };
+        let budget = (rate as f64 * TCP_QUEUE_TIME.as_secs_f64()) as usize;
+        let queued = self.qos.shaper.queued_bytes(id).unwrap_or(0) as usize;
+        budget
+            .max(2 * self.qos.max_frame)
+            .saturating_sub(in_smoltcp + queued)
+    }
+
+    /// Whether a shaped datagram socket may queue a datagram of `len` payload bytes now:
+    /// `Err(WSAEMSGSIZE)` if its frames could never conform, `Ok(false)` while its shaper queue
+    /// is full.
+    pub(crate) fn qos_dgram_room(&self, id: SocketId, len: usize) -> Result<bool, WsaError> {
+        let Some(q) = self.table.get(&id).and_then(|s| s.qos.as_ref()) else {
+            return Ok(true);
+        };
+        let send = q.SendingFlowspec;
+        let max_frame = self.qos.max_frame;
+        // The largest frame this datagram makes: the whole of it when it fits one frame.
+        let frame = (len + 8 + 20 + 14).min(max_frame);
+        if let Some(bucket) = send.shaping_bucket_size(max_frame as u32) {
+            if frame > bucket as usize {
+                return Err(WsaError::WSAEMSGSIZE);
+            }
+        }
+        let queued = self.qos.shaper.queued_bytes(id).unwrap_or(0) as usize;
+        let limit = send
+            .shaping_bucket_size(max_frame as u32)
+            .map_or(64 * 1024, |b| (b as usize).max(4 * max_frame));
+        Ok(queued < limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dscp_rewrite_keeps_a_valid_checksum() {
+        // A minimal Ethernet + IPv4 header (checksum computed over the header).
+        let mut f = vec![0u8; 34];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&20u16.to_be_bytes());
+        f[22] = 64;
+        f[23] = 17;
+        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+        f[15] = 0x01; // ECN bit that must survive
+        set_dscp(&mut f, 46);
+        assert_eq!(f[15], (46 << 2) | 0x01);
+        let sum: u32 = f[14..34]
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum();
+        let folded = (sum & 0xffff) + (sum >> 16);
+        assert_eq!(folded as u16, 0xffff, "header checksum verifies");
+    }
+
+    #[test]
+    fn parse_reads_ports_and_fragments() {
+        let mut f = vec![0u8; 42];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        f[18..20].copy_from_slice(&7u16.to_be_bytes());
+        f[20] = 0x20; // more fragments, offset 0
+        f[23] = 17;
+        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+        f[34..36].copy_from_slice(&5000u16.to_be_bytes());
+        f[36..38].copy_from_slice(&53u16.to_be_bytes());
+        let i = parse(&f).unwrap();
+        assert_eq!(i.src.to_string(), "10.0.0.1:5000");
+        assert_eq!(i.dst.to_string(), "10.0.0.2:53");
+        assert_eq!(i.fragment, Some((7, true)));
+        assert!(parse(&f[..20]).is_none(), "too short");
+    }
+}

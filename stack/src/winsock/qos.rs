@@ -1,0 +1,157 @@
+//! Quality of Service on the Winsock face: the QoS ioctls, `WSAGetQOSByName` and `WSAConnect`
+//! (CHECKLIST §1.8.3, §1.3 `WSAConnect`, D-12..D-15, D-27).
+//!
+//! `QOS`/`FLOWSPEC` are `ws2_qos::{Qos, Flowspec}`; in ioctl buffers a QOS is its documented
+//! byte layout (`Qos::to_bytes`: the two flowspecs as eight `int32`s each, then the
+//! `ProviderSpecific` length and bytes). What a socket is granted shapes its egress
+//! (`engine/qos.rs`).
+
+#![allow(non_upper_case_globals)]
+
+use super::{record, types::*, Winsock, WSABUF};
+use crate::error::WsaError;
+use crate::notify::fd::{FD_GROUP_QOS, FD_QOS};
+
+pub use ws2_qos::{Flowspec as FLOWSPEC, Guarantee as GUARANTEE, Qos as QOS};
+
+/// `BestEffortService`.
+pub const BestEffortService: GUARANTEE = GUARANTEE::BestEffortService;
+/// `ControlledLoadService`.
+pub const ControlledLoadService: GUARANTEE = GUARANTEE::ControlledLoadService;
+/// `PredictiveService`.
+pub const PredictiveService: GUARANTEE = GUARANTEE::PredictiveService;
+/// `GuaranteedService`.
+pub const GuaranteedService: GUARANTEE = GUARANTEE::GuaranteedService;
+
+/// `SIO_GET_QOS`.
+pub const SIO_GET_QOS: u32 = IOC_INOUT | IOC_WS2 | 7;
+/// `SIO_GET_GROUP_QOS`.
+pub const SIO_GET_GROUP_QOS: u32 = IOC_INOUT | IOC_WS2 | 8;
+/// `SIO_SET_QOS`.
+pub const SIO_SET_QOS: u32 = IOC_IN | IOC_WS2 | 11;
+/// `SIO_SET_GROUP_QOS`.
+pub const SIO_SET_GROUP_QOS: u32 = IOC_IN | IOC_WS2 | 12;
+
+/// Reads a QOS from an ioctl input buffer: a short buffer is `WSAEFAULT`.
+fn read_qos(input: &[u8]) -> Result<QOS, WsaError> {
+    QOS::from_bytes(input).map_err(|_| WsaError::WSAEFAULT)
+}
+
+/// Writes a QOS into an ioctl output buffer: `WSAEFAULT` if it does not fit.
+fn write_qos(qos: &QOS, out: &mut [u8]) -> Result<u32, WsaError> {
+    qos.emit(out)
+        .map(|n| n as u32)
+        .map_err(|_| WsaError::WSAEFAULT)
+}
+
+impl Winsock {
+    /// The QoS ioctls for `WSAIoctl`: `Some(bytes returned)` when `code` is one of them.
+    pub(super) fn qos_ioctl(
+        &self,
+        s: SOCKET,
+        code: u32,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Option<Result<u32, WsaError>> {
+        let id = s as crate::engine::SocketId;
+        Some(match code {
+            SIO_SET_QOS => read_qos(input)
+                .and_then(|q| self.stack.with(|core| core.qos_set(id, q)))
+                .map(|()| 0),
+            SIO_SET_GROUP_QOS => read_qos(input)
+                .and_then(|q| self.stack.with(|core| core.group_qos_set(id, q)))
+                .map(|()| 0),
+            SIO_GET_QOS => {
+                // Reading the QoS re-enables FD_QOS (§1.6.5), even when it fails.
+                let r = self.stack.with_quiet(|core| core.qos_get(id));
+                self.rearm(s, FD_QOS);
+                r.and_then(|q| write_qos(&q, output))
+            }
+            SIO_GET_GROUP_QOS => {
+                let r = self.stack.with_quiet(|core| core.group_qos_get(id));
+                self.rearm(s, FD_GROUP_QOS);
+                r.and_then(|q| write_qos(&q, output))
+            }
+            _ => return None,
+        })
+    }
+
+    /// `WSAGetQOSByName` (§1.8.3, D-15): fills `lpQOS` from the template named in `lpQOSName`
+    /// (G711, G723.1, G729, GSM6.10, H261QCIF, H261CIF, H263QCIF, H263CIF; case ignored; a
+    /// trailing NUL allowed). An empty name enumerates: the names are written into
+    /// `lpQOSName.buf`, each NUL-terminated, with an empty name last (`WSAEFAULT` if they do
+    /// not fit). An unknown name is `WSAEINVAL` (D-27).
+    pub fn WSAGetQOSByName(
+        &self,
+        s: SOCKET,
+        lpQOSName: Option<&mut WSABUF>,
+        lpQOS: Option<&mut QOS>,
+    ) -> Result<bool, WsaError> {
+        record(self.check(s))?;
+        let Some(name) = lpQOSName else {
+            return record(Err(WsaError::WSAEFAULT));
+        };
+        let text = name.data();
+        let text = &text[..text.iter().position(|&b| b == 0).unwrap_or(text.len())];
+        if text.is_empty() {
+            let mut list = Vec::new();
+            for n in ws2_qos::template_names() {
+                list.extend_from_slice(n.as_bytes());
+                list.push(0);
+            }
+            list.push(0);
+            if name.buf.len() < list.len() {
+                return record(Err(WsaError::WSAEFAULT));
+            }
+            name.buf[..list.len()].copy_from_slice(&list);
+            name.len = list.len() as u32;
+            return Ok(true);
+        }
+        let Some(out) = lpQOS else {
+            return record(Err(WsaError::WSAEFAULT));
+        };
+        let template = std::str::from_utf8(text).ok().and_then(ws2_qos::template);
+        match template {
+            Some(q) => {
+                *out = q;
+                Ok(true)
+            }
+            None => record(Err(WsaError::WSAEINVAL)),
+        }
+    }
+
+    /// `WSAConnect` (§1.3): `connect` that first asks for the socket's QoS (`lpSQOS`: refused
+    /// with `WSAEOPNOTSUPP` when it cannot be granted, `WSAEINVAL` when malformed) and, from
+    /// the group's creator, the group's (`lpGQOS`; ignored for other sockets). TCP carries no
+    /// connect data: `lpCallerData` with bytes is `WSAEOPNOTSUPP`, and `lpCalleeData` comes
+    /// back empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn WSAConnect(
+        &self,
+        s: SOCKET,
+        name: Option<&SOCKADDR>,
+        namelen: i32,
+        lpCallerData: Option<&WSABUF>,
+        lpCalleeData: Option<&mut WSABUF>,
+        lpSQOS: Option<&QOS>,
+        lpGQOS: Option<&QOS>,
+    ) -> Result<(), WsaError> {
+        let id = record(self.check(s))?;
+        if lpCallerData.is_some_and(|d| d.len > 0) {
+            return record(Err(WsaError::WSAEOPNOTSUPP));
+        }
+        if let Some(q) = lpSQOS {
+            record(self.stack.with(|core| core.qos_set(id, q.clone())))?;
+        }
+        if let Some(q) = lpGQOS {
+            let creator = self.stack.with_quiet(|core| core.groups.is_creator(id));
+            if creator {
+                record(self.stack.with(|core| core.group_qos_set(id, q.clone())))?;
+            }
+        }
+        if let Some(callee) = lpCalleeData {
+            callee.len = 0;
+        }
+        self.connect(s, name, namelen)
+    }
+}
