@@ -164,6 +164,8 @@ impl Core {
         let Some(sock) = self.table.get(&id) else {
             return c;
         };
+        c.qos = sock.qos_changed;
+        c.group_qos = sock.group_qos_changed;
         match sock.state {
             State::Idle if sock.proto == Proto::Tcp => {
                 c.connect = sock.connect_failed.map(|e| e.0);

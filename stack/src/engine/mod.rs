@@ -717,6 +717,19 @@ impl Stack {
         r
     }
 
+    /// Sets the bandwidth QoS reservations may use on the link, in bytes/s (D-14). Grants that
+    /// no longer fit are revoked (those sockets fall back to best effort) and their owners get
+    /// `FD_QOS`.
+    pub fn set_qos_capacity(&self, bytes_per_second: u64) {
+        self.with(|core| core.qos_set_capacity(bytes_per_second));
+    }
+
+    /// Declares the link usable or not (carrier up or down): `NetworkAvailability` in every
+    /// flowspec follows, and every socket gets `FD_QOS` (group members `FD_GROUP_QOS`).
+    pub fn set_link_available(&self, available: bool) {
+        self.with(|core| core.qos_set_available(available));
+    }
+
     /// Whether any socket has a notification registration or overlapped operations.
     pub(crate) fn any_watched(&self) -> bool {
         self.inner.watched.load(Ordering::Relaxed) > 0

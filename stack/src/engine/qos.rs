@@ -38,6 +38,8 @@ pub(crate) struct QosEngine {
     fragments: HashMap<u16, SocketId>,
     /// The largest frame the link carries (Ethernet header included).
     max_frame: usize,
+    /// Whether the link is usable (`NetworkAvailability`).
+    available: bool,
 }
 
 impl std::fmt::Debug for QosEngine {
@@ -60,6 +62,7 @@ impl QosEngine {
             group_qos: HashMap::new(),
             fragments: HashMap::new(),
             max_frame,
+            available: true,
         }
     }
 }
@@ -144,8 +147,9 @@ impl Core {
     /// asked for), with `NetworkAvailability` from the link.
     pub(crate) fn qos_get(&mut self, id: SocketId) -> Result<Qos, WsaError> {
         let sock = self.sock(id)?;
+        sock.qos_changed = false;
         let mut qos = sock.qos.as_deref().cloned().unwrap_or_default();
-        qos.set_network_availability(true);
+        qos.set_network_availability(self.qos.available);
         Ok(qos)
     }
 
@@ -201,6 +205,12 @@ impl Core {
         let members: Vec<SocketId> = self.groups.members(g).into_iter().map(|m| m.0).collect();
         for m in members {
             self.qos_refresh_flow(m);
+            // The other members' group QoS changed under them.
+            if m != id {
+                if let Some(s) = self.table.get_mut(&m) {
+                    s.group_qos_changed = true;
+                }
+            }
         }
         let now = self.now;
         let shape = (!shape.is_unlimited()).then_some(shape);
@@ -208,6 +218,41 @@ impl Core {
             .shaper
             .set_group_shape(u64::from(g.get()), shape, now);
         Ok(())
+    }
+
+    /// Changes the bandwidth reservations may use (D-14): grants that no longer fit are
+    /// revoked — those sockets fall back to best effort — and their owners see `FD_QOS`.
+    pub(crate) fn qos_set_capacity(&mut self, capacity: u64) {
+        let revoked = self.qos.admission.set_capacity(capacity);
+        for id in revoked {
+            let Some(sock) = self.table.get_mut(&id) else {
+                continue;
+            };
+            if let Some(q) = sock.qos.as_mut() {
+                q.SendingFlowspec.LevelOfGuarantee = Guarantee::BestEffortService;
+            }
+            sock.qos_changed = true;
+            self.qos_refresh_flow(id);
+        }
+    }
+
+    /// The link became usable or unusable: `NetworkAvailability` changes in every socket's
+    /// flowspecs (and groups'), so every socket sees `FD_QOS` (and group members
+    /// `FD_GROUP_QOS`).
+    pub(crate) fn qos_set_available(&mut self, available: bool) {
+        if self.qos.available == available {
+            return;
+        }
+        self.qos.available = available;
+        let grouped: Vec<SocketId> = self.groups.memberships().map(|m| m.0).collect();
+        for sock in self.table.values_mut() {
+            sock.qos_changed = true;
+        }
+        for id in grouped {
+            if let Some(s) = self.table.get_mut(&id) {
+                s.group_qos_changed = true;
+            }
+        }
     }
 
     /// (Re)creates or removes the socket's shaper flow from its QoS and its group: a socket is

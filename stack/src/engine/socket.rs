@@ -170,6 +170,10 @@ pub(crate) struct Sock {
     pub(crate) interrupts: u64,
     /// The QoS granted to this socket (`SIO_SET_QOS`, `WSAConnect`), if any was asked for.
     pub(crate) qos: Option<Box<ws2_qos::Qos>>,
+    /// The QoS changed since `SIO_GET_QOS` last read it (FD_QOS).
+    pub(crate) qos_changed: bool,
+    /// The group's QoS changed since `SIO_GET_GROUP_QOS` last read it (FD_GROUP_QOS).
+    pub(crate) group_qos_changed: bool,
 }
 
 impl Sock {
@@ -217,6 +221,8 @@ impl Sock {
             ov_send: VecDeque::new(),
             interrupts: 0,
             qos: None,
+            qos_changed: false,
+            group_qos_changed: false,
         }
     }
 

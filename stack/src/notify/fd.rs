@@ -13,7 +13,9 @@
 //!   `WSAEWOULDBLOCK` and by `bind` on a datagram socket — a successful send arms nothing;
 //! - `FD_CONNECT` and `FD_CLOSE` are one-shot: `FD_CONNECT` is armed by the registration of a
 //!   connected or connecting socket and by each `connect`, `FD_CLOSE` by the registration only;
-//! - `FD_QOS` and `FD_GROUP_QOS` are edge events: armed by a change, raised once.
+//! - `FD_QOS` and `FD_GROUP_QOS` are edge events: a change of what was granted is pending until
+//!   `SIO_GET_QOS`/`SIO_GET_GROUP_QOS` reads it, and that read re-arms them; so each change is
+//!   raised once, and one pending at registration is raised then.
 //!
 //! The order of one evaluation is the order an application needs: `FD_CONNECT` before
 //! `FD_WRITE`, data before closure.
@@ -128,10 +130,16 @@ pub(crate) struct Conditions {
     pub(crate) connect: Option<i32>,
     /// The connection closed with this error (0 graceful) and no data remains.
     pub(crate) close: Option<i32>,
+    /// The socket's QoS changed since `SIO_GET_QOS` last read it.
+    pub(crate) qos: bool,
+    /// The group's QoS changed since `SIO_GET_GROUP_QOS` last read it.
+    pub(crate) group_qos: bool,
 }
 
-/// Events a new registration arms.
-const ARMED_AT_START: i32 = FD_READ | FD_OOB | FD_ACCEPT | FD_WRITE | FD_CLOSE;
+/// Events a new registration arms (the QoS events are raised at registration only if a change
+/// is pending).
+const ARMED_AT_START: i32 =
+    FD_READ | FD_OOB | FD_ACCEPT | FD_WRITE | FD_CLOSE | FD_QOS | FD_GROUP_QOS;
 
 /// One socket's `WSAAsyncSelect` or `WSAEventSelect` registration.
 #[derive(Debug, Clone)]
@@ -186,6 +194,8 @@ impl Registration {
             (FD_OOB, c.oob.then_some(0)),
             (FD_WRITE, c.write.then_some(0)),
             (FD_CLOSE, c.close),
+            (FD_QOS, c.qos.then_some(0)),
+            (FD_GROUP_QOS, c.group_qos.then_some(0)),
         ];
         let mut raised = Vec::new();
         for (event, error) in candidates {
@@ -324,6 +334,8 @@ mod tests {
             write: true,
             connect: Some(0),
             close: Some(0),
+            qos: true,
+            group_qos: true,
         };
         assert_eq!(events(&r.evaluate(&all)), [FD_ACCEPT]);
     }
