@@ -165,6 +165,65 @@ impl Core {
         }
     }
 
+    /// The endpoints (local, remote) of the oldest completed connection, without taking it
+    /// (`WSAAccept` asks its condition function first). Connections reset meanwhile are
+    /// dropped on the way: `Err(WSAEACCES)` says the offered request was withdrawn.
+    pub(crate) fn tcp_pending(
+        &mut self,
+        id: SocketId,
+    ) -> Result<Option<(SocketAddrV4, SocketAddrV4)>, WsaError> {
+        self.maintain_listener(id);
+        let sock = self.sock(id)?;
+        let State::Listening(l) = &sock.state else {
+            return Err(WsaError::WSAEINVAL);
+        };
+        let Some(&h) = l.ready.front() else {
+            return Ok(None);
+        };
+        let s = self.sockets.get::<stcp::Socket>(h);
+        match (s.local_endpoint(), s.remote_endpoint(), s.state()) {
+            (Some(l), Some(r), st) if st != stcp::State::Closed => Ok(Some((v4(l), v4(r)))),
+            _ => {
+                self.tcp_reject(id);
+                Err(WsaError::WSAEACCES)
+            }
+        }
+    }
+
+    /// `WSAAccept`'s `CF_REJECT`: resets the oldest completed connection and frees its place
+    /// in the backlog (D-30: the handshake is done, so the caller sees a reset).
+    pub(crate) fn tcp_reject(&mut self, id: SocketId) {
+        let Some(Sock {
+            state: State::Listening(l),
+            bound,
+            opts,
+            ..
+        }) = self.table.get_mut(&id)
+        else {
+            return;
+        };
+        let Some(h) = l.ready.pop_front() else {
+            return;
+        };
+        l.pool.retain(|p| *p != h);
+        let (bound, opts) = (
+            bound.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+            *opts,
+        );
+        self.tcp(h).abort();
+        self.orphan(h, None);
+        let fresh = self.new_tcp_socket(&opts);
+        let _ = self.tcp(fresh).listen(listen_endpoint(bound));
+        if let Some(Sock {
+            state: State::Listening(l),
+            ..
+        }) = self.table.get_mut(&id)
+        {
+            l.pool.push(fresh);
+        }
+        self.wake = true;
+    }
+
     /// `accept`: the oldest completed connection as a new socket, or `None` if there is none.
     pub(crate) fn tcp_accept(
         &mut self,

@@ -15,6 +15,7 @@
 //! closes their socket (D-29).
 #![allow(non_snake_case)]
 
+mod accept;
 mod byteorder;
 mod events;
 mod hooks;
@@ -42,6 +43,7 @@ pub use crate::notify::fd::{
     MSG, WSAGETSELECTERROR, WSAGETSELECTEVENT, WSAMAKESELECTREPLY,
 };
 pub use crate::notify::overlapped::{LPWSAOVERLAPPED_COMPLETION_ROUTINE, WSABUF, WSAOVERLAPPED};
+pub use accept::{CF_ACCEPT, CF_DEFER, CF_REJECT, LPCONDITIONPROC};
 pub use byteorder::{htonl, htons, ntohl, ntohs};
 pub use events::*;
 pub use hooks::BlockingHook;

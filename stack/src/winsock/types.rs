@@ -152,6 +152,31 @@ impl SOCKADDR_IN {
         }
     }
 
+    /// The 16 bytes of the structure as it lies in memory (for `WSABUF`s that carry an
+    /// address, like `WSAAccept`'s `lpCallerId`).
+    pub fn to_bytes(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[0..2].copy_from_slice(&self.sin_family.to_ne_bytes());
+        b[2..4].copy_from_slice(&self.sin_port.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.sin_addr.S_addr.to_ne_bytes());
+        b[8..16].copy_from_slice(&self.sin_zero);
+        b
+    }
+
+    /// The structure from its 16 bytes (`None` if shorter or not `AF_INET`).
+    pub fn from_bytes(b: &[u8]) -> Option<SOCKADDR_IN> {
+        let b = b.get(..16)?;
+        let family = i16::from_ne_bytes([b[0], b[1]]);
+        (family == AF_INET as i16).then(|| SOCKADDR_IN {
+            sin_family: family,
+            sin_port: u16::from_ne_bytes([b[2], b[3]]),
+            sin_addr: IN_ADDR {
+                S_addr: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+            },
+            sin_zero: [b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]],
+        })
+    }
+
     /// The address as a Rust value.
     pub fn to_socket_addr(&self) -> SocketAddrV4 {
         SocketAddrV4::new(
