@@ -42,8 +42,8 @@ impl Winsock {
     pub fn WSAAccept(
         &self,
         s: SOCKET,
-        mut addr: Option<&mut SOCKADDR>,
-        mut addrlen: Option<&mut i32>,
+        addr: Option<&mut SOCKADDR>,
+        addrlen: Option<&mut i32>,
         lpfnCondition: Option<LPCONDITIONPROC>,
         dwCallbackData: usize,
     ) -> Result<SOCKET, WsaError> {
@@ -82,7 +82,7 @@ impl Winsock {
             }
         };
         if addr.is_some() {
-            let _ = write_name(remote, addr.as_deref_mut(), addrlen.as_deref_mut());
+            let _ = write_name(remote, addr, addrlen);
         }
         let caller = WSABUF::new(SOCKADDR_IN::new(remote).to_bytes().to_vec());
         let callee = WSABUF::new(SOCKADDR_IN::new(local).to_bytes().to_vec());
