@@ -18,6 +18,7 @@ fn offered(seed: u64, port: u16) -> (Winsock, Winsock, SOCKET, SOCKET) {
     (a, b, l, c)
 }
 
+#[allow(clippy::type_complexity)]
 fn verdict(
     v: i32,
 ) -> impl FnMut(
