@@ -5,6 +5,8 @@
 
 mod bench;
 mod demo;
+mod flow_socket;
+mod qos_arg;
 mod transfer;
 
 use std::path::PathBuf;

@@ -40,6 +40,10 @@ pub(crate) struct QosEngine {
     max_frame: usize,
     /// Whether the link is usable (`NetworkAvailability`).
     available: bool,
+    /// Flows of closed sockets that still have frames queued.
+    draining: Vec<SocketId>,
+    /// The DSCP each flow's frames carry (its class's).
+    dscp: HashMap<SocketId, u8>,
 }
 
 impl std::fmt::Debug for QosEngine {
@@ -63,6 +67,8 @@ impl QosEngine {
             fragments: HashMap::new(),
             max_frame,
             available: true,
+            draining: Vec::new(),
+            dscp: HashMap::new(),
         }
     }
 }
@@ -274,6 +280,7 @@ impl Core {
                 // Frames already queued still go out, unshaped, in order.
                 self.qos_bypass.extend(frames);
             }
+            self.qos.dscp.remove(&id);
             return;
         };
         let cfg = FlowConfig {
@@ -282,6 +289,7 @@ impl Core {
             group: group.map(|g| u64::from(g.get())),
             group_priority: self.groups.priority(id).map_or(0, |p| p.max(0) as u32),
         };
+        self.qos.dscp.insert(id, cfg.class.dscp());
         if self.qos.shaper.contains_flow(id) {
             if let Ok(dropped) = self.qos.shaper.update_flow(id, cfg, now) {
                 // Frames that can never conform under the new flowspec (larger than the bucket).
@@ -292,12 +300,16 @@ impl Core {
         }
     }
 
-    /// Forgets a closed socket's flow (its queued frames still leave, unshaped) and its grant.
+    /// Forgets a closed socket's grant; its flow stays until the frames it queued have left,
+    /// shaped as before (closing early does not break the flowspec).
     pub(crate) fn qos_forget(&mut self, id: SocketId) {
-        if let Some(frames) = self.qos.shaper.remove_flow(id) {
-            self.qos_bypass.extend(frames);
-        }
         self.qos.admission.release(id);
+        if self.qos.shaper.queued_packets(id).unwrap_or(0) > 0 {
+            self.qos.draining.push(id);
+        } else {
+            self.qos.shaper.remove_flow(id);
+            self.qos.dscp.remove(&id);
+        }
     }
 
     /// The socket whose flow an egress frame belongs to, if that socket is shaped.
@@ -351,14 +363,19 @@ impl Core {
         out.extend(self.qos_bypass.drain(..));
         let now = self.now;
         while let Some((id, mut frame)) = self.qos.shaper.dequeue(now) {
-            let dscp = self
-                .table
-                .get(&id)
-                .and_then(|s| s.qos.as_ref())
-                .map_or(0, |q| class_of(q.SendingFlowspec.LevelOfGuarantee).dscp());
+            let dscp = self.qos.dscp.get(&id).copied().unwrap_or(0);
             set_dscp(&mut frame, dscp);
             out.push_back(frame);
         }
+        let (shaper, dscp) = (&mut self.qos.shaper, &mut self.qos.dscp);
+        self.qos.draining.retain(|&id| {
+            let busy = shaper.queued_packets(id).unwrap_or(0) > 0;
+            if !busy {
+                shaper.remove_flow(id);
+                dscp.remove(&id);
+            }
+            busy
+        });
         self.qos.shaper.next_release(now)
     }
 
@@ -374,9 +391,17 @@ impl Core {
         };
         let budget = (rate as f64 * TCP_QUEUE_TIME.as_secs_f64()) as usize;
         let queued = self.qos.shaper.queued_bytes(id).unwrap_or(0) as usize;
-        budget
+        let allowance = budget
             .max(2 * self.qos.max_frame)
-            .saturating_sub(in_smoltcp + queued)
+            .saturating_sub(in_smoltcp + queued);
+        // Hand smoltcp whole segments: dribbling a few bytes at a time makes small segments,
+        // whose headers would eat the token rate.
+        let segment = self.qos.max_frame - 54;
+        if allowance < segment {
+            0
+        } else {
+            allowance
+        }
     }
 
     /// Whether a shaped datagram socket may queue a datagram of `len` payload bytes now:
@@ -395,7 +420,15 @@ impl Core {
                 return Err(WsaError::WSAEMSGSIZE);
             }
         }
-        let queued = self.qos.shaper.queued_bytes(id).unwrap_or(0) as usize;
+        // What waits in smoltcp's send buffer reaches the shaper on the next pass: count it too.
+        let in_smoltcp = match self.table.get(&id).map(|s| &s.state) {
+            Some(super::socket::State::Datagram(h)) if self.table[&id].proto == Proto::Udp => self
+                .sockets
+                .get::<smoltcp::socket::udp::Socket>(*h)
+                .send_queue(),
+            _ => 0,
+        };
+        let queued = self.qos.shaper.queued_bytes(id).unwrap_or(0) as usize + in_smoltcp;
         let limit = send
             .shaping_bucket_size(max_frame as u32)
             .map_or(64 * 1024, |b| (b as usize).max(4 * max_frame));

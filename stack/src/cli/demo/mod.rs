@@ -1,7 +1,10 @@
 //! `ws2 demo`: three hosts on an in-process virtual LAN exchanging TCP, UDP and ICMP, then a
 //! `WSAEventSelect` echo server and a completion-routine echo server each serving a swarm of
-//! concurrent clients, with a summary table. Needs no privileges. Later issues add QoS, multicast and rooted-multipoint
-//! scenarios here.
+//! concurrent clients, then a conference (audio, video and bulk in one socket group over a
+//! shaped link, [`conference`]), with summary tables. Needs no privileges. Later issues add
+//! multicast and rooted-multipoint scenarios here.
+
+mod conference;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -37,9 +40,13 @@ pub(crate) struct DemoArgs {
     /// Write the first client's frames to this pcap file.
     #[arg(long)]
     pcap: Option<PathBuf>,
+    /// Seconds of the QoS conference (audio, video and bulk in one group on a shaped link);
+    /// 0 skips it.
+    #[arg(long, default_value_t = 3.0)]
+    conference_secs: f64,
 }
 
-struct Row {
+pub(super) struct Row {
     host: String,
     test: &'static str,
     detail: String,
@@ -151,6 +158,12 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
         "completion",
         echo::serve_completion_routines,
     ));
+    let mut conference_table = Vec::new();
+    if args.conference_secs > 0.0 && args.conference_secs.is_finite() {
+        let (row, table) = conference::run(args.seed, args.conference_secs.min(600.0));
+        rows.push(row);
+        conference_table = table;
+    }
 
     println!();
     println!("{:<10} {:<12} {:<58} ok", "host", "test", "result");
@@ -170,6 +183,9 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
         "switch: {} frames forwarded, {} dropped by loss, {} dropped by full queues",
         stats.forwarded, stats.dropped_loss, stats.dropped_queue_full
     );
+    for line in &conference_table {
+        println!("{line}");
+    }
     if rows.iter().all(|r| r.ok) {
         println!("demo: all checks passed");
         Ok(())
