@@ -188,8 +188,9 @@ impl Core {
                 let s = self.sockets.get::<stcp::Socket>(h);
                 c.connect = Some(0);
                 c.read = s.recv_queue() > 0;
-                c.write =
-                    !shut_send && s.can_send() && self.qos_tcp_allowance(id, s.send_queue()) > 0;
+                c.write = !shut_send
+                    && s.can_send()
+                    && self.qos_tcp_admit(id, s.send_queue(), usize::MAX) > 0;
                 c.close = if reset {
                     Some(WsaError::WSAECONNRESET.0)
                 } else if self.tcp_timed_out(id) {

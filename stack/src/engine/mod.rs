@@ -528,7 +528,9 @@ impl Core {
             };
             let s = self.sockets.get::<stcp::Socket>(h);
             // A zero window is flow control, not loss: smoltcp's zero-window probe handles it.
-            let busy = s.send_queue() > 0
+            // A shaped socket's segments wait in the shaper by design: no probe for them.
+            let busy = sock.qos.is_none()
+                && s.send_queue() > 0
                 && sock.acks.window > 0
                 && matches!(s.state(), stcp::State::Established | stcp::State::CloseWait);
             let acks = &mut sock.acks;

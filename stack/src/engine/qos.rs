@@ -23,8 +23,9 @@ use super::socket::{Proto, SocketId};
 use super::Core;
 use crate::error::WsaError;
 
-/// How long a shaped TCP socket's data may take to leave the shaper at its token rate: what it
-/// may hold in smoltcp beyond that waits in the socket (well below smoltcp's minimum RTO).
+/// How long a shaped TCP socket's data may take to leave the shaper at its token rate (at
+/// least one full frame): what it may hold in smoltcp beyond that waits in the socket, so
+/// segments never wait in the shaper anywhere near smoltcp's minimum RTO.
 const TCP_QUEUE_TIME: Duration = Duration::from_millis(100);
 
 /// The shaper and the admission state of one stack.
@@ -391,16 +392,21 @@ impl Core {
         };
         let budget = (rate as f64 * TCP_QUEUE_TIME.as_secs_f64()) as usize;
         let queued = self.qos.shaper.queued_bytes(id).unwrap_or(0) as usize;
-        let allowance = budget
-            .max(2 * self.qos.max_frame)
-            .saturating_sub(in_smoltcp + queued);
-        // Hand smoltcp whole segments: dribbling a few bytes at a time makes small segments,
-        // whose headers would eat the token rate.
+        budget
+            .max(self.qos.max_frame)
+            .saturating_sub(in_smoltcp + queued)
+    }
+
+    /// How many of `len` bytes a shaped TCP socket hands smoltcp now: whole segments only
+    /// (dribbling a few bytes at a time makes small segments, whose headers eat the token
+    /// rate), or all of a short write.
+    pub(crate) fn qos_tcp_admit(&self, id: SocketId, in_smoltcp: usize, len: usize) -> usize {
+        let allowance = self.qos_tcp_allowance(id, in_smoltcp);
         let segment = self.qos.max_frame - 54;
-        if allowance < segment {
+        if allowance < len.min(segment) {
             0
         } else {
-            allowance
+            allowance.min(len)
         }
     }
 

@@ -481,7 +481,7 @@ impl Core {
             });
         }
         let in_smoltcp = s.send_queue();
-        let allowed = self.qos_tcp_allowance(id, in_smoltcp).min(data.len());
+        let allowed = self.qos_tcp_admit(id, in_smoltcp, data.len());
         let s = self.tcp(h);
         let n = s
             .send_slice(&data[..allowed])
@@ -596,7 +596,7 @@ impl Core {
                 let (h, reset, shut_send) = (*h, sock.reset, sock.shut_send);
                 let s = self.sockets.get::<stcp::Socket>(h);
                 let readable = reset || s.can_recv() || !s.may_recv();
-                let room = self.qos_tcp_allowance(id, s.send_queue()) > 0;
+                let room = self.qos_tcp_admit(id, s.send_queue(), usize::MAX) > 0;
                 let writable = !shut_send && ((s.can_send() && room) || !s.may_send());
                 (readable, writable, false)
             }

@@ -327,10 +327,12 @@ impl Core {
         let State::Datagram(h) = sock.state else {
             return (false, true);
         };
+        // A shaped socket is writable only while its shaper queue has room.
+        let room = self.qos_dgram_room(id, 0).unwrap_or(true);
         match sock.proto {
             Proto::Udp => {
                 let s = self.sockets.get::<udp::Socket>(h);
-                (s.can_recv(), s.can_send())
+                (s.can_recv(), s.can_send() && room)
             }
             _ => {
                 let s = self.sockets.get::<raw::Socket>(h);

@@ -199,7 +199,9 @@ impl WSAOVERLAPPED {
         (!s.pending).then_some((s.error, s.bytes, s.flags))
     }
 
-    fn finish(&self, r: Outcome) {
+    /// Records the outcome; `event` is signalled while the slot is still locked, so whoever sees
+    /// the operation complete also finds its event set (and the other way round).
+    fn finish(&self, r: Outcome, event: Option<&EventRef>) {
         let mut s = self.slot();
         s.pending = false;
         s.error = r.error;
@@ -207,6 +209,9 @@ impl WSAOVERLAPPED {
         s.flags = r.flags;
         s.buffers = r.buffers;
         s.from = r.from;
+        if let Some(e) = event {
+            e.set();
+        }
         drop(s);
         self.shared.done.notify_all();
     }
@@ -261,10 +266,7 @@ impl Completion {
     /// Records the outcome and gives the indication.
     pub(crate) fn complete(self, outcome: Outcome) {
         let (error, bytes, flags) = (outcome.error, outcome.bytes, outcome.flags);
-        self.ov.finish(outcome);
-        if let Some(e) = &self.event {
-            e.set();
-        }
+        self.ov.finish(outcome, self.event.as_ref());
         if let Some((queue, routine)) = self.routine {
             let ov = self.ov.clone();
             queue.push(
@@ -276,10 +278,13 @@ impl Completion {
 
     /// Records `WSA_OPERATION_ABORTED` without any indication (D-10).
     pub(crate) fn abort(self, buffers: Vec<WSABUF>) {
-        self.ov.finish(Outcome {
-            error: WsaError::WSA_OPERATION_ABORTED.0,
-            buffers,
-            ..Outcome::default()
-        });
+        self.ov.finish(
+            Outcome {
+                error: WsaError::WSA_OPERATION_ABORTED.0,
+                buffers,
+                ..Outcome::default()
+            },
+            None,
+        );
     }
 }

@@ -123,8 +123,8 @@ impl Winsock {
     /// `WSAConnect` (§1.3): `connect` that first asks for the socket's QoS (`lpSQOS`: refused
     /// with `WSAEOPNOTSUPP` when it cannot be granted, `WSAEINVAL` when malformed) and, from
     /// the group's creator, the group's (`lpGQOS`; ignored for other sockets). TCP carries no
-    /// connect data: `lpCallerData` with bytes is `WSAEOPNOTSUPP`, and `lpCalleeData` comes
-    /// back empty.
+    /// connect data: `lpCallerData` with bytes is `WSAEPROTONOSUPPORT` (CHECKLIST 126), and
+    /// `lpCalleeData` comes back empty. Connectionless sockets ignore both (125).
     #[allow(clippy::too_many_arguments)]
     pub fn WSAConnect(
         &self,
@@ -137,8 +137,12 @@ impl Winsock {
         lpGQOS: Option<&QOS>,
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
-        if lpCallerData.is_some_and(|d| d.len > 0) {
-            return record(Err(WsaError::WSAEOPNOTSUPP));
+        let connectionless = self
+            .stack
+            .with_quiet(|core| core.sock(id).map(|s| s.proto != crate::engine::Proto::Tcp));
+        let connectionless = record(connectionless)?;
+        if !connectionless && lpCallerData.is_some_and(|d| !d.data().is_empty()) {
+            return record(Err(WsaError::WSAEPROTONOSUPPORT));
         }
         if let Some(q) = lpSQOS {
             record(self.stack.with(|core| core.qos_set(id, q.clone())))?;
@@ -149,7 +153,7 @@ impl Winsock {
                 record(self.stack.with(|core| core.group_qos_set(id, q.clone())))?;
             }
         }
-        if let Some(callee) = lpCalleeData {
+        if let Some(callee) = lpCalleeData.filter(|_| !connectionless) {
             callee.len = 0;
         }
         self.connect(s, name, namelen)
