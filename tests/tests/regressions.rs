@@ -6,8 +6,10 @@ use std::thread;
 use std::time::Duration;
 
 use ws2_stack::net::{TcpListener, TcpStream};
+use ws2_stack::winsock::*;
 use ws2_stack::{Stack, StackConfig};
 use ws2_tap::VirtualSwitch;
+use ws2_tests::*;
 
 /// Conformance: 137, 160 — bidirectional bulk echo with the default buffers finishes: with a
 /// scaled window smoltcp's receiver shrank its right edge by rounding, the sender overran it,
@@ -67,4 +69,39 @@ fn issue_2_bidirectional_echo_does_not_stall() {
     done_rx
         .recv_timeout(Duration::from_secs(120))
         .expect("echo traffic stalled");
+}
+
+/// Fragmented datagrams sent back to back all arrive: smoltcp's one fragmenter is not
+/// overwritten by the next datagram before the last fragment is out (engine/device.rs).
+#[test]
+fn back_to_back_fragmented_datagrams() {
+    let (a, b) = two_hosts(7301);
+    let rx = udp_bound(&b, at(B, 7301));
+    let tx = udp_bound(&a, at(A, 7302));
+    set_int(&b, rx, SOL_SOCKET, SO_RCVTIMEO, 2000).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 10_000];
+    for round in 0..3u8 {
+        for i in 0..2u8 {
+            let d = vec![round * 2 + i; 4000];
+            sendto(&a, tx, &d, at(B, 7301)).unwrap();
+        }
+        for _ in 0..2 {
+            match b.recv(rx, &mut buf, 0) {
+                Ok(n) => got.push((n, buf[0])),
+                Err(e) => got.push((0, e.0 as u8)),
+            }
+        }
+    }
+    assert_eq!(
+        got,
+        vec![
+            (4000, 0),
+            (4000, 1),
+            (4000, 2),
+            (4000, 3),
+            (4000, 4),
+            (4000, 5)
+        ]
+    );
 }

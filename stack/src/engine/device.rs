@@ -4,6 +4,14 @@
 //! drains `tx` to the link after it. Keeping smoltcp away from the link lets the engine look at
 //! every frame on its way in and out (RST and ICMP bookkeeping, local delivery), and hold frames
 //! the link refuses instead of dropping them.
+//!
+//! It also keeps smoltcp's IPv4 fragmenter from losing fragments. smoltcp 0.14 has one
+//! fragmenter per interface and sends one fragment per egress round, but a socket's next
+//! datagram is dispatched in the same round and, if it needs fragmenting too, overwrites the
+//! fragmenter: the rest of the earlier datagram is never sent. So once a fragment with more to
+//! come has been emitted, `transmit` refuses tokens until the engine's next `poll`, whose first
+//! egress step is the fragmenter's next fragment; the engine polls again at once while a
+//! datagram is being fragmented.
 
 use std::collections::VecDeque;
 
@@ -18,6 +26,10 @@ pub(crate) struct QueueDevice {
     pub(crate) mtu: usize,
     /// Buffers of consumed frames, reused so the hot path does not allocate.
     pub(crate) spare: Vec<Vec<u8>>,
+    /// The last IPv4 frame emitted was a fragment with more to come.
+    pub(crate) fragmenting: bool,
+    /// No transmit tokens until the next poll (see the module docs).
+    pub(crate) hold: bool,
 }
 
 impl QueueDevice {
@@ -58,6 +70,9 @@ impl phy::Device for QueueDevice {
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        if self.hold {
+            return None;
+        }
         Some(TxToken { device: self })
     }
 
@@ -81,7 +96,21 @@ impl phy::TxToken for TxToken<'_> {
         let mut buf = self.device.buffer();
         buf.resize(len, 0);
         let r = f(&mut buf);
+        if let Some(more) = ipv4_fragment(&buf) {
+            self.device.fragmenting = more;
+            self.device.hold |= more;
+        }
         self.device.tx.push_back(buf);
         r
     }
+}
+
+/// For an IPv4 fragment, whether more fragments follow (`None` for anything else).
+fn ipv4_fragment(frame: &[u8]) -> Option<bool> {
+    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let flags_off = u16::from_be_bytes([frame[20], frame[21]]);
+    let (more, offset) = (flags_off & 0x2000 != 0, flags_off & 0x1fff);
+    (more || offset != 0).then_some(more)
 }

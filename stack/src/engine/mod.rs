@@ -392,11 +392,14 @@ impl Core {
         }
         // Local delivery can feed smoltcp again; a few rounds finish a local exchange of
         // ARP, SYN, SYN-ACK and ACK in one pass.
-        for _ in 0..8 {
+        // A datagram being fragmented gets one fragment per poll (see `device`): up to 48 polls
+        // carry the largest (65,535 bytes at 1,500 bytes a fragment).
+        for round in 0..48 {
             let t = self.smol_now();
+            self.device.hold = false;
             self.iface.poll(t, &mut self.device, &mut self.sockets);
             self.flush(out);
-            if self.device.rx.is_empty() {
+            if (self.device.rx.is_empty() || round >= 8) && !self.device.fragmenting {
                 break;
             }
         }
