@@ -226,28 +226,29 @@ fn set_then_get_returns_the_flowspecs() {
     let (a, _b) = two_hosts(35300);
     for ty in [SOCK_STREAM, SOCK_DGRAM] {
         let s = new_socket(&a, ty);
-        let mut q = QOS::default();
-        q.SendingFlowspec = FLOWSPEC {
-            TokenRate: 50_000,
-            TokenBucketSize: 6_000,
-            PeakBandwidth: 100_000,
-            Latency: 20_000,
-            DelayVariation: 5_000,
-            LevelOfGuarantee: ControlledLoadService,
-            CostOfCall: 0,
-            NetworkAvailability: 1,
+        let q = QOS {
+            SendingFlowspec: FLOWSPEC {
+                TokenRate: 50_000,
+                TokenBucketSize: 6_000,
+                PeakBandwidth: 100_000,
+                Latency: 20_000,
+                DelayVariation: 5_000,
+                LevelOfGuarantee: ControlledLoadService,
+                CostOfCall: 0,
+                NetworkAvailability: 1,
+            },
+            ReceivingFlowspec: FLOWSPEC {
+                TokenRate: 7_000,
+                TokenBucketSize: 3_000,
+                PeakBandwidth: -1,
+                Latency: 90_000,
+                DelayVariation: -1,
+                LevelOfGuarantee: PredictiveService,
+                CostOfCall: 0,
+                NetworkAvailability: 1,
+            },
+            ProviderSpecific: b"provider bytes".to_vec(),
         };
-        q.ReceivingFlowspec = FLOWSPEC {
-            TokenRate: 7_000,
-            TokenBucketSize: 3_000,
-            PeakBandwidth: -1,
-            Latency: 90_000,
-            DelayVariation: -1,
-            LevelOfGuarantee: PredictiveService,
-            CostOfCall: 0,
-            NetworkAvailability: 1,
-        };
-        q.ProviderSpecific = b"provider bytes".to_vec();
         set_qos(&a, s, &q).expect("SIO_SET_QOS");
         assert_eq!(get_qos(&a, s), q, "the request comes back as granted");
         // A second request replaces the first (renegotiation), both directions.
