@@ -266,10 +266,12 @@ impl<P> Scheduler<P> {
     /// let the device pace them.
     pub fn set_link_rate(&mut self, rate: Option<u64>, now: Instant) {
         self.link = rate.map(|r| {
-            // Depth 0 and "credit ≥ 0" as the test: a virtual clock, one frame at a time.
+            // "Credit ≥ 0" as the test: a virtual clock, one frame at a time. One maximum frame
+            // of depth lets a release that comes late (timer slack, a busy pass) catch up
+            // instead of losing the link time for good.
             let shape = Shape {
                 token_rate: Some(r),
-                token_bucket_size: Some(0),
+                token_bucket_size: Some(self.max_frame as u64),
                 peak_bandwidth: None,
             };
             TokenBucket::new(shape, self.max_frame, now)

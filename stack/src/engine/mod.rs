@@ -523,6 +523,7 @@ impl Core {
         self.in_flight = false;
         let mut probes = Vec::new();
         for (&(local, remote), &id) in &self.conns {
+            let shaped = self.qos.shaper.contains_flow(id);
             let Some(sock) = self.table.get_mut(&id) else {
                 continue;
             };
@@ -532,7 +533,7 @@ impl Core {
             let s = self.sockets.get::<stcp::Socket>(h);
             // A zero window is flow control, not loss: smoltcp's zero-window probe handles it.
             // A shaped socket's segments wait in the shaper by design: no probe for them.
-            let busy = sock.qos.is_none()
+            let busy = !shaped
                 && s.send_queue() > 0
                 && sock.acks.window > 0
                 && matches!(s.state(), stcp::State::Established | stcp::State::CloseWait);

@@ -384,10 +384,7 @@ impl Core {
     /// bytes already there (sent or not): about `TCP_QUEUE_TIME` of its token rate, at least
     /// two full frames. `usize::MAX` for unshaped sockets.
     pub(crate) fn qos_tcp_allowance(&self, id: SocketId, in_smoltcp: usize) -> usize {
-        let Some(q) = self.table.get(&id).and_then(|s| s.qos.as_ref()) else {
-            return usize::MAX;
-        };
-        let Ok(rate) = u64::try_from(q.SendingFlowspec.TokenRate) else {
+        let Some(rate) = self.qos_send_rate(id) else {
             return usize::MAX;
         };
         let budget = (rate as f64 * TCP_QUEUE_TIME.as_secs_f64()) as usize;
@@ -395,6 +392,26 @@ impl Core {
         budget
             .max(self.qos.max_frame)
             .saturating_sub(in_smoltcp + queued)
+    }
+
+    /// The sending flowspec that shapes a socket: its own, else its group's.
+    fn qos_send_spec(&self, id: SocketId) -> Option<ws2_qos::Flowspec> {
+        if let Some(q) = self.table.get(&id).and_then(|s| s.qos.as_ref()) {
+            return Some(q.SendingFlowspec);
+        }
+        let g = self.groups.group_of(id)?;
+        self.qos.group_qos.get(&g.get()).map(|q| q.SendingFlowspec)
+    }
+
+    /// The rate a shaped socket's frames leave at, at most: its own or its group's `TokenRate`,
+    /// else the paced link's rate; `None` for a socket nothing limits.
+    fn qos_send_rate(&self, id: SocketId) -> Option<u64> {
+        if !self.qos.shaper.contains_flow(id) {
+            return None;
+        }
+        self.qos_send_spec(id)
+            .and_then(|f| u64::try_from(f.TokenRate).ok())
+            .or(self.config.link_rate)
     }
 
     /// How many of `len` bytes a shaped TCP socket hands smoltcp now: whole segments only
@@ -414,10 +431,10 @@ impl Core {
     /// `Err(WSAEMSGSIZE)` if its frames could never conform, `Ok(false)` while its shaper queue
     /// is full.
     pub(crate) fn qos_dgram_room(&self, id: SocketId, len: usize) -> Result<bool, WsaError> {
-        let Some(q) = self.table.get(&id).and_then(|s| s.qos.as_ref()) else {
+        if !self.qos.shaper.contains_flow(id) {
             return Ok(true);
-        };
-        let send = q.SendingFlowspec;
+        }
+        let send = self.qos_send_spec(id).unwrap_or_default();
         let max_frame = self.qos.max_frame;
         // The largest frame this datagram makes: the whole of it when it fits one frame.
         let frame = (len + 8 + 20 + 14).min(max_frame);
