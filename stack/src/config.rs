@@ -116,6 +116,9 @@ pub struct StackConfig {
     /// Bandwidth, in bytes/s, that QoS requests other than best effort may reserve on the link
     /// (D-14); default 75% of a gigabit.
     pub qos_capacity: u64,
+    /// Whether the provider offers QoS at all; without it the QoS ioctls fail `WSAENOPROTOOPT`
+    /// (CHECKLIST 379). On by default.
+    pub qos_support: bool,
     /// The link's nominal rate in bytes/s, if the shaper should pace all shaped frames to it
     /// (so priorities act even when the link itself never pushes back); `None`: no pacing.
     pub link_rate: Option<u64>,
@@ -138,6 +141,7 @@ impl StackConfig {
             ephemeral_ports: (1024, 5000),
             qos_capacity: ws2_qos::admission::VIRTUAL_SWITCH_CAPACITY,
             link_rate: None,
+            qos_support: true,
         }
     }
 

@@ -97,3 +97,49 @@ fn connected_udp_ignores_strangers_in_readiness() {
     );
     assert_eq!(fionread(&b, rx), 3);
 }
+
+/// Conformance: 123 — `connect` on a UDP socket completes at once and still posts FD_CONNECT.
+#[test]
+fn udp_connect_posts_fd_connect() {
+    let (a, _b) = two_hosts(1230);
+    let s = udp_bound(&a, at(A, 12300));
+    let q = MessageQueue::new();
+    a.WSAAsyncSelect(s, q.hwnd(), 0x401, FD_CONNECT).unwrap();
+    assert_eq!(connect(&a, s, at(B, 12301)), Ok(()));
+    let m = q
+        .GetMessage(Some(std::time::Duration::from_secs(5)))
+        .expect("FD_CONNECT");
+    assert_eq!(WSAGETSELECTEVENT(m.lParam) as i32, FD_CONNECT);
+    assert_eq!(WSAGETSELECTERROR(m.lParam), 0);
+}
+
+/// Conformance: 379 — a stack configured without QoS refuses the QoS ioctls with
+/// WSAENOPROTOOPT.
+#[test]
+fn qos_ioctls_without_qos_support() {
+    let switch = ws2_tap::VirtualSwitch::new(3790);
+    let mut cfg = config(A);
+    cfg.qos_support = false;
+    let (a, _b) = two_hosts_on(&switch, cfg, config(B));
+    let s = udp_bound(&a, at(A, 37900));
+    let mut n = 0;
+    for code in [
+        SIO_SET_QOS,
+        SIO_GET_QOS,
+        SIO_SET_GROUP_QOS,
+        SIO_GET_GROUP_QOS,
+    ] {
+        assert_wsa_error(
+            a.WSAIoctl(
+                s,
+                code,
+                &QOS::default().to_bytes(),
+                &mut [0u8; 128],
+                Some(&mut n),
+                None,
+                None,
+            ),
+            WsaError::WSAENOPROTOOPT,
+        );
+    }
+}

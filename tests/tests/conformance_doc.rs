@@ -110,6 +110,7 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
 /// Behaviours not claimed, with the reason: `(number, reason, status)` where status is `n/a`
 /// (cannot apply to this provider) or `todo` (later work).
 const NOT_CLAIMED: &[(u32, &str, &str)] = &[
+    (129, "TCP carries no connect data, so lpCalleeData is always empty (D-19)", "n/a"),
     (90, "TCP carries no connect data (no XP1_CONNECT_DATA; D-19)", "n/a"),
     (91, "TCP carries no connect data (no XP1_CONNECT_DATA; D-19)", "n/a"),
     (92, "TCP has no QoS signalling: the caller's flowspecs never reach the listener, lpSQOS is always NULL", "n/a"),

@@ -54,6 +54,15 @@ impl Winsock {
         output: &mut [u8],
     ) -> Option<Result<u32, WsaError>> {
         let id = s as crate::engine::SocketId;
+        let qos_codes = [
+            SIO_SET_QOS,
+            SIO_SET_GROUP_QOS,
+            SIO_GET_QOS,
+            SIO_GET_GROUP_QOS,
+        ];
+        if qos_codes.contains(&code) && !self.stack.with_quiet(|core| core.config.qos_support) {
+            return Some(Err(WsaError::WSAENOPROTOOPT));
+        }
         Some(match code {
             SIO_SET_QOS => read_qos(input)
                 .and_then(|q| self.stack.with(|core| core.qos_set(id, q)))
