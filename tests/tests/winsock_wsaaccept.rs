@@ -148,33 +148,13 @@ fn condition_function_arguments() {
 #[test]
 fn condition_function_groups() {
     let (a, b, l, _c) = offered(930, 9300);
-    let mut f = |_: Option<&WSABUF>,
-                 _: Option<&WSABUF>,
-                 _: Option<&mut QOS>,
-                 _: Option<&mut QOS>,
-                 _: Option<&WSABUF>,
-                 _: Option<&mut WSABUF>,
-                 g: &mut u32,
-                 _: usize| {
-        *g = SG_UNCONSTRAINED_GROUP;
-        CF_ACCEPT
-    };
+    let mut f = grouping(SG_UNCONSTRAINED_GROUP);
     let s = b.WSAAccept(l, None, None, Some(&mut f), 0).unwrap();
     let gid = get_int(&b, s, SOL_SOCKET, SO_GROUP_ID).unwrap() as u32;
     assert_ne!(gid, 0);
     let c2 = new_socket(&a, SOCK_STREAM);
     connect(&a, c2, at(B, 9300)).unwrap();
-    let mut join = |_: Option<&WSABUF>,
-                    _: Option<&WSABUF>,
-                    _: Option<&mut QOS>,
-                    _: Option<&mut QOS>,
-                    _: Option<&WSABUF>,
-                    _: Option<&mut WSABUF>,
-                    g: &mut u32,
-                    _: usize| {
-        *g = gid;
-        CF_ACCEPT
-    };
+    let mut join = grouping(gid);
     let s2 = b.WSAAccept(l, None, None, Some(&mut join), 0).unwrap();
     assert_eq!(
         get_int(&b, s2, SOL_SOCKET, SO_GROUP_ID).unwrap() as u32,
@@ -194,33 +174,13 @@ fn condition_function_bad_groups() {
     set_nonblocking(&b, other, true);
     let _ = connect(&b, other, at(std::net::Ipv4Addr::new(10, 0, 0, 9), 1));
     let gid = get_int(&b, other, SOL_SOCKET, SO_GROUP_ID).unwrap() as u32;
-    let mut f = |_: Option<&WSABUF>,
-                 _: Option<&WSABUF>,
-                 _: Option<&mut QOS>,
-                 _: Option<&mut QOS>,
-                 _: Option<&WSABUF>,
-                 _: Option<&mut WSABUF>,
-                 g: &mut u32,
-                 _: usize| {
-        *g = gid;
-        CF_ACCEPT
-    };
+    let mut f = grouping(gid);
     assert_wsa_error(
         b.WSAAccept(l, None, None, Some(&mut f), 0),
         WsaError::WSAEINVAL,
     );
     let (_a2, b2, l2, _c2) = offered(960, 9600);
-    let mut unknown = |_: Option<&WSABUF>,
-                       _: Option<&WSABUF>,
-                       _: Option<&mut QOS>,
-                       _: Option<&mut QOS>,
-                       _: Option<&WSABUF>,
-                       _: Option<&mut WSABUF>,
-                       g: &mut u32,
-                       _: usize| {
-        *g = 0x7fff_0000;
-        CF_ACCEPT
-    };
+    let mut unknown = grouping(0x7fff_0000);
     assert_wsa_error(
         b2.WSAAccept(l2, None, None, Some(&mut unknown), 0),
         WsaError::WSAEINVAL,
