@@ -18,6 +18,26 @@ fn offered(seed: u64, port: u16) -> (Winsock, Winsock, SOCKET, SOCKET) {
     (a, b, l, c)
 }
 
+/// A condition function that asks for group `g` and accepts.
+#[allow(clippy::type_complexity)]
+fn grouping(
+    g: u32,
+) -> impl FnMut(
+    Option<&WSABUF>,
+    Option<&WSABUF>,
+    Option<&mut QOS>,
+    Option<&mut QOS>,
+    Option<&WSABUF>,
+    Option<&mut WSABUF>,
+    &mut u32,
+    usize,
+) -> i32 {
+    move |_, _, _, _, _, _, out, _| {
+        *out = g;
+        CF_ACCEPT
+    }
+}
+
 #[allow(clippy::type_complexity)]
 fn verdict(
     v: i32,
