@@ -793,6 +793,8 @@ impl Stack {
 /// The owner thread. Link I/O happens outside the core's lock, so application threads copy data
 /// while frames move.
 fn run(inner: &Inner, mut link: Box<dyn Link>) {
+    // Shaped frames leave on deadlines tens of microseconds apart: wake on time.
+    sys::set_timer_slack(1_000);
     let fds = [link.as_raw_fd(), inner.waker.as_raw_fd()];
     let mut rx: Vec<Vec<u8>> = Vec::with_capacity(RX_BATCH);
     let mut out: VecDeque<Vec<u8>> = VecDeque::new();
