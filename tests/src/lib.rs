@@ -418,3 +418,4 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 }
 
 pub mod netns;
+pub mod wire;

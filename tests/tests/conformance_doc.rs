@@ -113,7 +113,6 @@ const NOT_CLAIMED: &[(u32, &str, &str)] = &[
     (129, "TCP carries no connect data, so lpCalleeData is always empty (D-19)", "n/a"),
     (90, "TCP carries no connect data (no XP1_CONNECT_DATA; D-19)", "n/a"),
     (91, "TCP carries no connect data (no XP1_CONNECT_DATA; D-19)", "n/a"),
-    (92, "TCP has no QoS signalling: the caller's flowspecs never reach the listener, lpSQOS is always NULL", "n/a"),
     (99, "a request reset before it is offered leaves the backlog at once (never offered, so never WSAEACCES)", "n/a"),
     (184, "no message-oriented protocol with partial messages in the catalog", "n/a"),
     (185, "no reliable message-oriented protocol in the catalog", "n/a"),

@@ -219,3 +219,56 @@ fn nonblocking_empty_queue() {
         WsaError::WSAEWOULDBLOCK,
     );
 }
+
+/// Conformance: 92 — the condition function sees the caller's flowspecs (here from a caller on
+/// the in-process LAN, the only place TCP can carry them) and what it leaves in `lpSQOS` is
+/// granted to the accepted socket; without caller QoS `lpSQOS` is NULL (see
+/// `condition_function_arguments`).
+#[test]
+fn condition_function_negotiates_qos() {
+    let (a, b) = two_hosts(920);
+    let l = listener(&b, at(B, 9200), 4);
+    let c = new_socket(&a, SOCK_STREAM);
+    let mut name = WSABUF::new(b"G711".to_vec());
+    let mut g711 = QOS::default();
+    a.WSAGetQOSByName(c, Some(&mut name), Some(&mut g711))
+        .unwrap();
+    a.WSAConnect(
+        c,
+        Some(&sa(at(B, 9200))),
+        SOCKADDR_IN_LEN,
+        None,
+        None,
+        Some(&g711),
+        None,
+    )
+    .expect("WSAConnect with lpSQOS");
+    let seen = Cell::new(0);
+    let mut f = |_: Option<&WSABUF>,
+                 _: Option<&WSABUF>,
+                 sqos: Option<&mut QOS>,
+                 _: Option<&mut QOS>,
+                 _: Option<&WSABUF>,
+                 _: Option<&mut WSABUF>,
+                 _: &mut u32,
+                 _: usize| {
+        let q = sqos.expect("the caller's flowspecs");
+        seen.set(q.SendingFlowspec.TokenRate);
+        q.SendingFlowspec.TokenRate = 20_000;
+        q.SendingFlowspec.PeakBandwidth = 20_000;
+        CF_ACCEPT
+    };
+    let s = b
+        .WSAAccept(l, None, None, Some(&mut f), 0)
+        .expect("accepted");
+    assert_eq!(seen.get(), g711.SendingFlowspec.TokenRate);
+    let mut out = vec![0u8; 256];
+    let mut n = 0;
+    b.WSAIoctl(s, SIO_GET_QOS, &[], &mut out, Some(&mut n), None, None)
+        .unwrap();
+    let granted = QOS::from_bytes(&out[..n as usize]).unwrap();
+    assert_eq!(
+        granted.SendingFlowspec.TokenRate, 20_000,
+        "the negotiated flowspec"
+    );
+}

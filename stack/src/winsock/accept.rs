@@ -4,8 +4,11 @@
 //! calling thread, before it becomes a socket: `CF_ACCEPT` makes the socket (with the grouping
 //! asked for in `*g`), `CF_REJECT` resets the connection (`WSAECONNREFUSED`; the handshake is
 //! already done, so the caller sees a reset, D-30), `CF_DEFER` leaves it queued
-//! (`WSATRY_AGAIN`, and `FD_ACCEPT` stays disabled). TCP carries no connect data and no QoS
-//! signalling: `lpCallerData` and `lpSQOS`/`lpGQOS` are NULL, `lpCalleeData.len` is 0.
+//! (`WSATRY_AGAIN`, and `FD_ACCEPT` stays disabled). TCP carries no connect data:
+//! `lpCallerData` is NULL and `lpCalleeData.len` 0. Nor does it carry QoS: `lpSQOS`/`lpGQOS`
+//! are the caller's `WSAConnect` flowspecs only when the caller is a ws2 stack of this process
+//! (the in-process LAN hands them over), else NULL; what the function leaves in them is
+//! granted to the accepted socket (refused: `WSAEOPNOTSUPP`, and the connection is reset).
 
 use std::net::SocketAddrV4;
 
@@ -88,18 +91,19 @@ impl Winsock {
         let callee = WSABUF::new(SOCKADDR_IN::new(local).to_bytes().to_vec());
         let mut callee_data = WSABUF::default();
         let mut g = 0u32;
+        let (mut sqos, mut gqos) = super::qos::caller_qos(remote, local);
         let verdict = condition(
             Some(&caller),
             None,
-            None,
-            None,
+            sqos.as_mut(),
+            gqos.as_mut(),
             Some(&callee),
             Some(&mut callee_data),
             &mut g,
             dwCallbackData,
         );
         let r = match verdict {
-            CF_ACCEPT => self.accept_offered(id, remote, g),
+            CF_ACCEPT => self.accept_offered(id, remote, g, sqos, gqos),
             CF_REJECT => {
                 self.stack.with(|core| core.tcp_reject(id));
                 Err(WsaError::WSAECONNREFUSED)
@@ -112,12 +116,16 @@ impl Winsock {
         record(r)
     }
 
-    /// Takes the offered connection (the oldest) as a socket and applies `*g`.
+    /// Takes the offered connection (the oldest) as a socket and applies `*g` and the
+    /// flowspecs the condition function agreed to (the socket's, and the group's if `*g` made
+    /// the socket a group's creator).
     fn accept_offered(
         &self,
         id: SocketId,
         remote: SocketAddrV4,
         g: u32,
+        sqos: Option<QOS>,
+        gqos: Option<QOS>,
     ) -> Result<SOCKET, WsaError> {
         let new = self.stack.with(|core| -> Result<SocketId, WsaError> {
             let (new, got) = core.tcp_accept(id)?.ok_or(WsaError::WSAEACCES)?;
@@ -130,6 +138,16 @@ impl Winsock {
             if let Err(e) = core.groups.admit(request, new, (*remote.ip()).into()) {
                 core.remove(new, true);
                 return Err(crate::engine::group_error(e));
+            }
+            let granted = sqos
+                .map_or(Ok(()), |q| core.qos_set(new, q))
+                .and_then(|()| match gqos.filter(|_| core.groups.is_creator(new)) {
+                    Some(q) => core.group_qos_set(new, q),
+                    None => Ok(()),
+                });
+            if let Err(e) = granted {
+                core.remove(new, true);
+                return Err(e);
             }
             core.qos_refresh_flow(new);
             Ok(new)

@@ -8,6 +8,10 @@
 
 #![allow(non_upper_case_globals)]
 
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::{LazyLock, Mutex};
+
 use super::{record, types::*, Winsock, WSABUF};
 use crate::error::WsaError;
 use crate::notify::fd::{FD_GROUP_QOS, FD_QOS};
@@ -165,6 +169,63 @@ impl Winsock {
         if let Some(callee) = lpCalleeData.filter(|_| !connectionless) {
             callee.len = 0;
         }
+        if !connectionless && (lpSQOS.is_some() || lpGQOS.is_some()) {
+            self.offer_qos(id, name, namelen, lpSQOS, lpGQOS);
+        }
         self.connect(s, name, namelen)
     }
+
+    /// Leaves the caller's flowspecs where a listener on a stack of this process finds them for
+    /// its `WSAAccept` condition function (see [`caller_qos`]).
+    fn offer_qos(
+        &self,
+        id: crate::engine::SocketId,
+        name: Option<&SOCKADDR>,
+        namelen: i32,
+        sqos: Option<&QOS>,
+        gqos: Option<&QOS>,
+    ) {
+        let Ok(remote) = super::sockets::read_name(name, namelen, WsaError::WSAEFAULT) else {
+            return;
+        };
+        let local = self.stack.with(|core| {
+            if core.sock(id).ok()?.bound.is_none() {
+                let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+                core.bind_name(id, any).ok()?;
+            }
+            let port = core.sock(id).ok()?.bound?.port();
+            Some(SocketAddrV4::new(core.source_for(*remote.ip()), port))
+        });
+        if let Some(local) = local {
+            offered().insert((local, remote), (sqos.cloned(), gqos.cloned()));
+        }
+    }
+}
+
+/// Flowspecs callers asked for in `WSAConnect`, by (caller, callee) address.
+type Offers = HashMap<(SocketAddrV4, SocketAddrV4), (Option<QOS>, Option<QOS>)>;
+
+static OFFERED: LazyLock<Mutex<Offers>> = LazyLock::new(Mutex::default);
+
+fn offered() -> std::sync::MutexGuard<'static, Offers> {
+    OFFERED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The flowspecs (socket, group) the caller at `caller` gave `WSAConnect` for `callee`, taken
+/// once. TCP carries no QoS on the wire, so only a caller on a ws2 stack of this process — the
+/// in-process LAN — can hand its request to the listener's condition function this way; from
+/// any other peer `lpSQOS`/`lpGQOS` stay NULL.
+pub(super) fn caller_qos(caller: SocketAddrV4, callee: SocketAddrV4) -> (Option<QOS>, Option<QOS>) {
+    let mut offers = offered();
+    offers
+        .remove(&(caller, callee))
+        .or_else(|| {
+            // The listener may be bound to INADDR_ANY; the caller named a specific address.
+            let key = offers
+                .keys()
+                .find(|(c, d)| *c == caller && d.port() == callee.port())?;
+            let key = *key;
+            offers.remove(&key)
+        })
+        .unwrap_or((None, None))
 }

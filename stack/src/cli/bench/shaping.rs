@@ -18,6 +18,13 @@
 //! live only inside those namespaces; they are deleted at the end, error or not. Without root
 //! (or without `tc`) the anchor is skipped with a line on stderr and ours is still reported.
 //!
+//! TCP (the "tbf … drops and forces TCP retransmissions at low rates — report both"):
+//! a bulk TCP transfer for the same time at each R/B, the sender writing as fast as the socket
+//! takes data. Reported: **tcp retransmissions** — ours counted at the receiver from a pcap of
+//! every frame its link delivered (data segments whose sequence range was seen before), the
+//! anchor's from the kernel sender's `RetransSegs` (`/proc/net/snmp` in its namespace) — and
+//! **tcp goodput error**, the payload rate at the receiver against R·1460/1514 (full segments).
+//!
 //! `scheduler_ns_per_packet`: `ws2_qos::shaping_workload(1000, 1_000_000, now)` (1,000 flows of
 //! mixed classes and groups, 1 Mpps of simulated time) timed, per packet; the anchor is the
 //! cheapest possible queue, a `VecDeque` FIFO pushing and popping the same number of packets —
@@ -321,6 +328,184 @@ fn tbf(pair: &VethPair, r: u64, b: u64, secs: f64) -> Result<Shaped, String> {
     Ok(analyse(&arrivals, sent, r, b, secs))
 }
 
+// ---- TCP ------------------------------------------------------------------------------------
+
+/// What one TCP run found.
+#[derive(Debug, Clone, Copy, Default)]
+struct TcpShaped {
+    goodput_error_pct: f64,
+    retransmissions: f64,
+}
+
+/// Payload the token rate carries in full-size segments (1460 of every 1514 frame bytes).
+fn tcp_goodput_target(r: u64) -> f64 {
+    r as f64 * 1460.0 / 1514.0
+}
+
+/// Reads a stream to its end, timing the first and last bytes: (bytes, span in seconds).
+fn drain(mut read: impl FnMut(&mut [u8]) -> std::io::Result<usize>) -> (u64, f64) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut total, mut first, mut last) = (0u64, None, Instant::now());
+    while let Ok(n) = read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let now = Instant::now();
+        // Time from the end of the first read: its bytes may be the initial bucket's burst.
+        if first.is_none() {
+            first = Some(now);
+        } else {
+            total += n as u64;
+        }
+        last = now;
+    }
+    (
+        total,
+        first.map_or(0.0, |f| last.duration_since(f).as_secs_f64()),
+    )
+}
+
+/// TCP data segments in a pcap file whose sequence range was (partly) seen before.
+fn pcap_retransmissions(path: &std::path::Path) -> Result<u64, String> {
+    let b = std::fs::read(path).map_err(|e| format!("pcap: {e}"))?;
+    let mut at = 24;
+    let mut high: std::collections::HashMap<(u32, u16), u32> = Default::default();
+    let mut count = 0;
+    while at + 16 <= b.len() {
+        let incl = u32::from_le_bytes([b[at + 8], b[at + 9], b[at + 10], b[at + 11]]) as usize;
+        let f = &b[at + 16..(at + 16 + incl).min(b.len())];
+        at += 16 + incl;
+        if f.len() < 54 || f[12..14] != [0x08, 0x00] || f[23] != 6 {
+            continue;
+        }
+        let ihl = usize::from(f[14] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+        let Some(tcp) = f.get(14 + ihl..) else {
+            continue;
+        };
+        if tcp.len() < 20 {
+            continue;
+        }
+        let off = usize::from(tcp[12] >> 4) * 4;
+        let len = total.saturating_sub(ihl + off) as u32;
+        if len == 0 {
+            continue;
+        }
+        let src = u32::from_be_bytes([f[26], f[27], f[28], f[29]]);
+        let key = (src, u16::from_be_bytes([tcp[0], tcp[1]]));
+        let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+        let end = seq.wrapping_add(len);
+        match high.get(&key) {
+            Some(&h) if (seq.wrapping_sub(h) as i32) < 0 => count += 1,
+            _ => {}
+        }
+        if high
+            .get(&key)
+            .is_none_or(|&h| (end.wrapping_sub(h) as i32) > 0)
+        {
+            high.insert(key, end);
+        }
+    }
+    Ok(count)
+}
+
+/// Ours: a shaped ws2 TCP connection on a virtual switch, the receiver's frames in a pcap.
+fn ours_tcp(r: u64, b: u64, secs: f64) -> Result<TcpShaped, String> {
+    let switch = VirtualSwitch::new(8);
+    let pcap = std::env::temp_dir().join(format!("ws2-bench-shaping-{}.pcap", std::process::id()));
+    let tx = Stack::new(StackConfig::new(cidr("10.0.3.1/24")), switch.port())
+        .map_err(|e| e.to_string())?;
+    let rx_link = ws2_tap::PcapTee::new(switch.port(), &pcap).map_err(|e| format!("pcap: {e}"))?;
+    let rx =
+        Stack::new(StackConfig::new(cidr("10.0.3.2/24")), rx_link).map_err(|e| e.to_string())?;
+    let listener = ws2_stack::net::TcpListener::bind(&rx, ("10.0.3.2", PORT))
+        .map_err(|e| format!("listen: {e}"))?;
+    let receiver = thread::spawn(move || {
+        let (conn, _) = listener.accept()?;
+        Ok::<_, std::io::Error>(drain(|buf| std::io::Read::read(&mut &conn, buf)))
+    });
+    let sock = FlowSocket::open(&tx, true, None, None)?;
+    let qos = Qos {
+        SendingFlowspec: Flowspec {
+            TokenRate: i32::try_from(r).map_err(|_| "rate too large")?,
+            TokenBucketSize: i32::try_from(b).map_err(|_| "bucket too large")?,
+            LevelOfGuarantee: Guarantee::GuaranteedService,
+            ..Flowspec::DEFAULT
+        },
+        ..Qos::default()
+    };
+    let to: SocketAddrV4 = format!("10.0.3.2:{PORT}").parse().expect("literal");
+    sock.connect(to, Some(&qos))
+        .map_err(|e| format!("WSAConnect: {e}"))?;
+    let chunk = vec![0x55u8; 16 * 1024];
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < secs {
+        sock.send_all(&chunk)?;
+    }
+    let _ = sock.ws.shutdown(sock.s, ws2_stack::winsock::SD_SEND);
+    let (bytes, span) = receiver
+        .join()
+        .map_err(|_| "receiver panicked".to_string())?
+        .map_err(|e| format!("receiver: {e}"))?;
+    drop(sock);
+    drop((tx, rx));
+    let retransmissions = pcap_retransmissions(&pcap);
+    let _ = std::fs::remove_file(&pcap);
+    let goodput = bytes as f64 / span.max(1e-9);
+    Ok(TcpShaped {
+        goodput_error_pct: (goodput - tcp_goodput_target(r)) * 100.0 / tcp_goodput_target(r),
+        retransmissions: retransmissions? as f64,
+    })
+}
+
+/// The kernel sender's `Tcp: RetransSegs` in namespace `ns`.
+fn retrans_segs(ns: &str) -> Result<u64, String> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "cat", "/proc/net/snmp"])
+        .output()
+        .map_err(|e| format!("ip netns exec: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut tcp = text.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (tcp.next().unwrap_or(""), tcp.next().unwrap_or(""));
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RetransSegs")
+        .and_then(|(_, v)| v.parse().ok())
+        .ok_or_else(|| "no RetransSegs in /proc/net/snmp".into())
+}
+
+/// The anchor: kernel TCP through the same `tc tbf` (set by [`tbf`] before).
+fn tbf_tcp(pair: &VethPair, r: u64, secs: f64) -> Result<TcpShaped, String> {
+    let listener =
+        ws2_tap::in_namespace(&pair.rx, || std::net::TcpListener::bind(("0.0.0.0", PORT)))
+            .map_err(|e| format!("kernel listener: {e}"))?;
+    let receiver = thread::spawn(move || {
+        let (mut conn, _) = listener.accept()?;
+        Ok::<_, std::io::Error>(drain(|buf| std::io::Read::read(&mut conn, buf)))
+    });
+    let before = retrans_segs(&pair.tx)?;
+    let mut conn =
+        ws2_tap::in_namespace(&pair.tx, || std::net::TcpStream::connect((RX_ADDR, PORT)))
+            .map_err(|e| format!("kernel sender: {e}"))?;
+    let chunk = vec![0x55u8; 16 * 1024];
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < secs {
+        std::io::Write::write_all(&mut conn, &chunk).map_err(|e| format!("kernel send: {e}"))?;
+    }
+    let _ = conn.shutdown(std::net::Shutdown::Write);
+    let (bytes, span) = receiver
+        .join()
+        .map_err(|_| "receiver panicked".to_string())?
+        .map_err(|e| format!("kernel receiver: {e}"))?;
+    let after = retrans_segs(&pair.tx)?;
+    let goodput = bytes as f64 / span.max(1e-9);
+    Ok(TcpShaped {
+        goodput_error_pct: (goodput - tcp_goodput_target(r)) * 100.0 / tcp_goodput_target(r),
+        retransmissions: after.saturating_sub(before) as f64,
+    })
+}
+
 // ---- the scheduler's cost -------------------------------------------------------------------
 
 const FLOWS: usize = 1000;
@@ -374,10 +559,13 @@ pub(crate) fn shaping(runs: usize, secs: f64) -> Result<Vec<Figure>, String> {
     let mut figures = Vec::new();
     for (r, b) in CASES {
         let (mut o, mut k) = (Vec::new(), Vec::new());
+        let (mut ot, mut kt) = (Vec::new(), Vec::new());
         for _ in 0..runs {
             o.push(ours(r, b, secs)?);
+            ot.push(ours_tcp(r, b, secs)?);
             if let Ok(pair) = &anchor {
                 k.push(tbf(pair, r, b, secs)?);
+                kt.push(tbf_tcp(pair, r, secs)?);
             }
         }
         let med = |xs: &[Shaped], f: fn(&Shaped) -> f64| {
@@ -405,6 +593,36 @@ pub(crate) fn shaping(runs: usize, secs: f64) -> Result<Vec<Figure>, String> {
                 unit,
                 baseline,
                 baseline_value: med(&k, f),
+            });
+        }
+        let tmed = |xs: &[TcpShaped], f: fn(&TcpShaped) -> f64| {
+            if xs.is_empty() {
+                0.0
+            } else {
+                median(xs.iter().map(f).collect())
+            }
+        };
+        for (metric, unit, f) in [
+            (
+                "tcp goodput error",
+                "%",
+                (|s: &TcpShaped| s.goodput_error_pct) as fn(&TcpShaped) -> f64,
+            ),
+            ("tcp retransmissions", "segments", |s: &TcpShaped| {
+                s.retransmissions
+            }),
+        ] {
+            figures.push(Figure {
+                scenario: "shaping",
+                metric: format!("{metric} R={r} B={b}"),
+                value: tmed(&ot, f),
+                unit,
+                baseline: if anchor.is_ok() {
+                    "tc tbf on veth, kernel TCP"
+                } else {
+                    "tc tbf (skipped)"
+                },
+                baseline_value: tmed(&kt, f),
             });
         }
     }
