@@ -98,6 +98,12 @@ pub trait Link: AsRawFd + Send + std::fmt::Debug {
 
     /// Counters since the link was opened.
     fn stats(&self) -> LinkStats;
+
+    /// Whether the link can carry frames now (interface up with carrier), if the link knows;
+    /// `None` for links that are always available (the in-process ones).
+    fn carrier(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// Forwards every call to the boxed link; see also the impl for `Box<dyn Link>`.
@@ -114,6 +120,9 @@ macro_rules! forward_link {
         }
         fn mtu(&self) -> usize {
             (**self).mtu()
+        }
+        fn carrier(&self) -> Option<bool> {
+            (**self).carrier()
         }
         fn stats(&self) -> LinkStats {
             (**self).stats()

@@ -159,6 +159,10 @@ impl<L: Link> Link for PcapTee<L> {
         self.inner.mtu()
     }
 
+    fn carrier(&self) -> Option<bool> {
+        self.inner.carrier()
+    }
+
     fn stats(&self) -> LinkStats {
         self.inner.stats()
     }

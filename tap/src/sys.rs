@@ -98,6 +98,22 @@ pub(crate) fn if_mtu(sock: BorrowedFd<'_>, name: &str) -> io::Result<usize> {
     usize::try_from(mtu).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "negative MTU"))
 }
 
+/// Whether interface `name` is up and has carrier (`SIOCGIFFLAGS`: `IFF_UP` and
+/// `IFF_RUNNING`), asked through a socket `sock` of the interface's network namespace.
+pub(crate) fn if_running(sock: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
+    let mut req = ifreq(name)?;
+    // SAFETY: `req` is a live `ifreq`; SIOCGIFFLAGS reads the name and writes `ifru_flags`.
+    syscall!(ioctl(
+        sock.as_raw_fd(),
+        libc::SIOCGIFFLAGS as _,
+        &mut req as *mut libc::ifreq
+    ))?;
+    // SAFETY: the kernel just wrote the `ifru_flags` member; every bit pattern is a valid short.
+    let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
+    let wanted = libc::IFF_UP | libc::IFF_RUNNING;
+    Ok(flags & wanted == wanted)
+}
+
 /// An `AF_INET` datagram socket, used only as a handle for interface ioctls.
 pub(crate) fn inet_dgram_socket() -> io::Result<OwnedFd> {
     // SAFETY: no pointers.

@@ -40,6 +40,8 @@ pub struct Tap {
     mtu: usize,
     overflow: Box<[u8]>,
     stats: LinkStats,
+    /// A socket of the TAP's network namespace, for interface ioctls (carrier).
+    ctl: Option<OwnedFd>,
 }
 
 impl Tap {
@@ -58,8 +60,10 @@ impl Tap {
             .open("/dev/net/tun")?;
         let fd = OwnedFd::from(file);
         let name = sys::tun_set_tap(fd.as_fd(), name)?;
-        let mtu = sys::inet_dgram_socket()
-            .and_then(|sock| sys::if_mtu(sock.as_fd(), &name))
+        let ctl = sys::inet_dgram_socket().ok();
+        let mtu = ctl
+            .as_ref()
+            .and_then(|sock| sys::if_mtu(sock.as_fd(), &name).ok())
             .unwrap_or(1500);
         Ok(Tap {
             fd,
@@ -67,6 +71,7 @@ impl Tap {
             mtu,
             overflow: vec![0; OVERFLOW_LEN].into_boxed_slice(),
             stats: LinkStats::default(),
+            ctl,
         })
     }
 
@@ -119,6 +124,11 @@ impl Link for Tap {
 
     fn mtu(&self) -> usize {
         self.mtu
+    }
+
+    fn carrier(&self) -> Option<bool> {
+        let ctl = self.ctl.as_ref()?;
+        sys::if_running(ctl.as_fd(), &self.name).ok()
     }
 
     fn stats(&self) -> LinkStats {

@@ -812,3 +812,48 @@ fn kernel_tcp_rate_125m() {
     };
     tcp_rate(47, c);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Carrier.
+
+/// Conformance: 286 — issue 4 "link carrier lost": the TAP taken down inside its namespace
+/// makes NetworkAvailability 0 and raises FD_QOS; brought back up, 1 and FD_QOS again.
+#[test]
+fn kernel_carrier_drives_network_availability() {
+    let _serial = serial();
+    let Some((peer, ws)) = setup("ws2-shc", 50) else {
+        return;
+    };
+    let s = udp_bound(&ws, SocketAddrV4::new(peer.stack_ip, 7300));
+    let ev = ws.WSACreateEvent().unwrap();
+    ws.WSAEventSelect(s, ev, FD_QOS).unwrap();
+    let availability = |ws: &Winsock| {
+        let mut out = vec![0u8; 256];
+        let mut n = 0;
+        ws.WSAIoctl(s, SIO_GET_QOS, &[], &mut out, Some(&mut n), None, None)
+            .expect("SIO_GET_QOS");
+        QOS::from_bytes(&out[..n as usize])
+            .unwrap()
+            .SendingFlowspec
+            .NetworkAvailability
+    };
+    let fd_qos = |ws: &Winsock| {
+        if ws.WSAWaitForMultipleEvents(&[ev], false, 5000, false) != Ok(WSA_WAIT_EVENT_0) {
+            return false;
+        }
+        let mut ne = WSANETWORKEVENTS::default();
+        ws.WSAEnumNetworkEvents(s, ev, Some(&mut ne)).unwrap();
+        ne.lNetworkEvents & FD_QOS != 0
+    };
+    assert_eq!(availability(&ws), 1);
+    peer.ns
+        .run(&["ip", "link", "set", TAP_NAME, "down"])
+        .expect("ip link set down");
+    assert!(fd_qos(&ws), "FD_QOS when the carrier goes");
+    assert_eq!(availability(&ws), 0);
+    peer.ns
+        .run(&["ip", "link", "set", TAP_NAME, "up"])
+        .expect("ip link set up");
+    assert!(fd_qos(&ws), "FD_QOS when it comes back");
+    assert_eq!(availability(&ws), 1);
+}

@@ -66,6 +66,8 @@ const PROBE_SCAN: Duration = Duration::from_millis(2);
 const MAX_PROBES: u8 = 32;
 /// The longest a probe waits (Linux's minimum RTO).
 const MAX_PROBE_WAIT: Duration = Duration::from_millis(200);
+/// How often the owner thread asks the link whether it has carrier (`NetworkAvailability`).
+const CARRIER_CHECK: Duration = Duration::from_millis(250);
 /// How long a dropped stack keeps running to finish its connections' closes.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// How long a closed TCP connection may keep finishing in the background.
@@ -801,6 +803,8 @@ fn run(inner: &Inner, mut link: Box<dyn Link>) {
     let mut spare: Vec<Vec<u8>> = Vec::new();
     let (mut moved, mut errors) = (0u64, 0u64);
     let mut drain_until: Option<Instant> = None;
+    // The link's carrier, checked every CARRIER_CHECK: NetworkAvailability follows it.
+    let (mut carrier, mut carrier_checked) = (None, Instant::now());
     loop {
         if inner.shutdown.load(Ordering::SeqCst) {
             let mut core = inner.core.lock().unwrap_or_else(|e| e.into_inner());
@@ -849,6 +853,15 @@ fn run(inner: &Inner, mut link: Box<dyn Link>) {
                     errors += 1;
                     break;
                 }
+            }
+        }
+        if now.saturating_duration_since(carrier_checked) >= CARRIER_CHECK {
+            carrier_checked = now;
+            let up = link.carrier();
+            if up.is_some() && up != carrier {
+                carrier = up;
+                let mut core = inner.core.lock().unwrap_or_else(|e| e.into_inner());
+                core.qos_set_available(up.unwrap_or(true));
             }
         }
         let read = rx.len() as u64;
