@@ -100,6 +100,10 @@ pub struct EngineStats {
     pub tail_probes: u64,
     /// Passes after which smoltcp asked for an immediate poll without anything having moved.
     pub idle_naps: u64,
+    /// Frames waiting in the QoS shaper.
+    pub shaper_queued: u64,
+    /// Queued frames a renegotiated flowspec could never let through, dropped.
+    pub shaper_dropped: u64,
 }
 
 /// A smoltcp socket whose Winsock socket was closed, finishing its close in the background.
@@ -596,6 +600,8 @@ impl Core {
             sockets: self.table.len() as u64,
             smoltcp_sockets: self.sockets.iter().count() as u64,
             ports: self.ports.len() as u64,
+            shaper_queued: self.qos.shaper.total_queued_packets() as u64,
+            shaper_dropped: self.qos_dropped,
             ..self.stats
         }
     }
