@@ -1292,3 +1292,26 @@ fn wsa_connect_caller_and_callee_data() {
     );
     assert_eq!(from, at(A, 12501));
 }
+
+/// Conformance: 356 — a group's reservation is admitted like a socket's: a group
+/// GuaranteedService beyond the capacity fails WSAEOPNOTSUPP, and a dissolved group gives its
+/// reservation back.
+#[test]
+fn group_reservations_are_admitted_and_freed() {
+    let (a, _b) = hosts_with_capacity(35610, 100_000);
+    let creator = wsa_socket(&a, SOCK_DGRAM, SG_UNCONSTRAINED_GROUP, 0);
+    assert_wsa_error(
+        set_group_qos(&a, creator, &sending(200_000, 10_000, GuaranteedService)),
+        WsaError::WSAEOPNOTSUPP,
+    );
+    set_group_qos(&a, creator, &sending(80_000, 10_000, GuaranteedService))
+        .expect("fits the capacity");
+    let other = new_socket(&a, SOCK_DGRAM);
+    assert_wsa_error(
+        set_qos(&a, other, &sending(50_000, 10_000, GuaranteedService)),
+        WsaError::WSAEOPNOTSUPP,
+    );
+    a.closesocket(creator).unwrap();
+    set_qos(&a, other, &sending(50_000, 10_000, GuaranteedService))
+        .expect("the dissolved group's reservation was released");
+}

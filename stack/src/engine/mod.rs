@@ -302,7 +302,9 @@ impl Core {
             std::mem::take(&mut sock.ov_send),
         );
         // Closing the last member ends a socket group (CHECKLIST §1.5, §1.9).
-        self.groups.leave(id);
+        if let Some(d) = self.groups.leave(id).filter(|d| d.dissolved) {
+            self.qos_group_dissolved(d.group.get());
+        }
         self.qos_forget(id);
         self.watched.remove(&id);
         self.watched_count

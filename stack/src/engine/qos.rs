@@ -74,6 +74,11 @@ impl QosEngine {
     }
 }
 
+/// The admission-control id of a group's reservation: above every socket id.
+fn group_flow(group: u32) -> u64 {
+    (1 << 63) | u64::from(group)
+}
+
 /// The scheduler's class for a service type.
 pub(crate) fn class_of(g: Guarantee) -> Class {
     match g {
@@ -207,6 +212,15 @@ impl Core {
         }
         qos.validate().map_err(|_| WsaError::WSAEINVAL)?;
         let send = qos.SendingFlowspec;
+        // The group's reservation is admitted like a socket's (D-14), under a flow id of its own.
+        self.qos
+            .admission
+            .reserve(
+                group_flow(g.get()),
+                class_of(send.LevelOfGuarantee),
+                u64::try_from(send.TokenRate).ok(),
+            )
+            .map_err(|_| WsaError::WSAEOPNOTSUPP)?;
         let shape = Shape::from_flowspec(send.TokenRate, send.TokenBucketSize, send.PeakBandwidth);
         self.qos.group_qos.insert(g.get(), qos);
         let members: Vec<SocketId> = self.groups.members(g).into_iter().map(|m| m.0).collect();
@@ -225,6 +239,15 @@ impl Core {
             .shaper
             .set_group_shape(u64::from(g.get()), shape, now);
         Ok(())
+    }
+
+    /// A group's last member left: its flowspec, aggregate bucket and reservation go with it.
+    pub(crate) fn qos_group_dissolved(&mut self, group: u32) {
+        if self.qos.group_qos.remove(&group).is_some() {
+            let now = self.now;
+            self.qos.shaper.set_group_shape(u64::from(group), None, now);
+            self.qos.admission.release(group_flow(group));
+        }
     }
 
     /// Changes the bandwidth reservations may use (D-14): grants that no longer fit are
