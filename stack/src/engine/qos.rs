@@ -196,7 +196,7 @@ impl Core {
             .get(&g.get())
             .cloned()
             .unwrap_or_default();
-        qos.set_network_availability(true);
+        qos.set_network_availability(self.qos.available);
         Ok(qos)
     }
 
