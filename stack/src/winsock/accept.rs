@@ -14,7 +14,7 @@ use std::net::SocketAddrV4;
 
 use super::sockets::write_name;
 use super::{record, types::*, Winsock, QOS, WSABUF};
-use crate::engine::{Proto, SocketId};
+use crate::engine::SocketId;
 use crate::error::WsaError;
 use crate::notify::fd::FD_ACCEPT;
 
@@ -53,19 +53,7 @@ impl Winsock {
         let Some(condition) = lpfnCondition else {
             return self.accept(s, addr, addrlen);
         };
-        let id = record(self.check(s))?;
-        if matches!(&addrlen, Some(l) if **l < SOCKADDR_IN_LEN)
-            || (addr.is_some() && addrlen.is_none())
-        {
-            return record(Err(WsaError::WSAEFAULT));
-        }
-        let (proto, nonblocking) = record(
-            self.stack
-                .with_quiet(|core| core.sock(id).map(|s| (s.proto, s.nonblocking))),
-        )?;
-        if proto != Proto::Tcp {
-            return record(Err(WsaError::WSAEOPNOTSUPP));
-        }
+        let (id, nonblocking) = record(self.accept_checks(s, &addr, &addrlen))?;
         let pending = |core: &mut crate::engine::Core| core.tcp_pending(id).transpose();
         let offered = if nonblocking {
             self.stack

@@ -136,6 +136,30 @@ impl Winsock {
         }))
     }
 
+    /// The checks `accept` and `WSAAccept` share: a live socket, a usable `addr`/`addrlen`
+    /// pair (`WSAEFAULT`), a TCP socket (`WSAEOPNOTSUPP`). Returns the socket and whether it is
+    /// non-blocking.
+    pub(super) fn accept_checks(
+        &self,
+        s: SOCKET,
+        addr: &Option<&mut SOCKADDR>,
+        addrlen: &Option<&mut i32>,
+    ) -> Result<(SocketId, bool), WsaError> {
+        let id = self.check(s)?;
+        if matches!(addrlen, Some(l) if **l < SOCKADDR_IN_LEN)
+            || (addr.is_some() && addrlen.is_none())
+        {
+            return Err(WsaError::WSAEFAULT);
+        }
+        let (proto, nonblocking) = self
+            .stack
+            .with_quiet(|core| core.sock(id).map(|s| (s.proto, s.nonblocking)))?;
+        if proto != Proto::Tcp {
+            return Err(WsaError::WSAEOPNOTSUPP);
+        }
+        Ok((id, nonblocking))
+    }
+
     /// `accept` (CHECKLIST §1.3): the new socket has the listener's properties.
     pub fn accept(
         &self,
@@ -143,19 +167,7 @@ impl Winsock {
         addr: Option<&mut SOCKADDR>,
         addrlen: Option<&mut i32>,
     ) -> Result<SOCKET, WsaError> {
-        let id = record(self.check(s))?;
-        if matches!(&addrlen, Some(l) if **l < SOCKADDR_IN_LEN)
-            || (addr.is_some() && addrlen.is_none())
-        {
-            return record(Err(WsaError::WSAEFAULT));
-        }
-        let (proto, nonblocking) = record(
-            self.stack
-                .with(|core| core.sock(id).map(|s| (s.proto, s.nonblocking))),
-        )?;
-        if proto != Proto::Tcp {
-            return record(Err(WsaError::WSAEOPNOTSUPP));
-        }
+        let (id, nonblocking) = record(self.accept_checks(s, &addr, &addrlen))?;
         let attempt =
             |core: &mut crate::engine::Core| -> Option<Result<(SocketId, SocketAddrV4), WsaError>> {
                 if !core.table.contains_key(&id) {

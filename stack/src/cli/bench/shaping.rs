@@ -539,6 +539,15 @@ fn fifo_ns() -> f64 {
     t.elapsed().as_nanos() as f64 / PACKETS as f64
 }
 
+/// The median of one figure over runs; 0 when there were none (the anchor skipped).
+fn median_of<T>(runs: &[T], figure: fn(&T) -> f64) -> f64 {
+    if runs.is_empty() {
+        0.0
+    } else {
+        median(runs.iter().map(figure).collect())
+    }
+}
+
 pub(crate) fn shaping(runs: usize, secs: f64) -> Result<Vec<Figure>, String> {
     let secs = secs.clamp(2.0, 60.0);
     let anchor = match anchor_unavailable() {
@@ -568,13 +577,6 @@ pub(crate) fn shaping(runs: usize, secs: f64) -> Result<Vec<Figure>, String> {
                 kt.push(tbf_tcp(pair, r, secs)?);
             }
         }
-        let med = |xs: &[Shaped], f: fn(&Shaped) -> f64| {
-            if xs.is_empty() {
-                0.0
-            } else {
-                median(xs.iter().map(f).collect())
-            }
-        };
         for (metric, unit, f) in [
             (
                 "udp rate error",
@@ -589,19 +591,12 @@ pub(crate) fn shaping(runs: usize, secs: f64) -> Result<Vec<Figure>, String> {
             figures.push(Figure {
                 scenario: "shaping",
                 metric: format!("{metric} R={r} B={b}"),
-                value: med(&o, f),
+                value: median_of(&o, f),
                 unit,
                 baseline,
-                baseline_value: med(&k, f),
+                baseline_value: median_of(&k, f),
             });
         }
-        let tmed = |xs: &[TcpShaped], f: fn(&TcpShaped) -> f64| {
-            if xs.is_empty() {
-                0.0
-            } else {
-                median(xs.iter().map(f).collect())
-            }
-        };
         for (metric, unit, f) in [
             (
                 "tcp goodput error",
@@ -615,14 +610,14 @@ pub(crate) fn shaping(runs: usize, secs: f64) -> Result<Vec<Figure>, String> {
             figures.push(Figure {
                 scenario: "shaping",
                 metric: format!("{metric} R={r} B={b}"),
-                value: tmed(&ot, f),
+                value: median_of(&ot, f),
                 unit,
                 baseline: if anchor.is_ok() {
                     "tc tbf on veth, kernel TCP"
                 } else {
                     "tc tbf (skipped)"
                 },
-                baseline_value: tmed(&kt, f),
+                baseline_value: median_of(&kt, f),
             });
         }
     }
