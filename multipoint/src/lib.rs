@@ -3,7 +3,10 @@
 //! Read first: Windows Sockets 2 §"Multipoint and Multicast Semantics", `WSAJoinLeaf`,
 //! CHECKLIST §1.10, RFC 2236 and RFC 3376.
 //!
-//! Status: reserved for issues 5 (IGMP) and 6 (rooted multipoint); the foundation issue only
-//! creates it.
+//! Status: [`igmp`] holds the IGMP host machine (v1/v2/v3 with compatibility modes, source
+//! filters, the codec); the rooted multipoint protocol (issue 6) is not written yet.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+#![deny(missing_debug_implementations)]
+
+pub mod igmp;

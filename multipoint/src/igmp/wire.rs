@@ -1,0 +1,848 @@
+//! The IGMP codec, and the IPv4 header IGMP messages travel in.
+//!
+//! Heads up! Before working on this file read RFC 1112 Appendix I (the IGMPv1 message), RFC 2236
+//! §2 (the IGMPv2 message), RFC 3376 §4 (the IGMPv3 query, §4.1, with the Max Resp Code and QQIC
+//! floating-point encodings of §4.1.1 and §4.1.7; the report and its group records, §4.2), §7.1
+//! (telling query versions apart by length), RFC 2113 (the Router Alert option) and RFC 791 §3.1
+//! (the IPv4 header).
+//!
+//! Contract (as smoltcp's `wire`): parsing never panics on any input and returns [`Error`] for
+//! anything malformed; [`Message::emit`] never panics on a buffer of exactly
+//! [`Message::buffer_len`] bytes.
+//!
+//! Choices:
+//! - A query of 9 to 11 octets is malformed (RFC 3376 §7.1: "MUST be silently ignored").
+//! - Octets beyond the described fields of a v3 query are covered by the checksum and otherwise
+//!   ignored (RFC 3376 §4.1.10); the same goes for v1/v2 messages longer than 8 octets (RFC 2236
+//!   §2.5). A v3 report must hold exactly its records (aux data skipped) or is malformed.
+//! - Unknown message types parse as [`Message::Unknown`] (RFC 2236 §2.1: ignored, not an error);
+//!   unknown group record types parse and are kept (RFC 3376 §4.2.12 says to ignore them).
+//! - IPv4: fragments are rejected (IGMP messages are never fragmented); the header checksum must
+//!   be right; bytes after the IP total length (Ethernet padding) are ignored.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// The all-systems group, 224.0.0.1: general queries go here; it is never reported.
+pub const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
+/// The all-routers group, 224.0.0.2: IGMPv2 Leave Group messages go here (RFC 2236 §3).
+pub const ALL_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 2);
+/// The all-IGMPv3-capable-routers group, 224.0.0.22: v3 reports go here (RFC 3376 §4.2.14).
+pub const ALL_V3_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 22);
+
+/// The IP protocol number of IGMP.
+pub const PROTOCOL_IGMP: u8 = 2;
+/// The Router Alert option as we send it (RFC 2113 §2.1: type 148, length 4, value 0).
+pub const ROUTER_ALERT: [u8; 4] = [0x94, 0x04, 0x00, 0x00];
+/// The length of the IPv4 header we emit: 20 octets plus the Router Alert option.
+pub const IP_HEADER_LEN: usize = 24;
+/// The TOS octet we emit (internetwork control, as Linux sends IGMP).
+pub const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
+
+/// IGMP message type codes (RFC 3376 §4, RFC 2236 §2.1, RFC 1112 Appendix I).
+pub mod msg_type {
+    /// Membership Query (all versions).
+    pub const QUERY: u8 = 0x11;
+    /// Version 1 Membership Report.
+    pub const V1_REPORT: u8 = 0x12;
+    /// Version 2 Membership Report.
+    pub const V2_REPORT: u8 = 0x16;
+    /// Version 2 Leave Group.
+    pub const LEAVE: u8 = 0x17;
+    /// Version 3 Membership Report.
+    pub const V3_REPORT: u8 = 0x22;
+}
+
+/// Why a packet did not parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Shorter than its fixed fields or its own length fields say.
+    Truncated,
+    /// The IGMP or IPv4 header checksum is wrong.
+    Checksum,
+    /// A length that no message of this type may have (e.g. a 10-octet query).
+    Length,
+    /// Not IPv4, a bad IHL or total length, or a malformed IP option.
+    IpHeader,
+    /// A fragment: IGMP messages are never fragmented.
+    Fragment,
+    /// The IP protocol is not IGMP.
+    NotIgmp,
+    /// A group field that is neither 0.0.0.0 (where allowed) nor in 224.0.0.0/4.
+    Group,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Error::Truncated => "truncated message",
+            Error::Checksum => "bad checksum",
+            Error::Length => "invalid message length",
+            Error::IpHeader => "malformed IPv4 header",
+            Error::Fragment => "IPv4 fragment",
+            Error::NotIgmp => "not an IGMP datagram",
+            Error::Group => "invalid group address",
+        };
+        f.write_str(text)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The Internet checksum (RFC 1071) of `data`.
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Decodes a Max Resp Code (units of 1/10 s) or a QQIC (seconds): values below 128 are literal,
+/// others are `1 | exp(3) | mant(4)` meaning `(mant | 0x10) << (exp + 3)` (RFC 3376 §4.1.1,
+/// §4.1.7).
+pub fn decode_float(code: u8) -> u32 {
+    if code < 128 {
+        u32::from(code)
+    } else {
+        let mant = u32::from(code & 0x0f);
+        let exp = u32::from((code >> 4) & 0x07);
+        (mant | 0x10) << (exp + 3)
+    }
+}
+
+/// Encodes `value` as a Max Resp Code or QQIC: exact below 128, otherwise the largest
+/// representable value not above `value` (at most 31744).
+pub fn encode_float(value: u32) -> u8 {
+    if value < 128 {
+        return value as u8;
+    }
+    let mut best = 0x80u8;
+    for code in 0x80u8..=0xff {
+        if decode_float(code) <= value {
+            best = code;
+        }
+    }
+    best
+}
+
+/// A Membership Query, any version (RFC 3376 §4.1; RFC 2236 §2; RFC 1112 Appendix I).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    /// Max Resp Code (v2: Max Response Time; v1: unused, 0).
+    pub max_resp_code: u8,
+    /// Group Address: 0.0.0.0 for a general query.
+    pub group: Ipv4Addr,
+    /// The IGMPv3 fields; `None` for an 8-octet (v1 or v2) query.
+    pub v3: Option<QueryV3>,
+}
+
+/// The fields only an IGMPv3 query has (RFC 3376 §4.1.5 to §4.1.9).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryV3 {
+    /// S Flag: suppress router-side processing (hosts ignore it).
+    pub s_flag: bool,
+    /// Querier's Robustness Variable (0 to 7; 0 = unset).
+    pub qrv: u8,
+    /// Querier's Query Interval Code.
+    pub qqic: u8,
+    /// Source addresses (group-and-source-specific query when non-empty).
+    pub sources: Vec<Ipv4Addr>,
+}
+
+impl Query {
+    /// The query's IGMP version by RFC 3376 §7.1: 8 octets with Max Resp Code 0 is v1, 8 octets
+    /// otherwise is v2, 12 or more is v3.
+    pub fn version(&self) -> super::Version {
+        match (&self.v3, self.max_resp_code) {
+            (Some(_), _) => super::Version::V3,
+            (None, 0) => super::Version::V1,
+            (None, _) => super::Version::V2,
+        }
+    }
+
+    /// The Max Response Time: 10 s for a v1 query (RFC 2236 §4), the code in tenths of a second
+    /// for v2, the decoded float for v3.
+    pub fn max_resp_time(&self) -> Duration {
+        match self.version() {
+            super::Version::V1 => Duration::from_secs(10),
+            super::Version::V2 => Duration::from_millis(100 * u64::from(self.max_resp_code)),
+            super::Version::V3 => {
+                Duration::from_millis(100 * u64::from(decode_float(self.max_resp_code)))
+            }
+        }
+    }
+
+    /// The Querier's Query Interval, if the query says (v3 with a non-zero QQIC).
+    pub fn query_interval(&self) -> Option<Duration> {
+        let v3 = self.v3.as_ref()?;
+        match decode_float(v3.qqic) {
+            0 => None,
+            secs => Some(Duration::from_secs(u64::from(secs))),
+        }
+    }
+
+    /// Whether this is a general query (group 0.0.0.0).
+    pub fn is_general(&self) -> bool {
+        self.group.is_unspecified()
+    }
+
+    /// The queried sources (empty for anything but a group-and-source-specific query).
+    pub fn sources(&self) -> &[Ipv4Addr] {
+        self.v3.as_ref().map_or(&[], |v3| &v3.sources)
+    }
+}
+
+/// A group record type code (RFC 3376 §4.2.12); unknown values are kept as they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordType(pub u8);
+
+impl RecordType {
+    /// MODE_IS_INCLUDE (current state).
+    pub const MODE_IS_INCLUDE: RecordType = RecordType(1);
+    /// MODE_IS_EXCLUDE (current state).
+    pub const MODE_IS_EXCLUDE: RecordType = RecordType(2);
+    /// CHANGE_TO_INCLUDE_MODE (filter-mode change).
+    pub const CHANGE_TO_INCLUDE: RecordType = RecordType(3);
+    /// CHANGE_TO_EXCLUDE_MODE (filter-mode change).
+    pub const CHANGE_TO_EXCLUDE: RecordType = RecordType(4);
+    /// ALLOW_NEW_SOURCES (source-list change).
+    pub const ALLOW_NEW_SOURCES: RecordType = RecordType(5);
+    /// BLOCK_OLD_SOURCES (source-list change).
+    pub const BLOCK_OLD_SOURCES: RecordType = RecordType(6);
+
+    /// Whether a record of this type that is too long is truncated rather than split
+    /// (RFC 3376 §4.2.16: MODE_IS_EXCLUDE and CHANGE_TO_EXCLUDE_MODE).
+    pub fn truncates(self) -> bool {
+        self == RecordType::MODE_IS_EXCLUDE || self == RecordType::CHANGE_TO_EXCLUDE
+    }
+}
+
+/// One group record of a v3 report (RFC 3376 §4.2.4). Aux data is skipped when parsing and
+/// never emitted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRecord {
+    /// Record Type.
+    pub record_type: RecordType,
+    /// Multicast Address.
+    pub group: Ipv4Addr,
+    /// Source Addresses.
+    pub sources: Vec<Ipv4Addr>,
+}
+
+impl GroupRecord {
+    /// Octets this record takes when emitted.
+    pub fn buffer_len(&self) -> usize {
+        8 + 4 * self.sources.len()
+    }
+}
+
+/// One IGMP message, any version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Membership Query (type 0x11).
+    Query(Query),
+    /// Version 1 Membership Report (0x12).
+    V1Report {
+        /// Group Address.
+        group: Ipv4Addr,
+    },
+    /// Version 2 Membership Report (0x16).
+    V2Report {
+        /// Group Address.
+        group: Ipv4Addr,
+    },
+    /// Version 2 Leave Group (0x17).
+    Leave {
+        /// Group Address.
+        group: Ipv4Addr,
+    },
+    /// Version 3 Membership Report (0x22).
+    V3Report {
+        /// The group records.
+        records: Vec<GroupRecord>,
+    },
+    /// A type this codec does not know (checksum verified, otherwise uninterpreted).
+    Unknown {
+        /// The Type octet.
+        msg_type: u8,
+    },
+}
+
+fn addr(b: &[u8], at: usize) -> Result<Ipv4Addr, Error> {
+    let o = b.get(at..at + 4).ok_or(Error::Truncated)?;
+    Ok(Ipv4Addr::new(o[0], o[1], o[2], o[3]))
+}
+
+fn u16_at(b: &[u8], at: usize) -> Result<u16, Error> {
+    let o = b.get(at..at + 2).ok_or(Error::Truncated)?;
+    Ok(u16::from_be_bytes([o[0], o[1]]))
+}
+
+/// Whether `a` is in 224.0.0.0/4.
+pub fn is_multicast(a: Ipv4Addr) -> bool {
+    a.is_multicast()
+}
+
+fn group_or_zero(a: Ipv4Addr) -> Result<Ipv4Addr, Error> {
+    if a.is_unspecified() || a.is_multicast() {
+        Ok(a)
+    } else {
+        Err(Error::Group)
+    }
+}
+
+impl Message {
+    /// Parses an IGMP message (the IP payload), verifying its checksum over all of `igmp`.
+    pub fn parse(igmp: &[u8]) -> Result<Message, Error> {
+        if igmp.len() < 8 {
+            return Err(Error::Truncated);
+        }
+        if checksum(igmp) != 0 {
+            return Err(Error::Checksum);
+        }
+        let msg_type = igmp[0];
+        let group = addr(igmp, 4)?;
+        match msg_type {
+            msg_type::QUERY => {
+                // RFC 3376 §7.1: the length tells the versions apart.
+                let group = group_or_zero(group)?;
+                let max_resp_code = igmp[1];
+                match igmp.len() {
+                    8 => Ok(Message::Query(Query {
+                        max_resp_code,
+                        group,
+                        v3: None,
+                    })),
+                    9..=11 => Err(Error::Length),
+                    _ => {
+                        let n = usize::from(u16_at(igmp, 10)?);
+                        if igmp.len() < 12 + 4 * n {
+                            return Err(Error::Truncated);
+                        }
+                        let sources = (0..n)
+                            .map(|i| addr(igmp, 12 + 4 * i))
+                            .collect::<Result<_, _>>()?;
+                        Ok(Message::Query(Query {
+                            max_resp_code,
+                            group,
+                            v3: Some(QueryV3 {
+                                s_flag: igmp[8] & 0x08 != 0,
+                                qrv: igmp[8] & 0x07,
+                                qqic: igmp[9],
+                                sources,
+                            }),
+                        }))
+                    }
+                }
+            }
+            msg_type::V1_REPORT => Ok(Message::V1Report {
+                group: group_or_zero(group)?,
+            }),
+            msg_type::V2_REPORT => Ok(Message::V2Report {
+                group: group_or_zero(group)?,
+            }),
+            msg_type::LEAVE => Ok(Message::Leave {
+                group: group_or_zero(group)?,
+            }),
+            msg_type::V3_REPORT => {
+                let n = usize::from(u16_at(igmp, 6)?);
+                let mut at = 8;
+                let mut records = Vec::with_capacity(n.min(igmp.len() / 8));
+                for _ in 0..n {
+                    let head = igmp.get(at..at + 8).ok_or(Error::Truncated)?;
+                    let record_type = RecordType(head[0]);
+                    let aux_words = usize::from(head[1]);
+                    let sources_n = usize::from(u16::from_be_bytes([head[2], head[3]]));
+                    let group = addr(igmp, at + 4)?;
+                    if !group.is_multicast() {
+                        return Err(Error::Group);
+                    }
+                    let end = at + 8 + 4 * sources_n + 4 * aux_words;
+                    if end > igmp.len() {
+                        return Err(Error::Truncated);
+                    }
+                    let sources = (0..sources_n)
+                        .map(|i| addr(igmp, at + 8 + 4 * i))
+                        .collect::<Result<_, _>>()?;
+                    records.push(GroupRecord {
+                        record_type,
+                        group,
+                        sources,
+                    });
+                    at = end;
+                }
+                if at != igmp.len() {
+                    return Err(Error::Length);
+                }
+                Ok(Message::V3Report { records })
+            }
+            other => Ok(Message::Unknown { msg_type: other }),
+        }
+    }
+
+    /// Octets [`emit`](Message::emit) writes.
+    pub fn buffer_len(&self) -> usize {
+        match self {
+            Message::Query(Query { v3: Some(v3), .. }) => 12 + 4 * v3.sources.len(),
+            Message::V3Report { records } => {
+                8 + records.iter().map(GroupRecord::buffer_len).sum::<usize>()
+            }
+            _ => 8,
+        }
+    }
+
+    /// Writes the message with its checksum into `buf`, which must hold at least
+    /// [`buffer_len`](Message::buffer_len) octets; returns the octets written. Source and record
+    /// counts above 65535 are truncated to fit the 16-bit count fields.
+    pub fn emit(&self, buf: &mut [u8]) -> usize {
+        let len = self.buffer_len();
+        let Some(buf) = buf.get_mut(..len) else {
+            return 0;
+        };
+        buf.fill(0);
+        let put_addr =
+            |buf: &mut [u8], at: usize, a: Ipv4Addr| buf[at..at + 4].copy_from_slice(&a.octets());
+        match self {
+            Message::Query(q) => {
+                buf[0] = msg_type::QUERY;
+                buf[1] = q.max_resp_code;
+                put_addr(buf, 4, q.group);
+                if let Some(v3) = &q.v3 {
+                    buf[8] = (u8::from(v3.s_flag) << 3) | (v3.qrv & 0x07);
+                    buf[9] = v3.qqic;
+                    let n = v3.sources.len().min(usize::from(u16::MAX));
+                    buf[10..12].copy_from_slice(&(n as u16).to_be_bytes());
+                    for (i, s) in v3.sources.iter().take(n).enumerate() {
+                        put_addr(buf, 12 + 4 * i, *s);
+                    }
+                }
+            }
+            Message::V1Report { group } => {
+                buf[0] = msg_type::V1_REPORT;
+                put_addr(buf, 4, *group);
+            }
+            Message::V2Report { group } => {
+                buf[0] = msg_type::V2_REPORT;
+                put_addr(buf, 4, *group);
+            }
+            Message::Leave { group } => {
+                buf[0] = msg_type::LEAVE;
+                put_addr(buf, 4, *group);
+            }
+            Message::V3Report { records } => {
+                buf[0] = msg_type::V3_REPORT;
+                let n = records.len().min(usize::from(u16::MAX));
+                buf[6..8].copy_from_slice(&(n as u16).to_be_bytes());
+                let mut at = 8;
+                for r in records.iter().take(n) {
+                    buf[at] = r.record_type.0;
+                    let sn = r.sources.len().min(usize::from(u16::MAX));
+                    buf[at + 2..at + 4].copy_from_slice(&(sn as u16).to_be_bytes());
+                    put_addr(buf, at + 4, r.group);
+                    for (i, s) in r.sources.iter().take(sn).enumerate() {
+                        put_addr(buf, at + 8 + 4 * i, *s);
+                    }
+                    at += r.buffer_len();
+                }
+            }
+            Message::Unknown { msg_type } => buf[0] = *msg_type,
+        }
+        let sum = checksum(buf);
+        buf[2..4].copy_from_slice(&sum.to_be_bytes());
+        len
+    }
+
+    /// The message as a freshly allocated buffer.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut buf = vec![0; self.buffer_len()];
+        self.emit(&mut buf);
+        buf
+    }
+}
+
+/// What IGMP processing needs from a received IPv4 header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Info {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Time to live.
+    pub ttl: u8,
+    /// Whether the header carries a Router Alert option (RFC 2113).
+    pub router_alert: bool,
+}
+
+/// Parses an IPv4 datagram carrying IGMP: checks version, IHL, total length, header checksum,
+/// options, fragmentation and protocol; returns the header facts and the IGMP message octets
+/// (up to the IP total length).
+pub fn parse_ipv4(packet: &[u8]) -> Result<(Ipv4Info, &[u8]), Error> {
+    if packet.len() < 20 {
+        return Err(Error::Truncated);
+    }
+    if packet[0] >> 4 != 4 {
+        return Err(Error::IpHeader);
+    }
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
+    if ihl < 20 || total < ihl {
+        return Err(Error::IpHeader);
+    }
+    if total > packet.len() {
+        return Err(Error::Truncated);
+    }
+    if checksum(&packet[..ihl]) != 0 {
+        return Err(Error::Checksum);
+    }
+    let frag = u16::from_be_bytes([packet[6], packet[7]]);
+    if frag & 0x3fff != 0 {
+        return Err(Error::Fragment);
+    }
+    if packet[9] != PROTOCOL_IGMP {
+        return Err(Error::NotIgmp);
+    }
+    // RFC 791 §3.1 options: EOL (0), NOP (1), else type, length (>= 2), value.
+    let mut router_alert = false;
+    let mut opts = &packet[20..ihl];
+    while let Some(&kind) = opts.first() {
+        match kind {
+            0 => break,
+            1 => opts = &opts[1..],
+            _ => {
+                let len = usize::from(*opts.get(1).ok_or(Error::IpHeader)?);
+                if len < 2 || len > opts.len() {
+                    return Err(Error::IpHeader);
+                }
+                if kind == ROUTER_ALERT[0] && len == 4 {
+                    router_alert = true;
+                }
+                opts = &opts[len..];
+            }
+        }
+    }
+    let info = Ipv4Info {
+        src: addr(packet, 12)?,
+        dst: addr(packet, 16)?,
+        ttl: packet[8],
+        router_alert,
+    };
+    Ok((info, &packet[ihl..total]))
+}
+
+/// Builds the IPv4 datagram for an IGMP message: IHL 6 with the Router Alert option
+/// (RFC 2113; RFC 3376 §4, RFC 2236 §2), TOS 0xc0, TTL 1, DF clear, the given identification,
+/// header checksum filled.
+pub fn build_ipv4(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, igmp: &[u8]) -> Vec<u8> {
+    let total = IP_HEADER_LEN + igmp.len();
+    let mut p = Vec::with_capacity(total);
+    p.push(0x46);
+    p.push(TOS_INTERNETWORK_CONTROL);
+    p.extend_from_slice(&(total.min(usize::from(u16::MAX)) as u16).to_be_bytes());
+    p.extend_from_slice(&ident.to_be_bytes());
+    p.extend_from_slice(&[0, 0]); // flags and fragment offset
+    p.push(1); // TTL 1: link-local (RFC 3376 §4, RFC 2236 §2)
+    p.push(PROTOCOL_IGMP);
+    p.extend_from_slice(&[0, 0]); // checksum, below
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    p.extend_from_slice(&ROUTER_ALERT);
+    let sum = checksum(&p[..IP_HEADER_LEN]);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(igmp);
+    p
+}
+
+/// Packs group records into as few report payloads as fit `max_payload` octets of IGMP each
+/// (RFC 3376 §4.2.16): records are never split across reports unless one alone does not fit;
+/// then a MODE_IS_EXCLUDE or CHANGE_TO_EXCLUDE record is truncated to the sources that fit and
+/// any other type is split into several records of the same type.
+pub fn pack_records(records: Vec<GroupRecord>, max_payload: usize) -> Vec<Vec<GroupRecord>> {
+    // Room for the report header and at least one source in any record.
+    let room = max_payload.max(8 + 8 + 4) - 8;
+    let per_record_sources = (room - 8) / 4;
+    let mut packets: Vec<Vec<GroupRecord>> = Vec::new();
+    let mut current: Vec<GroupRecord> = Vec::new();
+    let mut used = 0;
+    let mut push =
+        |r: GroupRecord, packets: &mut Vec<Vec<GroupRecord>>, current: &mut Vec<GroupRecord>| {
+            if used + r.buffer_len() > room || current.len() == usize::from(u16::MAX) {
+                packets.push(std::mem::take(current));
+                used = 0;
+            }
+            used += r.buffer_len();
+            current.push(r);
+        };
+    for mut r in records {
+        if r.buffer_len() <= room {
+            push(r, &mut packets, &mut current);
+        } else if r.record_type.truncates() {
+            r.sources.truncate(per_record_sources);
+            push(r, &mut packets, &mut current);
+        } else {
+            for chunk in r.sources.chunks(per_record_sources) {
+                let part = GroupRecord {
+                    record_type: r.record_type,
+                    group: r.group,
+                    sources: chunk.to_vec(),
+                };
+                push(part, &mut packets, &mut current);
+            }
+        }
+    }
+    if !current.is_empty() {
+        packets.push(current);
+    }
+    packets
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A v3 general query laid out as a Linux bridge querier without an address sends it
+    /// (`mcast_querier 1`, IP source 0.0.0.0, DF set, Router Alert): Max Resp Code 100, QRV 2,
+    /// QQIC 125. Written by hand from RFC 3376 §4.1, not captured; the IP checksum is filled in
+    /// by the test.
+    static BRIDGE_QUERY: [u8; 36] = [
+        0x46, 0xc0, 0x00, 0x24, 0x00, 0x00, 0x40, 0x00, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0xe0, 0x00, 0x00, 0x01, 0x94, 0x04, 0x00, 0x00, 0x11, 0x64, 0xec, 0x1e, 0x00, 0x00,
+        0x00, 0x00, 0x02, 0x7d, 0x00, 0x00,
+    ];
+
+    fn fixed_ip_checksum(mut p: Vec<u8>) -> Vec<u8> {
+        p[10] = 0;
+        p[11] = 0;
+        let ihl = usize::from(p[0] & 0xf) * 4;
+        let s = checksum(&p[..ihl]);
+        p[10..12].copy_from_slice(&s.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn deconstruct_bridge_query() {
+        let p = fixed_ip_checksum(BRIDGE_QUERY.to_vec());
+        let (info, igmp) = parse_ipv4(&p).unwrap();
+        assert_eq!(info.src, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(info.dst, ALL_SYSTEMS);
+        assert!(info.router_alert);
+        assert_eq!(info.ttl, 1);
+        let Message::Query(q) = Message::parse(igmp).unwrap() else {
+            panic!()
+        };
+        assert_eq!(q.version(), crate::igmp::Version::V3);
+        assert!(q.is_general());
+        assert_eq!(q.max_resp_time(), Duration::from_secs(10));
+        assert_eq!(q.query_interval(), Some(Duration::from_secs(125)));
+        assert_eq!(q.v3.as_ref().unwrap().qrv, 2);
+    }
+
+    #[test]
+    fn construct_matches_capture() {
+        let q = Message::Query(Query {
+            max_resp_code: 100,
+            group: Ipv4Addr::UNSPECIFIED,
+            v3: Some(QueryV3 {
+                s_flag: false,
+                qrv: 2,
+                qqic: 125,
+                sources: vec![],
+            }),
+        });
+        let igmp = q.to_bytes();
+        assert_eq!(&igmp[..], &BRIDGE_QUERY[24..]);
+        let p = build_ipv4(Ipv4Addr::UNSPECIFIED, ALL_SYSTEMS, 0, &igmp);
+        assert_eq!(p[0], 0x46);
+        assert_eq!(p[8], 1);
+        assert_eq!(&p[20..24], &ROUTER_ALERT);
+        assert_eq!(checksum(&p[..24]), 0);
+        assert_eq!(parse_ipv4(&p).unwrap().1, &igmp[..]);
+    }
+
+    #[test]
+    fn query_versions_by_length() {
+        let mut v2 = Message::Query(Query {
+            max_resp_code: 0,
+            group: Ipv4Addr::UNSPECIFIED,
+            v3: None,
+        })
+        .to_bytes();
+        let Message::Query(q) = Message::parse(&v2).unwrap() else {
+            panic!()
+        };
+        assert_eq!(q.version(), crate::igmp::Version::V1);
+        assert_eq!(q.max_resp_time(), Duration::from_secs(10));
+        v2[1] = 50;
+        v2[2] = 0;
+        v2[3] = 0;
+        let s = checksum(&v2);
+        v2[2..4].copy_from_slice(&s.to_be_bytes());
+        let Message::Query(q) = Message::parse(&v2).unwrap() else {
+            panic!()
+        };
+        assert_eq!(q.version(), crate::igmp::Version::V2);
+        assert_eq!(q.max_resp_time(), Duration::from_secs(5));
+        // 10 octets: silently ignored (RFC 3376 §7.1).
+        let mut ten = v2.clone();
+        ten.extend_from_slice(&[0, 0]);
+        ten[2] = 0;
+        ten[3] = 0;
+        let s = checksum(&ten);
+        ten[2..4].copy_from_slice(&s.to_be_bytes());
+        assert_eq!(Message::parse(&ten), Err(Error::Length));
+    }
+
+    #[test]
+    fn float_codes_exhaustive() {
+        for code in 0..=255u8 {
+            assert_eq!(encode_float(decode_float(code)), code, "code {code}");
+        }
+        assert_eq!(decode_float(0xff), 31744);
+        assert_eq!(decode_float(0x80), 128);
+        assert_eq!(encode_float(u32::MAX), 0xff);
+        assert_eq!(decode_float(encode_float(1000)), 992);
+    }
+
+    #[test]
+    fn bad_checksum_and_truncation() {
+        let mut igmp = BRIDGE_QUERY[24..].to_vec();
+        igmp[5] ^= 1;
+        assert_eq!(Message::parse(&igmp), Err(Error::Checksum));
+        assert_eq!(Message::parse(&igmp[..4]), Err(Error::Truncated));
+        let p = fixed_ip_checksum(BRIDGE_QUERY.to_vec());
+        assert_eq!(parse_ipv4(&p[..30]), Err(Error::Truncated));
+        let mut frag = p.clone();
+        frag[6] = 0x20;
+        assert_eq!(parse_ipv4(&fixed_ip_checksum(frag)), Err(Error::Fragment));
+    }
+
+    #[test]
+    fn pack_splits_and_truncates() {
+        let g = Ipv4Addr::new(232, 1, 1, 1);
+        let many: Vec<_> = (0..1000u32)
+            .map(|i| Ipv4Addr::from(0x0a00_0000 + i))
+            .collect();
+        let recs = vec![
+            GroupRecord {
+                record_type: RecordType::ALLOW_NEW_SOURCES,
+                group: g,
+                sources: many.clone(),
+            },
+            GroupRecord {
+                record_type: RecordType::CHANGE_TO_EXCLUDE,
+                group: g,
+                sources: many.clone(),
+            },
+        ];
+        let packets = pack_records(recs, 1500 - 24);
+        let mut allowed = 0;
+        for p in &packets {
+            let m = Message::V3Report { records: p.clone() };
+            assert!(m.buffer_len() <= 1476);
+            for r in p {
+                if r.record_type == RecordType::ALLOW_NEW_SOURCES {
+                    allowed += r.sources.len();
+                } else {
+                    assert_eq!(r.sources.len(), (1476 - 16) / 4);
+                }
+            }
+        }
+        assert_eq!(allowed, 1000);
+    }
+
+    fn record_strategy() -> impl Strategy<Value = GroupRecord> {
+        (
+            1u8..=6,
+            224u8..240,
+            any::<[u8; 3]>(),
+            proptest::collection::vec(any::<u32>(), 0..20),
+        )
+            .prop_map(|(t, a, b, s)| GroupRecord {
+                record_type: RecordType(t),
+                group: Ipv4Addr::new(a, b[0], b[1], b[2]),
+                sources: s.into_iter().map(Ipv4Addr::from).collect(),
+            })
+    }
+
+    fn group_strategy() -> impl Strategy<Value = Ipv4Addr> {
+        prop_oneof![
+            Just(Ipv4Addr::UNSPECIFIED),
+            (224u8..240, any::<[u8; 3]>()).prop_map(|(a, b)| Ipv4Addr::new(a, b[0], b[1], b[2]))
+        ]
+    }
+
+    fn message_strategy() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (any::<u8>(), group_strategy()).prop_map(|(c, g)| Message::Query(Query {
+                max_resp_code: c,
+                group: g,
+                v3: None
+            })),
+            (
+                any::<u8>(),
+                group_strategy(),
+                any::<bool>(),
+                0u8..8,
+                any::<u8>(),
+                proptest::collection::vec(any::<u32>(), 0..20)
+            )
+                .prop_map(|(c, g, s, qrv, qqic, src)| Message::Query(Query {
+                    max_resp_code: c,
+                    group: g,
+                    v3: Some(QueryV3 {
+                        s_flag: s,
+                        qrv,
+                        qqic,
+                        sources: src.into_iter().map(Ipv4Addr::from).collect()
+                    }),
+                })),
+            group_strategy().prop_map(|group| Message::V1Report { group }),
+            group_strategy().prop_map(|group| Message::V2Report { group }),
+            group_strategy().prop_map(|group| Message::Leave { group }),
+            proptest::collection::vec(record_strategy(), 0..10)
+                .prop_map(|records| Message::V3Report { records }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(m in message_strategy(), src in any::<u32>(), dst in any::<u32>(), id in any::<u16>()) {
+            let igmp = m.to_bytes();
+            prop_assert_eq!(Message::parse(&igmp), Ok(m));
+            let p = build_ipv4(Ipv4Addr::from(src), Ipv4Addr::from(dst), id, &igmp);
+            let (info, payload) = parse_ipv4(&p).unwrap();
+            prop_assert_eq!(payload, &igmp[..]);
+            prop_assert!(info.router_alert);
+        }
+
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = Message::parse(&bytes);
+            let _ = parse_ipv4(&bytes);
+        }
+
+        #[test]
+        fn pack_fits(records in proptest::collection::vec(record_strategy(), 0..40), mtu in 0usize..400) {
+            let total: usize = records.iter().map(|r| r.sources.len()).sum();
+            let packets = pack_records(records, mtu);
+            let room = mtu.max(20);
+            let mut seen = 0;
+            for p in &packets {
+                prop_assert!(!p.is_empty());
+                let m = Message::V3Report { records: p.clone() };
+                prop_assert!(m.buffer_len() <= room);
+                seen += p.iter().map(|r| r.sources.len()).sum::<usize>();
+            }
+            prop_assert!(seen <= total);
+        }
+    }
+}
