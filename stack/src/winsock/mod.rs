@@ -17,6 +17,7 @@
 
 mod accept;
 mod byteorder;
+mod catalog;
 mod events;
 mod hooks;
 mod options;
@@ -45,6 +46,9 @@ pub use crate::notify::fd::{
 pub use crate::notify::overlapped::{LPWSAOVERLAPPED_COMPLETION_ROUTINE, WSABUF, WSAOVERLAPPED};
 pub use accept::{CF_ACCEPT, CF_DEFER, CF_REJECT, LPCONDITIONPROC};
 pub use byteorder::{htonl, htons, ntohl, ntohs};
+pub use catalog::{
+    GUID, WSAPROTOCOLCHAIN, WSAPROTOCOL_INFO, WSAPROTOCOL_INFOA, WSAPROTOCOL_INFO_LEN,
+};
 pub use events::*;
 pub use hooks::BlockingHook;
 pub use qos::*;

@@ -278,6 +278,78 @@ pub struct WSADATA {
     pub lpVendorInfo: usize,
 }
 
+// ---- Protocol catalog (CHECKLIST §1.11, Appendix D) -------------------------------------------
+// Kept before the test module (clippy's items_after_test_module); used by `catalog.rs`.
+
+/// `XP1_CONNECTIONLESS`: datagram service; clear means connection-oriented.
+pub const XP1_CONNECTIONLESS: u32 = 0x0000_0001;
+/// `XP1_GUARANTEED_DELIVERY`: all data sent is delivered.
+pub const XP1_GUARANTEED_DELIVERY: u32 = 0x0000_0002;
+/// `XP1_GUARANTEED_ORDER`: data arrives in the order sent, without duplicates.
+pub const XP1_GUARANTEED_ORDER: u32 = 0x0000_0004;
+/// `XP1_MESSAGE_ORIENTED`: message boundaries are kept.
+pub const XP1_MESSAGE_ORIENTED: u32 = 0x0000_0008;
+/// `XP1_PSEUDO_STREAM`: a message protocol whose receives ignore the boundaries.
+pub const XP1_PSEUDO_STREAM: u32 = 0x0000_0010;
+/// `XP1_GRACEFUL_CLOSE`: two-phase (graceful) close; clear means abortive close only.
+pub const XP1_GRACEFUL_CLOSE: u32 = 0x0000_0020;
+/// `XP1_EXPEDITED_DATA`: urgent (out-of-band) data.
+pub const XP1_EXPEDITED_DATA: u32 = 0x0000_0040;
+/// `XP1_CONNECT_DATA`: connect data.
+pub const XP1_CONNECT_DATA: u32 = 0x0000_0080;
+/// `XP1_DISCONNECT_DATA`: disconnect data.
+pub const XP1_DISCONNECT_DATA: u32 = 0x0000_0100;
+/// `XP1_SUPPORT_BROADCAST`: broadcast.
+pub const XP1_SUPPORT_BROADCAST: u32 = 0x0000_0200;
+/// `XP1_SUPPORT_MULTIPOINT` (seed: `XP1_SUPPORT_MULTIPPOINT`): multipoint; the two plane bits
+/// below are meaningful.
+pub const XP1_SUPPORT_MULTIPOINT: u32 = 0x0000_0400;
+/// `XP1_MULTIPOINT_CONTROL_PLANE`: set = rooted control plane, clear = non-rooted.
+pub const XP1_MULTIPOINT_CONTROL_PLANE: u32 = 0x0000_0800;
+/// `XP1_MULTIPOINT_DATA_PLANE`: set = rooted data plane, clear = non-rooted.
+pub const XP1_MULTIPOINT_DATA_PLANE: u32 = 0x0000_1000;
+/// `XP1_QOS_SUPPORTED`: quality of service requests.
+pub const XP1_QOS_SUPPORTED: u32 = 0x0000_2000;
+/// `XP1_INTERRUPT` (seed: `XP1_RESERVED`): reserved.
+pub const XP1_INTERRUPT: u32 = 0x0000_4000;
+/// `XP1_RESERVED`: the seed's name for [`XP1_INTERRUPT`].
+pub const XP1_RESERVED: u32 = XP1_INTERRUPT;
+/// `XP1_UNI_SEND`: send-only (unidirectional); at most one of this and [`XP1_UNI_RECV`].
+pub const XP1_UNI_SEND: u32 = 0x0000_8000;
+/// `XP1_UNI_RECV`: receive-only (unidirectional).
+pub const XP1_UNI_RECV: u32 = 0x0001_0000;
+/// `XP1_IFS_HANDLES`: descriptors are OS IFS handles (never here: CHECKLIST Part 3 #7).
+pub const XP1_IFS_HANDLES: u32 = 0x0002_0000;
+/// `XP1_PARTIAL_MESSAGE`: `MSG_PARTIAL` is supported by `WSASend`/`WSASendTo`.
+pub const XP1_PARTIAL_MESSAGE: u32 = 0x0004_0000;
+
+/// `PFL_MULTIPLE_PROTO_ENTRIES`: one of several entries for one protocol.
+pub const PFL_MULTIPLE_PROTO_ENTRIES: u32 = 0x0000_0001;
+/// `PFL_RECOMMENDED_PROTO_ENTRY`: the recommended one of several entries.
+pub const PFL_RECOMMENDED_PROTO_ENTRY: u32 = 0x0000_0002;
+/// `PFL_HIDDEN`: never returned by `WSAEnumProtocols`.
+pub const PFL_HIDDEN: u32 = 0x0000_0004;
+/// `PFL_MATCHES_PROTOCOL_ZERO`: protocol 0 in `socket`/`WSASocket` matches this entry.
+pub const PFL_MATCHES_PROTOCOL_ZERO: u32 = 0x0000_0008;
+
+/// `BIGENDIAN`: `iNetworkByteOrder` of a big-endian (network order) protocol.
+pub const BIGENDIAN: i32 = 0x0000;
+/// `LITTLEENDIAN`: `iNetworkByteOrder` of a little-endian protocol.
+pub const LITTLEENDIAN: i32 = 0x0001;
+/// `SECURITY_PROTOCOL_NONE`: `iSecurityScheme` of a protocol without security.
+pub const SECURITY_PROTOCOL_NONE: i32 = 0x0000;
+
+/// `MAX_PROTOCOL_CHAIN`: length of `WSAPROTOCOLCHAIN::ChainEntries`.
+pub const MAX_PROTOCOL_CHAIN: usize = 7;
+/// `BASE_PROTOCOL`: `ChainLen` of a base protocol.
+pub const BASE_PROTOCOL: i32 = 1;
+/// `LAYERED_PROTOCOL`: `ChainLen` of a layered protocol (never enumerated).
+pub const LAYERED_PROTOCOL: i32 = 0;
+/// `WSAPROTOCOL_LEN`: the longest `szProtocol`, without its terminating NUL.
+pub const WSAPROTOCOL_LEN: usize = 255;
+
+// ---- end of the protocol catalog block ---------------------------------------------------------
+
 #[cfg(test)]
 mod tests {
     use super::*;
