@@ -122,6 +122,9 @@ pub struct StackConfig {
     /// The link's nominal rate in bytes/s, if the shaper should pace all shaped frames to it
     /// (so priorities act even when the link itself never pushes back); `None`: no pacing.
     pub link_rate: Option<u64>,
+    /// IGMP version to speak (1, 2 or 3), like Linux's `force_igmp_version`; `None` (the
+    /// default) starts with IGMPv3 and follows older queriers (RFC 3376 §7.2.1).
+    pub igmp_version: Option<u8>,
 }
 
 impl StackConfig {
@@ -142,6 +145,7 @@ impl StackConfig {
             qos_capacity: ws2_qos::admission::VIRTUAL_SWITCH_CAPACITY,
             link_rate: None,
             qos_support: true,
+            igmp_version: None,
         }
     }
 

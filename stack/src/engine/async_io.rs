@@ -98,7 +98,7 @@ impl Core {
         let connecting = match (sock.proto, &sock.state) {
             (Proto::Tcp, State::Connecting(_) | State::Connected(_)) => true,
             (Proto::Tcp, _) => false,
-            _ => sock.peer.is_some(),
+            _ => sock.peer.is_some() || sock.mcast.joined,
         };
         sock.select = target.map(|(t, mask)| Box::new(Registration::new(t, mask, connecting)));
         self.watch(id);
@@ -202,7 +202,7 @@ impl Core {
                 };
             }
             State::Datagram(_) => {
-                let connected = sock.peer.is_some();
+                let connected = sock.peer.is_some() || sock.mcast.joined;
                 let (r, w) = self.dgram_readiness(id);
                 c.read = r;
                 c.write = w;
@@ -420,7 +420,7 @@ impl Core {
             let Some(op) = sock.ov_send.front() else {
                 return;
             };
-            let Some(to) = op.to.or(sock.peer) else {
+            let Some(to) = op.to.or(sock.peer).or(sock.mcast.session) else {
                 let op = sock.ov_send.pop_front().expect("front exists");
                 op.complete(Some(WsaError::WSAENOTCONN), 0, 0);
                 continue;

@@ -152,7 +152,7 @@ pub(crate) fn dup_ack(
 }
 
 /// RFC 1071 Internet checksum of `data`, starting from `initial`.
-fn checksum(data: &[u8], initial: u32) -> u16 {
+pub(crate) fn checksum(data: &[u8], initial: u32) -> u16 {
     let mut sum = initial;
     for c in data.chunks(2) {
         sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));

@@ -18,6 +18,7 @@ mod async_io;
 mod device;
 mod frames;
 mod groups;
+pub(crate) mod multicast;
 mod qos;
 pub(crate) mod socket;
 mod sys;
@@ -104,6 +105,14 @@ pub struct EngineStats {
     pub shaper_queued: u64,
     /// Queued frames a renegotiated flowspec could never let through, dropped.
     pub shaper_dropped: u64,
+    /// IGMP reports and leaves sent.
+    pub igmp_sent: u64,
+    /// IGMP queries received.
+    pub igmp_received: u64,
+    /// Multicast datagrams copied to member sockets.
+    pub mcast_delivered: u64,
+    /// Multicast datagrams dropped: a member's queue full, malformed, or fragmented.
+    pub mcast_dropped: u64,
 }
 
 /// A smoltcp socket whose Winsock socket was closed, finishing its close in the background.
@@ -129,6 +138,8 @@ pub(crate) struct Core {
     pub(crate) groups: groups::Groups,
     /// The egress shaper and admission control (`qos`).
     pub(crate) qos: qos::QosEngine,
+    /// IGMP and multicast membership (`multicast`).
+    pub(crate) mcast: multicast::Multicast,
     /// Frames of flows that were removed, leaving unshaped on the next pass.
     qos_bypass: Vec<Vec<u8>>,
     /// Queued frames that could never conform after a renegotiation, dropped.
@@ -172,6 +183,7 @@ impl Core {
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
         iface_config.random_seed =
             u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0x57, 0x32]);
+        let seed = iface_config.random_seed ^ (u64::from(std::process::id()) << 32);
         let mut iface = Interface::new(iface_config, &mut device, smoltcp::time::Instant::ZERO);
         iface.update_ip_addrs(|addrs| {
             for cidr in &config.addrs {
@@ -196,6 +208,15 @@ impl Core {
             ),
             groups: groups::Groups::new(),
             qos: qos::QosEngine::new(config.mtu, config.qos_capacity, config.link_rate, epoch),
+            mcast: multicast::Multicast::new(
+                config.mtu,
+                config.igmp_version,
+                config
+                    .addrs
+                    .first()
+                    .map_or(Ipv4Addr::UNSPECIFIED, |c| c.addr),
+                seed ^ u64::from(epoch.elapsed().subsec_nanos()) << 20,
+            ),
             qos_bypass: Vec::new(),
             qos_dropped: 0,
             conns: HashMap::new(),
@@ -306,6 +327,7 @@ impl Core {
             self.qos_group_dissolved(d.group.get());
         }
         self.qos_forget(id);
+        self.mcast_forget(id);
         self.watched.remove(&id);
         self.watched_count
             .store(self.watched.len(), Ordering::Relaxed);
@@ -398,6 +420,7 @@ impl Core {
         for frame in rx.drain(..) {
             self.ingress(frame);
         }
+        let igmp_at = self.mcast_pass(out);
         // Local delivery can feed smoltcp again; a few rounds finish a local exchange of
         // ARP, SYN, SYN-ACK and ACK in one pass.
         // A datagram being fragmented gets one fragment per poll (see `device`): up to 48 polls
@@ -422,7 +445,7 @@ impl Core {
         } else {
             Some(Duration::ZERO)
         };
-        if let Some(at) = release {
+        for at in [release, igmp_at].into_iter().flatten() {
             let d = at.saturating_duration_since(self.now);
             delay = Some(delay.map_or(d, |x| x.min(d)));
         }
@@ -435,6 +458,10 @@ impl Core {
     fn ingress(&mut self, frame: Vec<u8>) {
         if frame.len() < 14 {
             self.stats.rx_malformed += 1;
+            self.device.recycle(frame);
+            return;
+        }
+        if self.mcast_ingress(&frame) {
             self.device.recycle(frame);
             return;
         }
@@ -604,6 +631,10 @@ impl Core {
             ports: self.ports.len() as u64,
             shaper_queued: self.qos.shaper.total_queued_packets() as u64,
             shaper_dropped: self.qos_dropped,
+            igmp_sent: self.mcast.host.stats().reports_sent + self.mcast.host.stats().leaves_sent,
+            igmp_received: self.mcast.host.stats().queries_received,
+            mcast_delivered: self.mcast.delivered,
+            mcast_dropped: self.mcast.dropped,
             ..self.stats
         }
     }
@@ -714,6 +745,12 @@ impl Stack {
     /// The link's counters.
     pub fn link_stats(&self) -> LinkStats {
         self.lock().link_stats
+    }
+
+    /// The multicast groups the interface is a member of (the merged state of every socket's
+    /// memberships, RFC 3376 §3.2).
+    pub fn multicast_groups(&self) -> Vec<Ipv4Addr> {
+        self.lock().mcast_groups()
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {

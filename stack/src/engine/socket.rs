@@ -174,6 +174,8 @@ pub(crate) struct Sock {
     pub(crate) qos_changed: bool,
     /// The group's QoS changed since `SIO_GET_GROUP_QOS` last read it (FD_GROUP_QOS).
     pub(crate) group_qos_changed: bool,
+    /// Multicast membership, options and received multicast datagrams.
+    pub(crate) mcast: super::multicast::MemberState,
 }
 
 impl Sock {
@@ -223,6 +225,7 @@ impl Sock {
             qos: None,
             qos_changed: false,
             group_qos_changed: false,
+            mcast: Default::default(),
         }
     }
 

@@ -139,6 +139,9 @@ impl Core {
             return Ok(None);
         }
         let h = self.dgram_handle(id)?;
+        if proto == Proto::Udp && to.ip().is_multicast() {
+            return self.mcast_send(id, to, data);
+        }
         let src = self.source_for(*to.ip());
         match proto {
             Proto::Udp => {
@@ -201,6 +204,9 @@ impl Core {
         }
         let (proto, peer) = (sock.proto, sock.peer);
         let h = self.dgram_handle(id)?;
+        if let Some(r) = self.mcast_recv(id, buf, peek) {
+            return Ok(Some(r));
+        }
         loop {
             let (data, from) = match proto {
                 Proto::Udp => {
@@ -269,10 +275,11 @@ impl Core {
         let proto = sock.proto;
         sock.peer = peer;
         sock.disconnected = peer.is_none();
-        if changed && peer.is_some() {
+        if let (true, Some(p)) = (changed, peer) {
             while self.dgram_queued(proto, h) {
                 self.dgram_discard(proto, h);
             }
+            self.mcast_keep_only(id, p);
         }
         Ok(())
     }
@@ -300,6 +307,9 @@ impl Core {
     /// Size of the first queued datagram (`FIONREAD` on a message socket).
     pub(crate) fn dgram_first_len(&mut self, id: SocketId) -> Result<usize, WsaError> {
         self.dgram_drop_strangers(id);
+        if let Some(n) = self.mcast_first_len(id) {
+            return Ok(n);
+        }
         let Some(h) = self.sock(id)?.handle() else {
             return Ok(0);
         };
@@ -332,7 +342,10 @@ impl Core {
         match sock.proto {
             Proto::Udp => {
                 let s = self.sockets.get::<udp::Socket>(h);
-                (s.can_recv(), s.can_send() && room)
+                (
+                    s.can_recv() || !sock.mcast.rx.is_empty(),
+                    s.can_send() && room,
+                )
             }
             _ => {
                 let s = self.sockets.get::<raw::Socket>(h);

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::time::Duration;
 
 pub use tcp::{Incoming, TcpListener, TcpStream};
-pub use udp::UdpSocket;
+pub use udp::{MulticastMembership, UdpSocket};
 
 use crate::winsock::{self as ws, Winsock, SOCKET};
 use crate::Stack;

@@ -1,7 +1,7 @@
 //! `UdpSocket`, shaped like `std::net`.
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use super::{first_v4, CancelHandle, Handle};
@@ -141,6 +141,97 @@ impl UdpSocket {
         self.h.take_error()
     }
 
+    /// Joins `group` on the interface with address `interface` (0.0.0.0 = the default), for
+    /// datagrams from any source (`IP_ADD_MEMBERSHIP`). The socket then receives what is sent to
+    /// the group at its port; the stack reports the membership with IGMP.
+    pub fn join_multicast_v4(&self, group: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
+        let m = ws::IP_MREQ::new(*group, *interface);
+        self.set_bytes(ws::IP_ADD_MEMBERSHIP, &m.as_bytes())
+    }
+
+    /// Leaves `group` (`IP_DROP_MEMBERSHIP`); the stack sends a leave if no other local socket
+    /// is a member.
+    pub fn leave_multicast_v4(&self, group: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
+        let m = ws::IP_MREQ::new(*group, *interface);
+        self.set_bytes(ws::IP_DROP_MEMBERSHIP, &m.as_bytes())
+    }
+
+    /// Receives `group` from `source` (`IP_ADD_SOURCE_MEMBERSHIP`, a source-specific join:
+    /// IGMPv3 INCLUDE). Repeat it to add sources.
+    pub fn join_source_multicast_v4(
+        &self,
+        group: &Ipv4Addr,
+        source: &Ipv4Addr,
+        interface: &Ipv4Addr,
+    ) -> io::Result<()> {
+        let m = ws::IP_MREQ_SOURCE::new(*group, *source, *interface);
+        self.set_bytes(ws::IP_ADD_SOURCE_MEMBERSHIP, &m.as_bytes())
+    }
+
+    /// Stops receiving `group` from `source` (`IP_DROP_SOURCE_MEMBERSHIP`); dropping the last
+    /// source leaves the group.
+    pub fn leave_source_multicast_v4(
+        &self,
+        group: &Ipv4Addr,
+        source: &Ipv4Addr,
+        interface: &Ipv4Addr,
+    ) -> io::Result<()> {
+        let m = ws::IP_MREQ_SOURCE::new(*group, *source, *interface);
+        self.set_bytes(ws::IP_DROP_SOURCE_MEMBERSHIP, &m.as_bytes())
+    }
+
+    /// Joins `group` (any source, default interface) for as long as the returned guard lives.
+    ///
+    /// ```
+    /// # use ws2_stack::{net::UdpSocket, Stack, StackConfig};
+    /// # let stack = Stack::new(StackConfig::new("10.0.0.1/24".parse()?), ws2_tap::VirtualSwitch::new(1).port())?;
+    /// let socket = UdpSocket::bind(&stack, "0.0.0.0:5004")?;
+    /// let group = "239.1.2.3".parse()?;
+    /// {
+    ///     let _member = socket.membership(group)?;
+    ///     assert_eq!(stack.multicast_groups(), vec![group]);
+    /// }
+    /// assert!(stack.multicast_groups().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn membership(&self, group: Ipv4Addr) -> io::Result<MulticastMembership<'_>> {
+        self.join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED)?;
+        Ok(MulticastMembership {
+            socket: self,
+            group,
+        })
+    }
+
+    /// Sets the TTL of multicast datagrams (`IP_MULTICAST_TTL`; 0 = this host only, default 1).
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
+        let ttl = i32::try_from(ttl).unwrap_or(i32::MAX);
+        self.h.set_int(ws::IPPROTO_IP, ws::IP_MULTICAST_TTL, ttl)
+    }
+
+    /// The TTL of multicast datagrams (`IP_MULTICAST_TTL`).
+    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
+        Ok(self.h.get_int(ws::IPPROTO_IP, ws::IP_MULTICAST_TTL)? as u32)
+    }
+
+    /// Sets whether this socket receives its own multicast datagrams (`IP_MULTICAST_LOOP`,
+    /// default on); other member sockets of this host receive them either way.
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        self.h
+            .set_int(ws::IPPROTO_IP, ws::IP_MULTICAST_LOOP, i32::from(on))
+    }
+
+    /// Whether this socket receives its own multicast datagrams (`IP_MULTICAST_LOOP`).
+    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
+        Ok(self.h.get_int(ws::IPPROTO_IP, ws::IP_MULTICAST_LOOP)? != 0)
+    }
+
+    fn set_bytes(&self, opt: i32, v: &[u8]) -> io::Result<()> {
+        Ok(self
+            .h
+            .ws
+            .setsockopt(self.h.s, ws::IPPROTO_IP, opt, Some(v), v.len() as i32)?)
+    }
+
     /// The Winsock handle underneath, for calls the Rust face does not wrap.
     pub fn as_socket(&self) -> (&ws::Winsock, ws::SOCKET) {
         (&self.h.ws, self.h.s)
@@ -150,5 +241,29 @@ impl UdpSocket {
     /// (they return [`io::ErrorKind::Interrupted`]; see [`CancelHandle`]).
     pub fn cancel_handle(&self) -> CancelHandle {
         self.h.cancel_handle()
+    }
+}
+
+/// A multicast group membership of a [`UdpSocket`] ([`UdpSocket::membership`]); dropping it
+/// leaves the group.
+#[derive(Debug)]
+#[must_use = "dropping the guard leaves the group at once"]
+pub struct MulticastMembership<'a> {
+    socket: &'a UdpSocket,
+    group: Ipv4Addr,
+}
+
+impl MulticastMembership<'_> {
+    /// The group.
+    pub fn group(&self) -> Ipv4Addr {
+        self.group
+    }
+}
+
+impl Drop for MulticastMembership<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .socket
+            .leave_multicast_v4(&self.group, &Ipv4Addr::UNSPECIFIED);
     }
 }

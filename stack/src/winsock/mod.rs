@@ -20,6 +20,7 @@ mod byteorder;
 mod catalog;
 mod events;
 mod hooks;
+mod multicast;
 mod options;
 mod overlapped;
 mod qos;
@@ -51,6 +52,7 @@ pub use catalog::{
 };
 pub use events::*;
 pub use hooks::BlockingHook;
+pub use multicast::*;
 pub use qos::*;
 pub use types::*;
 

@@ -165,7 +165,10 @@ fn get(
         (SOL_SOCKET, SO_RCVTIMEO) if timeouts => Ok(Value::Int(o.rcvtimeo_ms as i32)),
         (SOL_SOCKET, SO_SNDTIMEO) if timeouts => Ok(Value::Int(o.sndtimeo_ms as i32)),
         (IPPROTO_TCP, TCP_NODELAY) if sock.proto == Proto::Tcp => b(o.nodelay),
-        (SOL_SOCKET | IPPROTO_TCP | IPPROTO_IP, _) => Err(WsaError::WSAENOPROTOOPT),
+        (IPPROTO_IP, _) => super::multicast::get_option(core, id, optname)
+            .unwrap_or(Err(WsaError::WSAENOPROTOOPT))
+            .map(Value::Int),
+        (SOL_SOCKET | IPPROTO_TCP, _) => Err(WsaError::WSAENOPROTOOPT),
         _ => Err(WsaError::WSAEINVAL),
     }
 }
@@ -262,6 +265,10 @@ fn set(
                 .map_err(crate::engine::group_error)?;
             // The shaper serves group members in priority order.
             core.qos_refresh_flow(id);
+        }
+        (IPPROTO_IP, _) => {
+            return super::multicast::set_option(core, id, optname, optval, optlen)
+                .unwrap_or(Err(WsaError::WSAENOPROTOOPT))
         }
         _ => return Err(WsaError::WSAENOPROTOOPT),
     }

@@ -313,7 +313,7 @@ impl Winsock {
                 (_, _, Dir::Recv) if sock.bound.is_none() => Err(WsaError::WSAEINVAL),
                 (_, _, Dir::Recv) if sock.shut_recv => Err(WsaError::WSAESHUTDOWN),
                 (_, _, Dir::Send) if sock.shut_send => Err(WsaError::WSAESHUTDOWN),
-                (_, _, Dir::Send) if to.is_none() && sock.peer.is_none() => {
+                (_, _, Dir::Send) if to.is_none() && sock.peer.or(sock.mcast.session).is_none() => {
                     Err(WsaError::WSAENOTCONN)
                 }
                 _ => Ok(()),
@@ -425,7 +425,8 @@ impl Winsock {
                 Ok(0)
             }
             c => self
-                .qos_ioctl(s, c, lpvInBuffer, lpvOutBuffer)
+                .multipoint_ioctl(id, c, lpvInBuffer)
+                .or_else(|| self.qos_ioctl(s, c, lpvInBuffer, lpvOutBuffer))
                 .unwrap_or(Err(WsaError::WSAEINVAL)),
         })?;
         *returned = n;

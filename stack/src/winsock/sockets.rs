@@ -61,9 +61,9 @@ impl Winsock {
     /// `WSASocket` (CHECKLIST §1.2). `g` (§1.9): 0 is no group, `SG_UNCONSTRAINED_GROUP` /
     /// `SG_CONSTRAINED_GROUP` create a group with this socket as its creator, any other value
     /// joins that live group of this stack; an id naming no live group, or a constrained group
-    /// for a datagram socket, is `WSAEINVAL` (CHECKLIST 36–38). Catalog entries and multipoint
-    /// flags come with later work: a non-NULL `lpProtocolInfo` or a multipoint flag is
-    /// `WSAEINVAL` for now (D-6).
+    /// for a datagram socket, is `WSAEINVAL` (CHECKLIST 36–38). Multipoint (§1.10.2): UDP
+    /// sockets may be created c_leaf + d_leaf (IP multicast, non-rooted); any other role or
+    /// combination is `WSAEINVAL` (D-6). A non-NULL `lpProtocolInfo` is `WSAEINVAL` for now.
     pub fn WSASocket(
         &self,
         af: i32,
@@ -92,12 +92,20 @@ impl Winsock {
             | WSA_FLAG_MULTIPOINT_C_LEAF
             | WSA_FLAG_MULTIPOINT_D_ROOT
             | WSA_FLAG_MULTIPOINT_D_LEAF;
-        if dwFlags & multipoint != 0 || dwFlags & !(multipoint | WSA_FLAG_OVERLAPPED) != 0 {
+        // Exactly one control-plane and one data-plane flag, and only roles the entry offers:
+        // the UDP entry is non-rooted in both planes (c_leaf and d_leaf, §1.10.2); TCP and raw
+        // ICMP offer no multipoint (D-6: WSAEINVAL).
+        let roles = dwFlags & multipoint;
+        let leaf = WSA_FLAG_MULTIPOINT_C_LEAF | WSA_FLAG_MULTIPOINT_D_LEAF;
+        if (roles != 0 && (roles != leaf || proto != Proto::Udp))
+            || dwFlags & !(multipoint | WSA_FLAG_OVERLAPPED) != 0
+        {
             return record(Err(WsaError::WSAEINVAL));
         }
         let id = record(self.stack.with(|core| {
             let mut sock = crate::engine::new_sock(proto, core);
             sock.overlapped = dwFlags & WSA_FLAG_OVERLAPPED != 0;
+            sock.mcast.multipoint = roles != 0;
             let id = core.insert(sock)?;
             if let Err(e) = core.group_apply(id, g) {
                 // A socket that cannot have the group it asked for is not created.
@@ -292,11 +300,12 @@ impl Winsock {
             return Err(WsaError::WSAEINVAL);
         }
         let (proto, nonblocking, peer, timeout, oobinline) = self.stack.with(|core| {
+            let peer = super::multicast::default_destination(core, id);
             core.sock(id).map(|s| {
                 (
                     s.proto,
                     s.nonblocking,
-                    s.peer,
+                    peer,
                     s.opts.sndtimeo_ms,
                     s.opts.oobinline,
                 )
