@@ -21,11 +21,12 @@
 //! leaves of the session); the sending socket gets its own copy only with
 //! `SIO_MULTIPOINT_LOOPBACK`/`IP_MULTICAST_LOOP` on (docs/decisions.md).
 //!
-//! Fragmented multicast datagrams arriving from the link are not reassembled: they are counted
-//! (`EngineStats::mcast_dropped`) and dropped (docs/decisions.md). Sent ones are fragmented here.
+//! Fragmented multicast datagrams are reassembled here (RFC 791 §3.2), since smoltcp never sees
+//! them; sent ones are fragmented here.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
 
 use ws2_multipoint::igmp::{self, Host, HostConfig, JoinError, SourceFilter};
 
@@ -90,6 +91,8 @@ pub(crate) struct Multicast {
     pending: Vec<SocketId>,
     /// IPv4 identification for the datagrams built here.
     ip_id: u16,
+    /// Multicast datagrams arriving in fragments.
+    fragments: Reassembly,
     pub(crate) delivered: u64,
     pub(crate) dropped: u64,
 }
@@ -112,6 +115,7 @@ impl Multicast {
             host,
             pending: Vec::new(),
             ip_id: (seed as u16) | 1,
+            fragments: Reassembly::default(),
             delivered: 0,
             dropped: 0,
         }
@@ -245,7 +249,7 @@ impl Core {
 
     /// Puts what IGMP has to send now on the link, then completes the joins whose report has
     /// left. Returns when IGMP next needs a pass.
-    pub(crate) fn mcast_pass(&mut self, out: &mut VecDeque<Vec<u8>>) -> Option<std::time::Instant> {
+    pub(crate) fn mcast_pass(&mut self, out: &mut VecDeque<Vec<u8>>) -> Option<Instant> {
         while let Some(packet) = self.mcast.host.poll(self.now) {
             if packet.len() < 20 {
                 continue;
@@ -303,26 +307,49 @@ impl Core {
         }
         let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
         let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
-        if proto != 17 || fragment || checksum(&ip[..ihl], 0) != 0 {
+        if proto != 17 || checksum(&ip[..ihl], 0) != 0 {
             self.mcast.dropped += u64::from(proto == 17);
             return true;
         }
-        let udp = &ip[ihl..];
-        if udp.len() < 8 {
+        let flags = u16::from_be_bytes([ip[6], ip[7]]);
+        let whole;
+        let udp = if flags & 0x3fff == 0 {
+            &ip[ihl..]
+        } else {
+            let key = (src, dst, u16::from_be_bytes([ip[4], ip[5]]));
+            let offset = usize::from(flags & 0x1fff) * 8;
+            let more = flags & 0x2000 != 0;
+            match self
+                .mcast
+                .fragments
+                .add(self.now, key, offset, more, &ip[ihl..])
+            {
+                Some(datagram) => {
+                    whole = datagram;
+                    &whole[..]
+                }
+                None => return true,
+            }
+        };
+        if !self.mcast_deliver_udp(src, dst, udp) {
             self.mcast.dropped += 1;
-            return true;
+        }
+        true
+    }
+
+    /// Checks a UDP datagram to a group and delivers it; `false` if it is malformed.
+    fn mcast_deliver_udp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, udp: &[u8]) -> bool {
+        if udp.len() < 8 {
+            return false;
         }
         let len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
         if len < 8 || len > udp.len() {
-            self.mcast.dropped += 1;
-            return true;
+            return false;
         }
         let udp = &udp[..len];
         let sum = u16::from_be_bytes([udp[6], udp[7]]);
         if sum != 0 && checksum(udp, pseudo_header(src, dst, len)) != 0 {
-            self.mcast.dropped += 1;
-            return true;
+            return false;
         }
         let sport = u16::from_be_bytes([udp[0], udp[1]]);
         let dport = u16::from_be_bytes([udp[2], udp[3]]);
@@ -492,6 +519,84 @@ impl Core {
     }
 }
 
+/// Datagrams being reassembled at most; the oldest is dropped for a new one.
+const MAX_REASSEMBLIES: usize = 64;
+/// How long fragments wait for the rest of their datagram (RFC 791 suggests 15 s; Linux 30 s).
+const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One datagram being reassembled: its fragments by offset, and its length once the last
+/// fragment arrived.
+#[derive(Debug)]
+struct Partial {
+    since: Instant,
+    pieces: BTreeMap<usize, Vec<u8>>,
+    total: Option<usize>,
+}
+
+/// IPv4 reassembly of multicast datagrams (RFC 791 §3.2), keyed by (source, group, id).
+/// Bounded: 64 datagrams of at most 65,535 bytes; overlapping fragments keep the first copy.
+#[derive(Debug, Default)]
+struct Reassembly {
+    partial: HashMap<(Ipv4Addr, Ipv4Addr, u16), Partial>,
+}
+
+impl Reassembly {
+    /// Adds a fragment; returns the whole payload (the UDP datagram) once every byte is there.
+    fn add(
+        &mut self,
+        now: Instant,
+        key: (Ipv4Addr, Ipv4Addr, u16),
+        offset: usize,
+        more: bool,
+        data: &[u8],
+    ) -> Option<Vec<u8>> {
+        if offset + data.len() > 65_515 || (more && data.len() % 8 != 0) {
+            return None;
+        }
+        self.partial
+            .retain(|_, p| now.saturating_duration_since(p.since) < REASSEMBLY_TIMEOUT);
+        if !self.partial.contains_key(&key) && self.partial.len() >= MAX_REASSEMBLIES {
+            let oldest = self
+                .partial
+                .iter()
+                .min_by_key(|(_, p)| p.since)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.partial.remove(&k);
+            }
+        }
+        let p = self.partial.entry(key).or_insert_with(|| Partial {
+            since: now,
+            pieces: BTreeMap::new(),
+            total: None,
+        });
+        if !more {
+            p.total = Some(offset + data.len());
+        }
+        p.pieces.entry(offset).or_insert_with(|| data.to_vec());
+        let total = p.total?;
+        let mut have = 0;
+        for (&at, piece) in &p.pieces {
+            if at > have {
+                return None;
+            }
+            have = have.max(at + piece.len());
+        }
+        if have < total {
+            return None;
+        }
+        let p = self.partial.remove(&key)?;
+        let mut whole = vec![0u8; total];
+        for (at, piece) in p.pieces.into_iter().rev() {
+            let end = (at + piece.len()).min(total);
+            if at < end {
+                whole[at..end].copy_from_slice(&piece[..end - at]);
+            }
+        }
+        Some(whole)
+    }
+}
+
 /// The IPv4 packet of an Ethernet frame (cut to its total length), if the frame is one.
 fn ipv4_of(frame: &[u8]) -> Option<&[u8]> {
     if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
@@ -515,4 +620,52 @@ fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> u32 {
         .sum::<u32>()
         + 17
         + len as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: (Ipv4Addr, Ipv4Addr, u16) =
+        (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1), 7);
+
+    #[test]
+    fn fragments_in_any_order_make_the_datagram() {
+        let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+        let mut r = Reassembly::default();
+        let t = Instant::now();
+        assert_eq!(r.add(t, KEY, 2960, false, &data[2960..]), None);
+        assert_eq!(r.add(t, KEY, 0, true, &data[..1480]), None);
+        assert_eq!(r.add(t, KEY, 1480, true, &data[1480..2960]), Some(data));
+        assert!(r.partial.is_empty());
+    }
+
+    #[test]
+    fn a_missing_or_late_fragment_gives_nothing() {
+        let mut r = Reassembly::default();
+        let t = Instant::now();
+        assert_eq!(r.add(t, KEY, 0, true, &[0; 8]), None);
+        assert_eq!(
+            r.add(t, KEY, 16, false, &[0; 8]),
+            None,
+            "bytes 8..16 are missing"
+        );
+        // The rest arrives after the reassembly time-out: the earlier pieces are gone.
+        let late = t + REASSEMBLY_TIMEOUT;
+        assert_eq!(r.add(late, KEY, 8, true, &[0; 8]), None);
+    }
+
+    #[test]
+    fn bad_fragments_are_refused_and_the_table_is_bounded() {
+        let mut r = Reassembly::default();
+        let t = Instant::now();
+        // Beyond 65,535 bytes, or a middle fragment not a multiple of 8.
+        assert_eq!(r.add(t, KEY, 65_512, false, &[0; 16]), None);
+        assert_eq!(r.add(t, KEY, 0, true, &[0; 7]), None);
+        assert!(r.partial.is_empty());
+        for id in 0..200u16 {
+            r.add(t, (KEY.0, KEY.1, id), 0, true, &[0; 8]);
+        }
+        assert_eq!(r.partial.len(), MAX_REASSEMBLIES);
+    }
 }
