@@ -46,6 +46,11 @@
 //!   source moving from one to the other leaving the first.
 //! - **Group-and-source-specific source lists** that would grow above `max_sources` turn into a
 //!   plain group-specific response (the whole current state: a superset, always safe).
+//! - **One state-change timer per interface** (as Linux): all groups with pending v3
+//!   state-change retransmissions go out together, in as few reports as fit the MTU, at random
+//!   intervals in [0, Unsolicited Report Interval]; a new change anywhere sends at once, and
+//!   that report also carries (and counts) the other groups' pending retransmissions. With
+//!   thousands of groups this is tens of reports instead of thousands.
 //! - **Current-state and state-change records never share a report** (as Linux).
 //! - **224.0.0.1** may be joined (for delivery) but is never reported or left on the wire
 //!   (RFC 3376 §5, RFC 2236 §6).
@@ -172,8 +177,8 @@ enum Timer {
     /// A group timer: v1/v2 report (unsolicited or answering a query), or v3 response to a
     /// group(-and-source)-specific query.
     Response(Ipv4Addr),
-    /// A v3 state-change (re)transmission.
-    Change(Ipv4Addr),
+    /// The v3 state-change (re)transmission of every group with pending changes.
+    Changes,
 }
 
 /// Pending v3 state-change retransmissions of one group (RFC 3376 §5.1).
@@ -209,8 +214,6 @@ struct Group {
     unsolicited_left: u8,
     /// v1/v2: whether we sent the last report heard for the group (RFC 2236 §3 flag).
     last_reporter: bool,
-    /// The state-change timer ([`Timer::Change`]).
-    change_at: Option<Instant>,
     /// v3 retransmission state.
     retransmit: Retransmit,
 }
@@ -224,7 +227,6 @@ impl Group {
             response_sources: None,
             unsolicited_left: 0,
             last_reporter: false,
-            change_at: None,
             retransmit: Retransmit::default(),
         }
     }
@@ -292,6 +294,10 @@ pub struct Host {
     member_groups: HashMap<MemberId, BTreeSet<Ipv4Addr>>,
     timers: BTreeSet<(Instant, Timer)>,
     general_at: Option<Instant>,
+    /// The v3 state-change timer ([`Timer::Changes`]).
+    change_at: Option<Instant>,
+    /// Groups with pending v3 state-change retransmissions.
+    changing: BTreeSet<Ipv4Addr>,
     v1_querier_until: Option<Instant>,
     v2_querier_until: Option<Instant>,
     /// Robustness: the configured value, or the last non-zero QRV heard.
@@ -322,6 +328,8 @@ impl Host {
             member_groups: HashMap::new(),
             timers: BTreeSet::new(),
             general_at: None,
+            change_at: None,
+            changing: BTreeSet::new(),
             v1_querier_until: None,
             v2_querier_until: None,
             query_interval: Duration::from_secs(125),
@@ -520,11 +528,12 @@ impl Host {
         self.mode = mode;
         self.timers.clear();
         self.general_at = None;
+        self.change_at = None;
+        self.changing.clear();
         self.groups.retain(|_, g| {
             g.response_at = None;
             g.response_sources = None;
             g.unsolicited_left = 0;
-            g.change_at = None;
             g.retransmit = Retransmit::default();
             !g.members.is_empty()
         });
@@ -555,12 +564,10 @@ impl Host {
                 Timer::Response(group),
                 None,
             );
-            set_timer(
-                &mut self.timers,
-                &mut g.change_at,
-                Timer::Change(group),
-                None,
-            );
+            self.changing.remove(&group);
+            if self.changing.is_empty() {
+                set_timer(&mut self.timers, &mut self.change_at, Timer::Changes, None);
+            }
         }
     }
 
@@ -602,11 +609,13 @@ impl Host {
                         }
                     }
                     // "each such additional change triggers the immediate transmission"
+                    self.changing.insert(group);
+                    let at = self.change_at.map_or(now, |t| t.min(now));
                     set_timer(
                         &mut self.timers,
-                        &mut g.change_at,
-                        Timer::Change(group),
-                        Some(now),
+                        &mut self.change_at,
+                        Timer::Changes,
+                        Some(at),
                     );
                 }
                 if !g.is_member() {
@@ -818,7 +827,19 @@ impl Host {
                     );
                 }
                 Timer::Response(group) => self.fire_response(now, group, &mut current),
-                Timer::Change(group) => self.fire_change(now, group, &mut changes),
+                Timer::Changes => {
+                    self.change_at = None;
+                    let groups: Vec<Ipv4Addr> = self.changing.iter().copied().collect();
+                    for group in groups {
+                        self.fire_change(group, &mut changes);
+                    }
+                    if !self.changing.is_empty() {
+                        let delay =
+                            random_delay(&mut self.rng, self.config.unsolicited_report_interval_v3);
+                        let at = Some(after(now, delay));
+                        set_timer(&mut self.timers, &mut self.change_at, Timer::Changes, at);
+                    }
+                }
             }
         }
         self.send_records(now, current);
@@ -875,12 +896,13 @@ impl Host {
         }
     }
 
-    fn fire_change(&mut self, now: Instant, group: Ipv4Addr, changes: &mut Vec<GroupRecord>) {
-        let delay = random_delay(&mut self.rng, self.config.unsolicited_report_interval_v3);
+    /// Adds a group's pending state-change records to `changes` and counts them down
+    /// (RFC 3376 §5.1).
+    fn fire_change(&mut self, group: Ipv4Addr, changes: &mut Vec<GroupRecord>) {
         let Some(g) = self.groups.get_mut(&group) else {
+            self.changing.remove(&group);
             return;
         };
-        g.change_at = None;
         let rt = &mut g.retransmit;
         if rt.mode_left > 0 {
             rt.mode_left -= 1;
@@ -916,15 +938,11 @@ impl Host {
                 });
             }
         }
-        if !g.retransmit.is_idle() {
-            set_timer(
-                &mut self.timers,
-                &mut g.change_at,
-                Timer::Change(group),
-                Some(after(now, delay)),
-            );
-        } else if g.members.is_empty() {
-            self.remove_group(group);
+        if g.retransmit.is_idle() {
+            self.changing.remove(&group);
+            if g.members.is_empty() {
+                self.remove_group(group);
+            }
         }
     }
 
