@@ -550,7 +550,7 @@ impl Reassembly {
         more: bool,
         data: &[u8],
     ) -> Option<Vec<u8>> {
-        if offset + data.len() > 65_515 || (more && data.len() % 8 != 0) {
+        if offset + data.len() > 65_515 || (more && !data.len().is_multiple_of(8)) {
             return None;
         }
         self.partial
