@@ -13,11 +13,15 @@
 //!   Leave Group message. We track "last reporter" but always send the leave (once, to
 //!   224.0.0.2) when the interface leaves in v2 mode: snooping switches prune faster. v1 mode
 //!   sends nothing on leave (IGMPv1 has no leave).
-//! - **Router Alert on received queries is not required.** RFC 3376 §4 says every message
-//!   carries it, and §9.1 lets hosts be stricter, but IGMPv1 queriers never send it and some v2
-//!   queriers omit it; queries without it are accepted and counted in
-//!   [`HostStats::queries_without_router_alert`]. TTL is not checked either. Linux bridge
-//!   queriers send it.
+//! - **Router Alert on received queries is not required** — a deliberate departure from the
+//!   RFC 3376 §9.1 SHOULD ("Hosts SHOULD ignore v2 or v3 Queries without the Router-Alert
+//!   option"). IGMPv1 queriers never send it and some v2 queriers (snooping switches) omit it;
+//!   a missed query ends in the router timing our membership out, a far worse failure than
+//!   answering a forged query (which can only make us report). Linux hosts do not check it
+//!   either; Linux bridge queriers send it. Queries without it are counted in
+//!   [`HostStats::queries_without_router_alert`]. TTL is not checked.
+//! - **General queries sent to a multicast address other than 224.0.0.1 are ignored** (RFC 3376
+//!   §9.1 SHOULD) and counted in [`HostStats::ignored`]; unicast-addressed ones are accepted.
 //! - **Queries from 0.0.0.0 are accepted** (a Linux bridge querier without an address uses it).
 //! - **Group-specific and group-and-source-specific queries are acted on whatever their IP
 //!   destination** (224.0.0.1 or the group), as Linux bridges send them to 224.0.0.1.
@@ -32,7 +36,7 @@
 //!   Interval (RFC 3376 §8.12), from the last v3 query's QRV, QQIC and Max Resp Time, or the
 //!   defaults 2 × 125 s + 10 s = 260 s.
 //! - **Mode switches** (in either direction, or when a Querier Present timer expires) cancel all
-//!   pending response and retransmission timers (RFC 3376 §7.2.1 requires it when going down).
+//!   pending response and retransmission timers (RFC 3376 §7.2.1).
 //!   The switch is noticed at the next call that takes `now`.
 //! - **In v1 mode** every query is treated as a v1 general query with a 10 s Max Response Time
 //!   (the RFC 1112 host ignores the group field). In v2 mode a v3 query is treated as a v2 query
@@ -163,7 +167,8 @@ pub struct HostStats {
     pub reports_received: u64,
     /// Our pending v1/v2 reports cancelled by another host's report (RFC 2236 §3).
     pub reports_suppressed: u64,
-    /// Well-formed messages hosts ignore: v3 reports, leaves, unknown types.
+    /// Well-formed messages hosts ignore: v3 reports, leaves, unknown types, general queries to
+    /// a group address.
     pub ignored: u64,
     /// Our own messages looped back to us.
     pub own_looped: u64,
@@ -663,6 +668,11 @@ impl Host {
     }
 
     fn handle_query(&mut self, now: Instant, info: &Ipv4Info, q: &Query) {
+        if q.is_general() && info.dst.is_multicast() && info.dst != ALL_SYSTEMS {
+            // RFC 3376 §9.1: a general query must go to 224.0.0.1.
+            self.stats.ignored += 1;
+            return;
+        }
         self.stats.queries_received += 1;
         if !info.router_alert {
             self.stats.queries_without_router_alert += 1;

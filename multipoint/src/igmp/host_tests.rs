@@ -864,6 +864,22 @@ fn malformed_input_is_counted_and_ignored() {
         &packet(OTHER, ALL_ROUTERS, Message::Leave { group: g(1) }),
     );
     assert_eq!(h.stats().ignored, 2);
+    // A general query to a group address is ignored (RFC 3376 §9.1).
+    h.receive(
+        t1,
+        &packet(
+            QUERIER,
+            g(1),
+            Message::Query(Query {
+                max_resp_code: 10,
+                group: ANY,
+                v3: None,
+            }),
+        ),
+    );
+    assert_eq!(h.stats().ignored, 3);
+    assert_eq!(h.poll_at(), None);
+    assert_eq!(h.version(t1), Version::V3);
     // A query without Router Alert is accepted and counted.
     h.receive(t1, &without_router_alert(&v3_query(ANY, 10, &[])));
     assert_eq!(h.stats().queries_without_router_alert, 1);

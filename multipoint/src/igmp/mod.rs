@@ -10,6 +10,28 @@
 //! Sans-IO: nothing here reads a clock, opens a socket or draws entropy the caller did not seed.
 //! The engine feeds received IGMP datagrams to [`Host::receive`], memberships to
 //! [`Host::set_filter`], and sends what [`Host::poll`] returns, waking at [`Host::poll_at`].
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use ws2_multipoint::igmp::{wire, Host, HostConfig, Ipv4Addr, SourceFilter};
+//!
+//! let t0 = Instant::now(); // the engine's clock; the machine never reads one itself
+//! let mut host = Host::new(HostConfig::default(), 42);
+//! host.set_source(Ipv4Addr::new(192, 168, 1, 10));
+//! let group = Ipv4Addr::new(239, 1, 2, 3);
+//! assert_eq!(host.set_filter(t0, 7, group, SourceFilter::any_source()), Ok(true));
+//! // The join report is due at once; send every datagram poll() returns.
+//! assert_eq!(host.poll_at(), Some(t0));
+//! let packet = host.poll(t0).unwrap();
+//! let (ip, igmp) = wire::parse_ipv4(&packet).unwrap();
+//! assert_eq!(ip.dst, wire::ALL_V3_ROUTERS);
+//! assert!(matches!(wire::Message::parse(igmp), Ok(wire::Message::V3Report { .. })));
+//! assert!(host.poll(t0).is_none());
+//! // The repeat comes within the v3 Unsolicited Report Interval (1 s).
+//! assert!(host.poll_at().unwrap() <= t0 + Duration::from_secs(1));
+//! // Delivery: which sockets want a datagram from 10.0.0.5 to the group?
+//! assert_eq!(host.members_accepting(group, Ipv4Addr::new(10, 0, 0, 5)).collect::<Vec<_>>(), [7]);
+//! ```
 
 pub mod filter;
 mod host;

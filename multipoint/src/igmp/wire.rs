@@ -14,7 +14,8 @@
 //! - A query of 9 to 11 octets is malformed (RFC 3376 §7.1: "MUST be silently ignored").
 //! - Octets beyond the described fields of a v3 query are covered by the checksum and otherwise
 //!   ignored (RFC 3376 §4.1.10); the same goes for v1/v2 messages longer than 8 octets (RFC 2236
-//!   §2.5). A v3 report must hold exactly its records (aux data skipped) or is malformed.
+//!   §2.5), and the octets after a v3 report's last record (RFC 3376 §4.2.11). Aux data of
+//!   group records is skipped.
 //! - Unknown message types parse as [`Message::Unknown`] (RFC 2236 §2.1: ignored, not an error);
 //!   unknown group record types parse and are kept (RFC 3376 §4.2.12 says to ignore them).
 //! - IPv4: fragments are rejected (IGMP messages are never fragmented); the header checksum must
@@ -380,9 +381,7 @@ impl Message {
                     });
                     at = end;
                 }
-                if at != igmp.len() {
-                    return Err(Error::Length);
-                }
+                // Octets after the last record: checksummed, otherwise ignored (RFC 3376 §4.2.11).
                 Ok(Message::V3Report { records })
             }
             other => Ok(Message::Unknown { msg_type: other }),
@@ -723,6 +722,44 @@ mod test {
         let mut frag = p.clone();
         frag[6] = 0x20;
         assert_eq!(parse_ipv4(&fixed_ip_checksum(frag)), Err(Error::Fragment));
+    }
+
+    #[test]
+    fn report_aux_data_and_trailing_octets_are_skipped() {
+        let mut igmp = vec![0x22, 0, 0, 0, 0, 0, 0, 2];
+        // MODE_IS_EXCLUDE 239.0.0.1, one aux word, one source
+        igmp.extend_from_slice(&[
+            2, 1, 0, 1, 239, 0, 0, 1, 10, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd,
+        ]);
+        // ALLOW 239.0.0.2, no sources
+        igmp.extend_from_slice(&[5, 0, 0, 0, 239, 0, 0, 2]);
+        igmp.extend_from_slice(&[1, 2, 3, 4]); // additional data
+        let sum = checksum(&igmp);
+        igmp[2..4].copy_from_slice(&sum.to_be_bytes());
+        let Message::V3Report { records } = Message::parse(&igmp).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            records,
+            vec![
+                GroupRecord {
+                    record_type: RecordType::MODE_IS_EXCLUDE,
+                    group: Ipv4Addr::new(239, 0, 0, 1),
+                    sources: vec![Ipv4Addr::new(10, 0, 0, 1)],
+                },
+                GroupRecord {
+                    record_type: RecordType::ALLOW_NEW_SOURCES,
+                    group: Ipv4Addr::new(239, 0, 0, 2),
+                    sources: vec![],
+                },
+            ]
+        );
+        // A record count beyond the octets present is truncated.
+        igmp[7] = 3;
+        igmp[2..4].copy_from_slice(&[0, 0]);
+        let sum = checksum(&igmp);
+        igmp[2..4].copy_from_slice(&sum.to_be_bytes());
+        assert_eq!(Message::parse(&igmp), Err(Error::Truncated));
     }
 
     #[test]
