@@ -417,5 +417,6 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
+pub mod bridge;
 pub mod netns;
 pub mod wire;
