@@ -523,6 +523,50 @@ impl Host {
 
     // ---- internals ----
 
+    /// Panics if the internal indexes disagree (tests only).
+    #[cfg(test)]
+    fn check_invariants(&self) {
+        let mut slots = 0;
+        if let Some(at) = self.general_at {
+            assert!(self.timers.contains(&(at, Timer::General)));
+            slots += 1;
+        }
+        if let Some(at) = self.change_at {
+            assert!(self.timers.contains(&(at, Timer::Changes)));
+            slots += 1;
+        }
+        assert!(
+            self.changing.is_empty() || self.change_at.is_some(),
+            "changes without a timer"
+        );
+        for (addr, g) in &self.groups {
+            if let Some(at) = g.response_at {
+                assert!(self.timers.contains(&(at, Timer::Response(*addr))));
+                slots += 1;
+            }
+            assert_eq!(
+                self.changing.contains(addr),
+                !g.retransmit.is_idle(),
+                "{addr}"
+            );
+            assert!(
+                !g.members.is_empty() || !g.retransmit.is_idle(),
+                "stale group {addr}"
+            );
+            assert_eq!(g.filter, merge(g.members.values()));
+            for m in g.members.keys() {
+                assert!(self.member_groups[m].contains(addr));
+            }
+        }
+        assert_eq!(self.timers.len(), slots, "stale timer index entries");
+        for (m, set) in &self.member_groups {
+            assert!(!set.is_empty());
+            for addr in set {
+                assert!(self.groups[addr].members.contains_key(m));
+            }
+        }
+    }
+
     /// Notices a compatibility-mode change and cancels every pending response and
     /// retransmission (RFC 3376 §7.2.1).
     fn sync_mode(&mut self, now: Instant) {

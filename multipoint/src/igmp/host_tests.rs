@@ -1137,7 +1137,9 @@ proptest! {
                 Op::Advance(d) => now += ms(d),
                 Op::Back(d) => now = now.checked_sub(ms(d)).unwrap_or(now).max(t0),
             }
+            h.check_invariants();
             drain(&mut h, now);
+            h.check_invariants();
             for n in 0..4 {
                 let merged = merge(model.iter().filter(|(k, _)| k.0 == n).map(|(_, f)| f));
                 let expect = (!merged.is_empty_include()).then_some(merged);
@@ -1145,6 +1147,7 @@ proptest! {
             }
         }
         run(&mut h, now, now + Duration::from_secs(4000));
+        h.check_invariants();
         prop_assert_eq!(h.stats().malformed, 0);
     }
 }
