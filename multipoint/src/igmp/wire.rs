@@ -646,7 +646,7 @@ mod test {
     }
 
     #[test]
-    fn construct_matches_capture() {
+    fn construct_matches_hand_built_sample() {
         let q = Message::Query(Query {
             max_resp_code: 100,
             group: Ipv4Addr::UNSPECIFIED,
