@@ -1,4 +1,4 @@
-//! The `ws2` command line (clap): `demo`, `switch`, `send`, `recv`, `bench`.
+//! The `ws2` command line (clap): `demo`, `switch`, `send`, `recv`, `mcast`, `bench`.
 //!
 //! Every command that runs a stack takes the same link options ([`LinkArgs`]):
 //! `--link tap:NAME|raw:IFNAME|unix:PATH`, `--addr A.B.C.D/P`, `--gateway`, `--mtu`, `--pcap`.
@@ -6,6 +6,7 @@
 mod bench;
 mod demo;
 mod flow_socket;
+mod mcast;
 mod qos_arg;
 mod transfer;
 
@@ -42,6 +43,8 @@ enum Command {
     Send(transfer::SendArgs),
     /// Receive bulk TCP or UDP and report what arrived.
     Recv(transfer::RecvArgs),
+    /// Join an IP multicast group (WSAJoinLeaf), send to it and count what arrives.
+    Mcast(mcast::McastArgs),
     /// Measure a scenario against its anchor in the same run (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
 }
@@ -116,6 +119,7 @@ pub(crate) fn main() -> i32 {
         Command::Send(args) => transfer::send(&args),
         Command::Recv(args) => transfer::recv(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Mcast(args) => mcast::run(&args),
     };
     match result {
         Ok(()) => 0,
