@@ -1,10 +1,12 @@
 //! `ws2 demo`: three hosts on an in-process virtual LAN exchanging TCP, UDP and ICMP, then a
 //! `WSAEventSelect` echo server and a completion-routine echo server each serving a swarm of
 //! concurrent clients, then a conference (audio, video and bulk in one socket group over a
-//! shaped link, [`conference`]), with summary tables. Needs no privileges. Later issues add
-//! multicast and rooted-multipoint scenarios here.
+//! shaped link, [`conference`]), then a multicast conference (four hosts in one group with
+//! `WSAJoinLeaf`, [`multicast`]), with summary tables. Needs no privileges. Later issues add
+//! rooted-multipoint scenarios here.
 
 mod conference;
+mod multicast;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -44,6 +46,9 @@ pub(crate) struct DemoArgs {
     /// 0 skips it.
     #[arg(long, default_value_t = 3.0)]
     conference_secs: f64,
+    /// Seconds of the multicast conference (four hosts, one group, WSAJoinLeaf); 0 skips it.
+    #[arg(long, default_value_t = 2.0)]
+    multicast_secs: f64,
 }
 
 pub(super) struct Row {
@@ -163,6 +168,11 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
         let (row, table) = conference::run(args.seed, args.conference_secs.min(600.0));
         rows.push(row);
         conference_table = table;
+    }
+    if args.multicast_secs > 0.0 && args.multicast_secs.is_finite() {
+        let (row, table) = multicast::run(args.seed, args.multicast_secs.min(600.0));
+        rows.push(row);
+        conference_table.extend(table);
     }
 
     println!();
