@@ -15,8 +15,11 @@
 //! - `shaping`: UDP rate error, 1-second burst excess and loss of a shaped flow at 1, 10 and
 //!   100 Mbit/s against `tc tbf` on a veth pair (root; skipped otherwise), and the scheduler's
 //!   cost per packet at 1 Mpps with 1,000 flows against a plain FIFO.
+//! - `multicast`: datagrams/s delivered to 1, 8 and 64 local member sockets of one group, and
+//!   the time from `WSAJoinLeaf` to the first datagram, against the kernel on lo (TTL 0).
 
 mod events;
+mod multicast;
 mod raw_smoltcp;
 mod shaping;
 mod tcp;
@@ -34,6 +37,9 @@ pub(crate) enum Scenario {
     /// Shaped UDP rate error, burst excess and loss vs tc tbf on veth (root), and the
     /// scheduler's cost per packet vs a FIFO (closer to 0 / lower is better).
     Shaping,
+    /// Multicast delivery to 1/8/64 local members and join-to-first-packet latency, vs the
+    /// kernel on lo with TTL 0.
+    Multicast,
 }
 
 #[derive(Args, Debug)]
@@ -87,6 +93,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         Scenario::TcpTap => tcp::tap(args.bytes, runs)?,
         Scenario::Events => events::run(runs)?,
         Scenario::Shaping => shaping::shaping(runs, args.secs)?,
+        Scenario::Multicast => multicast::run(runs)?,
     };
     if args.json {
         for f in &figures {
@@ -129,6 +136,7 @@ fn better(s: Scenario) -> &'static str {
         Scenario::TcpVirtual | Scenario::TcpTap => "higher is better",
         Scenario::Events => "lower is better (latency, time per call)",
         Scenario::Shaping => "rate error: closer to 0 is better; excess, loss, ns: lower is better",
+        Scenario::Multicast => "delivery: higher is better; join latency: lower is better",
     }
 }
 
