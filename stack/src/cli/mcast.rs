@@ -39,9 +39,8 @@ use super::qos_arg::{self, QosArg};
 use super::transfer::{Counters, RateTicker, UDP_FRAME_OVERHEAD};
 use super::LinkArgs;
 
-const LONG_ABOUT: &str = "Join an IP multicast group with WSAJoinLeaf (or \
-IP_ADD_SOURCE_MEMBERSHIP with --source), send sequence-numbered datagrams to it (--send), \
-count what arrives (--recv: datagrams, bytes, losses, senders), or both (neither flag).
+const EXAMPLE: &str = "Without --send or --recv the socket sends and receives (JL_BOTH). The \
+receiver's losses are gaps in each sender's sequence numbers.
 
 Example, two processes on one `ws2 switch`:
   ws2 switch --socket /tmp/lan.sock &
@@ -65,7 +64,7 @@ pub(crate) enum OnOff {
 }
 
 #[derive(Args, Debug)]
-#[command(long_about = LONG_ABOUT)]
+#[command(after_help = EXAMPLE)]
 pub(crate) struct McastArgs {
     #[command(flatten)]
     link: LinkArgs,
