@@ -122,7 +122,6 @@ const NOT_CLAIMED: &[(u32, &str, &str)] = &[
     (281, "todo: issue 7 (TCP urgent data: FD_OOB)", "todo"),
     (282, "todo: issue 7 (TCP urgent data: FD_OOB)", "todo"),
     (283, "todo: issue 7 (TCP urgent data: FD_OOB)", "todo"),
-    (251, "todo: issue 5 (WSAJoinLeaf)", "todo"),
     (333, "smoltcp ties the TCP window to its receive buffer, so SO_RCVBUF = 0 cannot mean \"posted buffers only\" (Appendix C)", "n/a"),
     (334, "the UDP receive buffer is smoltcp's; SO_RCVBUF = 0 is raised to the 4 KiB minimum (decisions.md)", "n/a"),
     (351, "todo: issue 7 (gethostbyname)", "todo"),

@@ -850,6 +850,15 @@ fn run(inner: &Inner, mut link: Box<dyn Link>) {
     let mut drain_until: Option<Instant> = None;
     // The link's carrier, checked every CARRIER_CHECK: NetworkAvailability follows it.
     let (mut carrier, mut carrier_checked) = (None, Instant::now());
+    // Frames the link accepted in all, and whether a multicast join waits to hear of them.
+    let mut link_sent = 0u64;
+    let joins_waiting = inner
+        .core
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .mcast
+        .waiting
+        .clone();
     loop {
         if inner.shutdown.load(Ordering::SeqCst) {
             let mut core = inner.core.lock().unwrap_or_else(|e| e.into_inner());
@@ -938,6 +947,15 @@ fn run(inner: &Inner, mut link: Box<dyn Link>) {
             }
         }
         moved += sent;
+        link_sent += sent;
+        if joins_waiting.load(Ordering::Relaxed) {
+            inner
+                .core
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .mcast_link_progress(link_sent);
+            inner.changed.notify_all();
+        }
         if let Some(at) = link.poll_at() {
             let d = at.saturating_duration_since(now);
             delay = Some(delay.map_or(d, |x| x.min(d)));

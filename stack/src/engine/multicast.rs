@@ -26,6 +26,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ws2_multipoint::igmp::{self, Host, HostConfig, JoinError, SourceFilter};
@@ -87,8 +89,13 @@ impl Default for MemberState {
 #[derive(Debug)]
 pub(crate) struct Multicast {
     pub(crate) host: Host,
-    /// Sockets with a join waiting for its report to leave.
-    pending: Vec<SocketId>,
+    /// Sockets with a join waiting for its report to leave, with the link's frame count that
+    /// means it has (assigned by the pass that queued the report).
+    pending: Vec<(SocketId, Option<u64>)>,
+    /// Frames the link has accepted since the stack started (kept by the owner thread).
+    link_sent: u64,
+    /// Whether `pending` has entries: the owner thread then reports link progress at once.
+    pub(crate) waiting: Arc<AtomicBool>,
     /// IPv4 identification for the datagrams built here.
     ip_id: u16,
     /// Multicast datagrams arriving in fragments.
@@ -114,6 +121,8 @@ impl Multicast {
         Multicast {
             host,
             pending: Vec::new(),
+            link_sent: 0,
+            waiting: Arc::default(),
             ip_id: (seed as u16) | 1,
             fragments: Reassembly::default(),
             delivered: 0,
@@ -211,7 +220,8 @@ impl Core {
         sock.mcast.session.get_or_insert(to);
         if changed {
             sock.mcast.join_pending = Some(passes);
-            self.mcast.pending.push(id);
+            self.mcast.pending.push((id, None));
+            self.mcast.waiting.store(true, Ordering::Relaxed);
             Ok(false)
         } else {
             self.mcast_join_done(id);
@@ -236,7 +246,7 @@ impl Core {
     /// member).
     pub(crate) fn mcast_forget(&mut self, id: SocketId) {
         self.mcast.host.leave_all(self.now, id);
-        self.mcast.pending.retain(|&p| p != id);
+        self.mcast.pending.retain(|&(p, _)| p != id);
         self.wake = true;
     }
 
@@ -261,26 +271,42 @@ impl Core {
             frame.extend_from_slice(&packet);
             out.push_back(frame);
         }
-        let passes = self.stats.passes;
-        let done: Vec<SocketId> = self
-            .mcast
-            .pending
-            .iter()
-            .copied()
-            .filter(|id| {
-                self.table
-                    .get(id)
-                    .and_then(|s| s.mcast.join_pending)
-                    .is_none_or(|p| p < passes)
-            })
-            .collect();
-        if !done.is_empty() {
-            self.mcast.pending.retain(|id| !done.contains(id));
-            for id in done {
-                self.mcast_join_done(id);
+        // A join made before this pass has its first report among the frames just queued: it
+        // has left once the link took everything now in `out`.
+        let (passes, ticket) = (self.stats.passes, self.mcast.link_sent + out.len() as u64);
+        let table = &self.table;
+        for (id, t) in &mut self.mcast.pending {
+            let joined_at = table.get(id).and_then(|s| s.mcast.join_pending);
+            if t.is_none() && joined_at.is_some_and(|p| p < passes) {
+                *t = Some(ticket);
             }
         }
+        self.mcast_link_progress(self.mcast.link_sent);
         self.mcast.host.poll_at()
+    }
+
+    /// The link has accepted `sent` frames in all: joins whose report was among them complete
+    /// (FD_CONNECT; a blocking `WSAJoinLeaf` returns).
+    pub(crate) fn mcast_link_progress(&mut self, sent: u64) {
+        self.mcast.link_sent = sent;
+        let table = &self.table;
+        let mut done = Vec::new();
+        self.mcast.pending.retain(|&(id, ticket)| {
+            let gone = table
+                .get(&id)
+                .is_none_or(|s| s.mcast.join_pending.is_none());
+            let left = ticket.is_some_and(|t| t <= sent);
+            if left && !gone {
+                done.push(id);
+            }
+            !(gone || left)
+        });
+        for id in done {
+            self.mcast_join_done(id);
+        }
+        self.mcast
+            .waiting
+            .store(!self.mcast.pending.is_empty(), Ordering::Relaxed);
     }
 
     /// Ethernet header of a frame to an IPv4 multicast address (RFC 1112 §6.4).
