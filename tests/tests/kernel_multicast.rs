@@ -15,6 +15,7 @@
 //! takes about two minutes, most of it the 60 s timer test.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,14 @@ use ws2_stack::WsaError;
 use ws2_tests::bridge::*;
 use ws2_tests::netns::{require_netns, TAP_NAME};
 use ws2_tests::{at, bind, new_socket, recvfrom, sa, sendto, set_int, started};
+
+/// One test of this file at a time, also when libtest runs tests in parallel (as `cargo test
+/// --workspace` does): the timing test measures the stack's timers to 20 ms, which a
+/// neighbouring test's 1,000 joins and captures on two cores would blur.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Sets up a [`QuerierLan`] or explains why the test cannot run (no privileges, no tcpdump).
 fn lan(prefix: &str, subnet: u8, querier: Querier) -> Option<QuerierLan> {
@@ -37,6 +46,7 @@ fn lan(prefix: &str, subnet: u8, querier: Querier) -> Option<QuerierLan> {
 /// version. A failure here is the test network's, not the stack's.
 #[test]
 fn bridge_fixture_with_kernel_members() {
+    let _serial = serial();
     if require_netns().is_some() {
         return;
     }
@@ -303,6 +313,7 @@ fn lan_and_winsock(prefix: &str, subnet: u8, querier: Querier) -> Option<(Querie
 /// membership nobody confirms after 2.4 s).
 #[test]
 fn join_leaf_shows_in_bridge_mdb_and_stays() {
+    let _serial = serial();
     let Some((lan, ws)) = lan_and_winsock("ws2-mcjoin", 41, Querier::default()) else {
         return;
     };
@@ -363,6 +374,7 @@ fn join_leaf_shows_in_bridge_mdb_and_stays() {
 /// (about 60 queries).
 #[test]
 fn query_answers_are_random_within_max_resp_time() {
+    let _serial = serial();
     let querier = Querier {
         query_interval: Duration::from_secs(1),
         query_response_interval: Duration::from_millis(400),
@@ -395,6 +407,7 @@ fn query_answers_are_random_within_max_resp_time() {
     );
 
     let mut delays = Vec::new();
+    let mut late = Vec::new();
     for (i, &(at, max_resp, version)) in queries.iter().enumerate() {
         assert_eq!(version, 3);
         assert_eq!(max_resp, lan.querier.query_response_interval);
@@ -429,10 +442,9 @@ fn query_answers_are_random_within_max_resp_time() {
             );
         }
         let delay = Duration::from_nanos(answers[0].at - at);
-        assert!(
-            delay <= max_resp + CAPTURE_SLACK,
-            "query {i} answered after {delay:?}, Max Resp Time {max_resp:?}"
-        );
+        if delay > max_resp + CAPTURE_SLACK {
+            late.push((i, delay));
+        }
         delays.push(delay.as_secs_f64());
     }
     let n = delays.len() as f64;
@@ -451,6 +463,12 @@ fn query_answers_are_random_within_max_resp_time() {
     );
     let mrt = lan.querier.query_response_interval.as_secs_f64();
     assert!(
+        late.is_empty(),
+        "{} of {} queries answered after Max Resp Time {mrt} s + {CAPTURE_SLACK:?}: {late:?}",
+        late.len(),
+        delays.len()
+    );
+    assert!(
         sd > 0.1 * mrt,
         "delays spread: sd {sd:.3} s, Max Resp Time {mrt} s"
     );
@@ -468,6 +486,7 @@ fn query_answers_are_random_within_max_resp_time() {
 /// answers MODE_IS_INCLUDE {S}. Every IGMP frame carries Router Alert and TTL 1.
 #[test]
 fn v3_querier_gets_v3_records() {
+    let _serial = serial();
     let Some((lan, ws)) = lan_and_winsock("ws2-mcv3", 43, Querier::default()) else {
         return;
     };
@@ -574,6 +593,7 @@ fn v3_querier_gets_v3_records() {
 /// in answer to queries; never v3. Router Alert and TTL 1 on every frame.
 #[test]
 fn v2_querier_gets_v2_reports() {
+    let _serial = serial();
     let Some((lan, ws)) = lan_and_winsock("ws2-mcv2", 44, Querier::default().version(2)) else {
         return;
     };
@@ -621,6 +641,7 @@ fn v2_querier_gets_v2_reports() {
 /// kernel suppress its report and with it its Leave, RFC 2236 §6).
 #[test]
 fn shared_port_member_leaves_and_stack_keeps_the_port() {
+    let _serial = serial();
     if require_netns().is_some() {
         return;
     }
@@ -723,6 +744,7 @@ fn shared_port_member_leaves_and_stack_keeps_the_port() {
 /// br0 drops the entry within last-member count × interval (1 s) plus 0.5 s.
 #[test]
 fn last_member_close_leaves_the_group() {
+    let _serial = serial();
     if require_netns().is_some() {
         return;
     }
@@ -785,6 +807,7 @@ fn last_member_close_leaves_the_group() {
 /// yet datagrams the socket sends to the group reach a kernel member.
 #[test]
 fn sender_only_join_sends_no_igmp() {
+    let _serial = serial();
     let Some((lan, ws)) = lan_and_winsock("ws2-mcsend", 47, Querier::default()) else {
         return;
     };
@@ -829,6 +852,7 @@ fn sender_only_join_sends_no_igmp() {
 /// own datagram, while the other local member always does.
 #[test]
 fn multicast_data_both_ways_scope_and_loopback() {
+    let _serial = serial();
     let Some((lan, ws)) = lan_and_winsock("ws2-mcdata", 48, Querier::default()) else {
         return;
     };
@@ -945,6 +969,7 @@ fn multicast_data_both_ways_scope_and_loopback() {
 /// too big for one frame is split).
 #[test]
 fn thousand_groups_in_the_bridge_mdb() {
+    let _serial = serial();
     let Some((lan, ws)) = lan_and_winsock("ws2-mc1k", 49, Querier::default()) else {
         return;
     };
