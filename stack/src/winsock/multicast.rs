@@ -304,14 +304,7 @@ impl Winsock {
         if !to.ip().is_multicast() {
             return record(Err(WsaError::WSAEADDRNOTAVAIL));
         }
-        if let Some(q) = lpSQOS {
-            record(self.stack.with(|core| core.qos_set(id, q.clone())))?;
-        }
-        if let Some(q) = lpGQOS {
-            if self.stack.with_quiet(|core| core.groups.is_creator(id)) {
-                record(self.stack.with(|core| core.group_qos_set(id, q.clone())))?;
-            }
-        }
+        record(self.connect_qos(id, lpSQOS, lpGQOS))?;
         if let Some(callee) = lpCalleeData {
             callee.len = 0;
         }

@@ -157,15 +157,7 @@ impl Winsock {
         if !connectionless && lpCallerData.is_some_and(|d| !d.data().is_empty()) {
             return record(Err(WsaError::WSAEPROTONOSUPPORT));
         }
-        if let Some(q) = lpSQOS {
-            record(self.stack.with(|core| core.qos_set(id, q.clone())))?;
-        }
-        if let Some(q) = lpGQOS {
-            let creator = self.stack.with_quiet(|core| core.groups.is_creator(id));
-            if creator {
-                record(self.stack.with(|core| core.group_qos_set(id, q.clone())))?;
-            }
-        }
+        record(self.connect_qos(id, lpSQOS, lpGQOS))?;
         if let Some(callee) = lpCalleeData.filter(|_| !connectionless) {
             callee.len = 0;
         }
@@ -173,6 +165,25 @@ impl Winsock {
             self.offer_qos(id, name, namelen, lpSQOS, lpGQOS);
         }
         self.connect(s, name, namelen)
+    }
+
+    /// The flowspecs of `WSAConnect` and `WSAJoinLeaf`: `lpSQOS` for the socket, `lpGQOS` for
+    /// its group when the socket created it (ignored otherwise).
+    pub(super) fn connect_qos(
+        &self,
+        id: crate::engine::SocketId,
+        sqos: Option<&QOS>,
+        gqos: Option<&QOS>,
+    ) -> Result<(), WsaError> {
+        if let Some(q) = sqos {
+            self.stack.with(|core| core.qos_set(id, q.clone()))?;
+        }
+        if let Some(q) = gqos {
+            if self.stack.with_quiet(|core| core.groups.is_creator(id)) {
+                self.stack.with(|core| core.group_qos_set(id, q.clone()))?;
+            }
+        }
+        Ok(())
     }
 
     /// Leaves the caller's flowspecs where a listener on a stack of this process finds them for
