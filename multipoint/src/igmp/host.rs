@@ -22,6 +22,8 @@
 //!   [`HostStats::queries_without_router_alert`]. TTL is not checked.
 //! - **General queries sent to a multicast address other than 224.0.0.1 are ignored** (RFC 3376
 //!   §9.1 SHOULD) and counted in [`HostStats::ignored`]; unicast-addressed ones are accepted.
+//! - **Query answers are spread over the first 7/8 of Max Resp Time** (uniformly random), so
+//!   that they still reach the querier in time when this host is scheduled late.
 //! - **Queries from 0.0.0.0 are accepted** (a Linux bridge querier without an address uses it).
 //! - **Group-specific and group-and-source-specific queries are acted on whatever their IP
 //!   destination** (224.0.0.1 or the group), as Linux bridges send them to 224.0.0.1.
@@ -273,6 +275,14 @@ fn set_timer(
 fn random_delay(rng: &mut SmallRng, max: Duration) -> Duration {
     let max_us = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
     Duration::from_micros(rng.gen_range(0..=max_us))
+}
+
+/// The delay before answering a query with Max Resp Time `max`: uniformly random in
+/// [0, 7/8 · max]. RFC 2236 §3 and RFC 3376 §5.2 ask for a random delay within Max Resp Time;
+/// keeping the last eighth free leaves room for this host's scheduling and the link, so the
+/// answer still reaches the querier in time on a busy machine.
+fn response_delay(rng: &mut SmallRng, max: Duration) -> Duration {
+    random_delay(rng, max * 7 / 8)
 }
 
 /// `now + d`, or `now` if that is not representable.
@@ -762,7 +772,7 @@ impl Host {
             {
                 return;
             }
-            let at = after(now, random_delay(rng, max));
+            let at = after(now, response_delay(rng, max));
             set_timer(timers, &mut g.response_at, Timer::Response(addr), Some(at));
         };
         match group {
@@ -781,7 +791,7 @@ impl Host {
 
     /// RFC 3376 §5.2, the five rules for scheduling a response.
     fn schedule_v3_response(&mut self, now: Instant, q: &Query) {
-        let at = after(now, random_delay(&mut self.rng, q.max_resp_time()));
+        let at = after(now, response_delay(&mut self.rng, q.max_resp_time()));
         // Rule 1: a pending general response sooner than the selected delay covers it.
         if self.general_at.is_some_and(|t| t < at) {
             return;
