@@ -1,0 +1,1 @@
+//! Tests for docs/rmp.md §2–§9 (wire, conn, session).
