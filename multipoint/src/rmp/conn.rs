@@ -16,7 +16,7 @@
 //! - closes the TCP connection once [`Connection::is_closed`] and the transmit bytes are flushed.
 //!
 //! Time is monotonic by contract but never trusted: an `Instant` earlier than a previous one
-//! only delays timers, it never panics.
+//! never moves a deadline earlier and never panics.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -405,7 +405,9 @@ impl Connection {
         if self.is_closed() || bytes.is_empty() {
             return;
         }
-        self.last_rx = now; // docs/rmp.md §7: anything received proves the peer alive
+        // docs/rmp.md §7: anything received proves the peer alive. A clock that steps back
+        // never moves a deadline earlier.
+        self.last_rx = self.last_rx.max(now);
         while !bytes.is_empty() && !self.is_closed() {
             match self.decoder.decode(&mut bytes) {
                 Ok(Some(msg)) => self.handle(msg, now),
@@ -656,7 +658,7 @@ impl Connection {
     fn send(&mut self, msg: &Message, now: Instant) {
         // Every caller checked the limits, so encode cannot fail; if it did, nothing is sent.
         if encode(msg, &mut self.out).is_ok() {
-            self.last_tx = now;
+            self.last_tx = self.last_tx.max(now);
         }
     }
 

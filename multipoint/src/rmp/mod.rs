@@ -42,7 +42,8 @@ pub mod wire;
 pub use conn::{CommandError, Config, Connection, Event, ProtocolError, State};
 pub use session::{Delivery, FanOut, FanOutError, Origin, RootSession};
 pub use wire::{
-    DataPlane, DecodeError, Decoder, Initiator, JoinFlags, LeafId, Message, RejectReason, Side,
+    DataPlane, DecodeError, Decoder, Initiator, Join, JoinFlags, LeafId, Message, RejectReason,
+    Side,
 };
 
 #[cfg(test)]
