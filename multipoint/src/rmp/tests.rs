@@ -1432,3 +1432,81 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_silent_client_is_dropped_after_the_dead_interval() {
+    let t0 = Instant::now();
+    let mut leaf = Connection::new(Side::Leaf, false, DataPlane::Rooted, t0);
+    let mut now = t0;
+    while !leaf.is_closed() {
+        now = leaf.poll_at().unwrap();
+        leaf.on_timer(now);
+    }
+    assert_eq!(now, t0 + Duration::from_secs(3));
+    assert_eq!(events(&mut leaf), [Event::PeerDead]);
+}
+
+#[test]
+fn every_type_accepts_its_maximum_length_and_no_more() {
+    for code in 1..=10u8 {
+        let ty = MessageType::from_code(code).unwrap();
+        let mut header = *b"RM\x01\x00\x00\x00\x00\x00\x00\x00";
+        header[3] = code;
+        let max = u32::try_from(ty.max_body_len()).unwrap();
+        header[6..].copy_from_slice(&max.to_be_bytes());
+        assert_eq!(
+            Header::parse(&header),
+            Ok(Header {
+                ty,
+                len: ty.max_body_len()
+            })
+        );
+        header[6..].copy_from_slice(&(max + 1).to_be_bytes());
+        assert_eq!(
+            Header::parse(&header),
+            Err(DecodeError::Oversized { ty, len: max + 1 })
+        );
+    }
+}
+
+#[test]
+fn reject_in_an_established_session_closes_it() {
+    let now = Instant::now();
+    let (mut root, mut leaf) = established(DataPlane::Rooted, Side::Leaf, JoinFlags::Both, now);
+    root.receive(
+        now,
+        &enc(&[Message::Reject {
+            reason: RejectReason::Other(200),
+        }]),
+    );
+    assert_eq!(
+        events(&mut root),
+        [Event::Rejected(RejectReason::Other(200))]
+    );
+    assert!(root.is_closed());
+    assert_eq!(
+        root.send_data(now, b"x"),
+        Err(CommandError::WrongState(State::Closed))
+    );
+    assert_eq!(root.pending_transmit(), 0);
+    assert!(!leaf.is_closed());
+    leaf.receive_eof(now);
+    assert_eq!(events(&mut leaf), [Event::PeerClosed { clean: false }]);
+}
+
+#[test]
+fn poll_at_is_the_earliest_timer() {
+    let t0 = Instant::now();
+    let config = Config {
+        join_timeout: Some(Duration::from_millis(500)),
+        ..Config::default()
+    };
+    let mut leaf = Connection::with_config(Side::Leaf, true, DataPlane::Rooted, config, t0);
+    assert_eq!(leaf.poll_at(), Some(t0 + Duration::from_secs(1)));
+    leaf.join(t0, JoinFlags::Both, b"", None, None).unwrap();
+    assert_eq!(leaf.poll_at(), Some(t0 + Duration::from_millis(500)));
+    leaf.on_timer(t0 + Duration::from_millis(499));
+    assert!(!leaf.is_closed());
+    leaf.on_timer(t0 + Duration::from_millis(500));
+    assert_eq!(events(&mut leaf), [Event::JoinTimedOut]);
+}
