@@ -166,6 +166,10 @@ impl Core {
         };
         c.qos = sock.qos_changed;
         c.group_qos = sock.group_qos_changed;
+        if sock.rmp.is_some() {
+            self.rmp_conditions(id, &mut c);
+            return c;
+        }
         match sock.state {
             State::Idle if sock.proto == Proto::Tcp => {
                 c.connect = sock.connect_failed.map(|e| e.0);

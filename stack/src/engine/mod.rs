@@ -20,6 +20,7 @@ mod frames;
 mod groups;
 pub(crate) mod multicast;
 mod qos;
+pub(crate) mod rmp;
 pub(crate) mod socket;
 mod sys;
 mod tcp;
@@ -140,6 +141,12 @@ pub(crate) struct Core {
     pub(crate) qos: qos::QosEngine,
     /// IGMP and multicast membership (`multicast`).
     pub(crate) mcast: multicast::Multicast,
+    /// RMP sockets with a listener or a link, pumped every pass (`rmp`).
+    rmp_socks: HashSet<SocketId>,
+    /// The TCP sockets RMP sockets own (never handed to the Winsock face).
+    rmp_hidden: HashSet<SocketId>,
+    /// The last RMP pump handed bytes to TCP.
+    rmp_moved: bool,
     /// Frames of flows that were removed, leaving unshaped on the next pass.
     qos_bypass: Vec<Vec<u8>>,
     /// Queued frames that could never conform after a renegotiation, dropped.
@@ -217,6 +224,9 @@ impl Core {
                     .map_or(Ipv4Addr::UNSPECIFIED, |c| c.addr),
                 seed ^ u64::from(epoch.elapsed().subsec_nanos()) << 20,
             ),
+            rmp_socks: HashSet::new(),
+            rmp_hidden: HashSet::new(),
+            rmp_moved: false,
             qos_bypass: Vec::new(),
             qos_dropped: 0,
             conns: HashMap::new(),
@@ -328,6 +338,9 @@ impl Core {
         }
         self.qos_forget(id);
         self.mcast_forget(id);
+        if let Some(rmp) = sock.rmp.take() {
+            self.rmp_close(id, *rmp);
+        }
         self.watched.remove(&id);
         self.watched_count
             .store(self.watched.len(), Ordering::Relaxed);
@@ -434,6 +447,15 @@ impl Core {
                 break;
             }
         }
+        // RMP reads what TCP received and may answer at once: one more poll sends it.
+        self.rmp_moved = false;
+        let rmp_at = self.rmp_pass();
+        if self.rmp_moved {
+            let t = self.smol_now();
+            self.device.hold = false;
+            self.iface.poll(t, &mut self.device, &mut self.sockets);
+            self.flush(out);
+        }
         let probed = self.maintain();
         self.update_watched();
         let release = self.qos_release(out);
@@ -445,7 +467,7 @@ impl Core {
         } else {
             Some(Duration::ZERO)
         };
-        for at in [release, igmp_at].into_iter().flatten() {
+        for at in [release, igmp_at, rmp_at].into_iter().flatten() {
             let d = at.saturating_duration_since(self.now);
             delay = Some(delay.map_or(d, |x| x.min(d)));
         }

@@ -30,6 +30,8 @@ pub enum Proto {
     Udp,
     /// `SOCK_RAW` / `IPPROTO_ICMP`.
     RawIcmp,
+    /// The rooted multipoint protocol over TCP (docs/rmp.md): `SOCK_RDM` on the RMP entries.
+    Rmp,
 }
 
 /// Socket options the engine keeps (CHECKLIST §1.13.2); defaults as the spec gives them.
@@ -176,13 +178,15 @@ pub(crate) struct Sock {
     pub(crate) group_qos_changed: bool,
     /// Multicast membership, options and received multicast datagrams.
     pub(crate) mcast: super::multicast::MemberState,
+    /// RMP sockets: roles, links, session, received messages.
+    pub(crate) rmp: Option<Box<super::rmp::RmpSock>>,
 }
 
 impl Sock {
     pub(crate) fn new(proto: Proto, tcp_buffer: usize) -> Sock {
         let (rcvbuf, sndbuf) = match proto {
             Proto::Tcp => (tcp_buffer, tcp_buffer),
-            Proto::Udp | Proto::RawIcmp => (256 * 1024, 256 * 1024),
+            Proto::Udp | Proto::RawIcmp | Proto::Rmp => (256 * 1024, 256 * 1024),
         };
         Sock {
             proto,
@@ -226,6 +230,7 @@ impl Sock {
             qos_changed: false,
             group_qos_changed: false,
             mcast: Default::default(),
+            rmp: None,
         }
     }
 

@@ -71,7 +71,7 @@ impl Core {
                 );
                 self.sockets.add(s)
             }
-            Proto::Tcp => return Ok(name),
+            Proto::Tcp | Proto::Rmp => return Ok(name),
         };
         self.sock(id)?.state = State::Datagram(h);
         Ok(name)
@@ -119,6 +119,9 @@ impl Core {
         data: &[u8],
     ) -> Result<Option<usize>, WsaError> {
         let sock = self.sock(id)?;
+        if sock.rmp.is_some() {
+            return self.rmp_send(id, data);
+        }
         if sock.shut_send {
             return Err(WsaError::WSAESHUTDOWN);
         }
@@ -180,7 +183,7 @@ impl Core {
                     Err(_) => Ok(None),
                 }
             }
-            Proto::Tcp => Err(WsaError::WSAEOPNOTSUPP),
+            Proto::Tcp | Proto::Rmp => Err(WsaError::WSAEOPNOTSUPP),
         }
     }
 
@@ -193,6 +196,9 @@ impl Core {
         peek: bool,
     ) -> Result<Option<Received>, WsaError> {
         let sock = self.sock(id)?;
+        if sock.rmp.is_some() {
+            return self.rmp_recv(id, buf, peek);
+        }
         if sock.bound.is_none() {
             return Err(WsaError::WSAEINVAL);
         }
@@ -306,6 +312,9 @@ impl Core {
 
     /// Size of the first queued datagram (`FIONREAD` on a message socket).
     pub(crate) fn dgram_first_len(&mut self, id: SocketId) -> Result<usize, WsaError> {
+        if self.sock(id)?.rmp.is_some() {
+            return Ok(self.rmp_first_len(id));
+        }
         self.dgram_drop_strangers(id);
         if let Some(n) = self.mcast_first_len(id) {
             return Ok(n);
@@ -330,6 +339,10 @@ impl Core {
 
     /// Readiness of a datagram socket for `select`: (readable, writable).
     pub(crate) fn dgram_readiness(&mut self, id: SocketId) -> (bool, bool) {
+        if self.table.get(&id).is_some_and(|s| s.rmp.is_some()) {
+            let (r, w, _) = self.rmp_readiness(id);
+            return (r, w);
+        }
         self.dgram_drop_strangers(id);
         let Some(sock) = self.table.get(&id) else {
             return (false, false);

@@ -54,6 +54,20 @@ impl Winsock {
             return self.accept(s, addr, addrlen);
         };
         let (id, nonblocking) = record(self.accept_checks(s, &addr, &addrlen))?;
+        if self
+            .stack
+            .with_quiet(|core| core.sock(id).is_ok_and(|s| s.rmp.is_some()))
+        {
+            return record(self.rmp_wsaaccept(
+                s,
+                id,
+                nonblocking,
+                addr,
+                addrlen,
+                condition,
+                dwCallbackData,
+            ));
+        }
         let pending = |core: &mut crate::engine::Core| core.tcp_pending(id).transpose();
         let offered = if nonblocking {
             self.stack

@@ -163,7 +163,7 @@ struct Entry {
 }
 
 /// The entries in registration order.
-const ENTRIES: [Entry; 3] = [
+const ENTRIES: [Entry; 5] = [
     Entry {
         // No XP1_EXPEDITED_DATA: TCP urgent data is not implemented yet (issue 7).
         flags: XP1_GUARANTEED_DELIVERY
@@ -199,7 +199,37 @@ const ENTRIES: [Entry; 3] = [
         message_size: crate::engine::MAX_RAW_PAYLOAD as u32,
         name: "ws2 TCP/IP [ICMP raw]",
     },
+    Entry {
+        // RMP (docs/rmp.md, D-18, D-19): rooted control and rooted data (ATM / ST-II style).
+        flags: RMP_FLAGS | XP1_MULTIPOINT_DATA_PLANE,
+        provider_flags: PFL_MATCHES_PROTOCOL_ZERO,
+        socket_type: SOCK_RDM,
+        protocol: super::rmp::IPPROTO_RMP,
+        message_size: ws2_multipoint::rmp::wire::MAX_PAYLOAD as u32,
+        name: "ws2 RMP [rooted data]",
+    },
+    Entry {
+        // RMP with a non-rooted data plane (T.120 style): the root relays leaves' data.
+        flags: RMP_FLAGS,
+        provider_flags: 0,
+        socket_type: SOCK_RDM,
+        protocol: super::rmp::IPPROTO_RMP_RELAY,
+        message_size: ws2_multipoint::rmp::wire::MAX_PAYLOAD as u32,
+        name: "ws2 RMP [non-rooted data]",
+    },
 ];
+
+/// What both RMP entries offer: message-oriented, reliable, ordered, graceful close, connect
+/// and disconnect data, QoS per leaf, and a rooted control plane.
+const RMP_FLAGS: u32 = XP1_GUARANTEED_DELIVERY
+    | XP1_GUARANTEED_ORDER
+    | XP1_MESSAGE_ORIENTED
+    | XP1_GRACEFUL_CLOSE
+    | XP1_CONNECT_DATA
+    | XP1_DISCONNECT_DATA
+    | XP1_QOS_SUPPORTED
+    | XP1_SUPPORT_MULTIPOINT
+    | XP1_MULTIPOINT_CONTROL_PLANE;
 
 /// The catalog, in registration order: built once, never changed.
 pub(crate) fn catalog() -> &'static [WSAPROTOCOL_INFO] {
@@ -252,7 +282,7 @@ pub(crate) fn find(af: i32, r#type: i32, protocol: i32) -> Option<&'static WSAPR
 }
 
 /// The entry whose `dwCatalogEntryId` is `id`.
-#[allow(dead_code)] // for WSASocket with lpProtocolInfo (CHECKLIST §1.2)
+#[allow(dead_code)] // for WSASocket with lpProtocolInfo (CHECKLIST §1.2, issue 7)
 pub(crate) fn by_catalog_id(id: u32) -> Option<&'static WSAPROTOCOL_INFO> {
     catalog().iter().find(|e| e.dwCatalogEntryId == id)
 }

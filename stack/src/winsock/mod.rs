@@ -24,6 +24,7 @@ mod multicast;
 mod options;
 mod overlapped;
 mod qos;
+mod rmp;
 mod select;
 mod sockets;
 mod types;
@@ -54,6 +55,7 @@ pub use events::*;
 pub use hooks::BlockingHook;
 pub use multicast::*;
 pub use qos::*;
+pub use rmp::{IPPROTO_RMP, IPPROTO_RMP_RELAY};
 pub use types::*;
 
 thread_local! {

@@ -262,7 +262,8 @@ pub(super) fn get_option(
 }
 
 impl Winsock {
-    /// `WSAJoinLeaf` (CHECKLIST §1.10.3) on the UDP entry, whose control and data planes are
+    /// `WSAJoinLeaf` (CHECKLIST §1.10.3). On an RMP socket see [`Winsock::rmp_join_leaf`]
+    /// (rooted multipoint, docs/rmp.md). On the UDP entry, whose control and data planes are
     /// non-rooted (IP multicast, §1.10.6): `s` must be a c_leaf/d_leaf socket (else
     /// `WSAEOPNOTSUPP`, D-7), `name` a multicast group (else `WSAEADDRNOTAVAIL`). The same
     /// socket is returned. An unbound socket is bound to 0.0.0.0 and the group's port. Unless
@@ -291,11 +292,33 @@ impl Winsock {
             JL_RECEIVER_ONLY | JL_BOTH => JoinRole::Receiver,
             _ => return record(Err(WsaError::WSAEINVAL)),
         };
-        let (multipoint, nonblocking) = record(self.stack.with_quiet(|core| {
-            core.sock(id)
-                .map(|s| (s.proto == Proto::Udp && s.mcast.multipoint, s.nonblocking))
+        let (proto, multipoint, nonblocking) = record(self.stack.with_quiet(|core| {
+            core.sock(id).map(|s| {
+                (
+                    s.proto,
+                    s.rmp.is_some() || s.mcast.multipoint,
+                    s.nonblocking,
+                )
+            })
         }))?;
         if !multipoint {
+            return record(Err(WsaError::WSAEOPNOTSUPP));
+        }
+        if proto == Proto::Rmp {
+            let flags = record(super::rmp::join_flags(dwFlags).ok_or(WsaError::WSAEINVAL))?;
+            return record(self.rmp_join_leaf(
+                s,
+                id,
+                to,
+                lpCallerData,
+                lpCalleeData,
+                lpSQOS,
+                lpGQOS,
+                flags,
+                nonblocking,
+            ));
+        }
+        if proto != Proto::Udp {
             return record(Err(WsaError::WSAEOPNOTSUPP));
         }
         if lpCallerData.is_some_and(|d| !d.data().is_empty()) {
@@ -351,5 +374,9 @@ impl Winsock {
 /// `WSAJoinLeaf` joined.
 pub(super) fn default_destination(core: &mut Core, id: SocketId) -> Option<SocketAddrV4> {
     let s = core.sock(id).ok()?;
+    if s.rmp.is_some() {
+        // RMP sends go where the socket's role says (engine/rmp.rs), not to an address.
+        return Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+    }
     s.peer.or(s.mcast.session)
 }

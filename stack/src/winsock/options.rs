@@ -146,10 +146,12 @@ fn get(
             Proto::Tcp => SOCK_STREAM,
             Proto::Udp => SOCK_DGRAM,
             Proto::RawIcmp => SOCK_RAW,
+            Proto::Rmp => SOCK_RDM,
         })),
         (SOL_SOCKET, SO_MAX_MSG_SIZE) => Ok(Value::Int(match sock.proto {
             Proto::Udp => crate::engine::MAX_UDP_PAYLOAD as i32,
             Proto::RawIcmp => crate::engine::MAX_RAW_PAYLOAD as i32,
+            Proto::Rmp => ws2_multipoint::rmp::wire::MAX_PAYLOAD as i32,
             // Meaningless for streams (CHECKLIST §1.13.2); report "no limit".
             Proto::Tcp => i32::MAX,
         })),

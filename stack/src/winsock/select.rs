@@ -10,6 +10,7 @@ use crate::error::WsaError;
 pub(super) fn readiness(core: &mut Core, id: SocketId) -> (bool, bool, bool) {
     match core.table.get(&id).map(|s| s.proto) {
         Some(Proto::Tcp) => core.tcp_readiness(id),
+        Some(Proto::Rmp) => core.rmp_readiness(id),
         Some(_) => {
             let (r, w) = core.dgram_readiness(id);
             (r, w, false)

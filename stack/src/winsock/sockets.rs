@@ -49,6 +49,29 @@ fn deadline(timeout_ms: u32) -> Option<Instant> {
     (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(u64::from(timeout_ms)))
 }
 
+/// The multipoint roles `dwFlags` asks for on an entry with `service` flags (§1.10.2, D-6):
+/// none, or exactly one control-plane and one data-plane flag, roots only where the entry's
+/// plane is rooted; `Some((c_root, d_root))`. Anything else is `WSAEINVAL`.
+fn multipoint_roles(service: u32, flags: u32) -> Result<Option<(bool, bool)>, WsaError> {
+    let c = flags & (WSA_FLAG_MULTIPOINT_C_ROOT | WSA_FLAG_MULTIPOINT_C_LEAF);
+    let d = flags & (WSA_FLAG_MULTIPOINT_D_ROOT | WSA_FLAG_MULTIPOINT_D_LEAF);
+    if c == 0 && d == 0 {
+        return Ok(None);
+    }
+    let one = |x: u32| x.count_ones() == 1;
+    let c_root = c == WSA_FLAG_MULTIPOINT_C_ROOT;
+    let d_root = d == WSA_FLAG_MULTIPOINT_D_ROOT;
+    if service & XP1_SUPPORT_MULTIPOINT == 0
+        || !one(c)
+        || !one(d)
+        || (c_root && service & XP1_MULTIPOINT_CONTROL_PLANE == 0)
+        || (d_root && service & XP1_MULTIPOINT_DATA_PLANE == 0)
+    {
+        return Err(WsaError::WSAEINVAL);
+    }
+    Ok(Some((c_root, d_root)))
+}
+
 const KNOWN_RECV_FLAGS: i32 = MSG_PEEK | MSG_OOB;
 const KNOWN_SEND_FLAGS: i32 = MSG_OOB | MSG_DONTROUTE;
 
@@ -79,12 +102,17 @@ impl Winsock {
             (AF_INET, SOCK_STREAM, 0 | IPPROTO_TCP) => Ok(Proto::Tcp),
             (AF_INET, SOCK_DGRAM, 0 | IPPROTO_UDP) => Ok(Proto::Udp),
             (AF_INET, SOCK_RAW, IPPROTO_ICMP) => Ok(Proto::RawIcmp),
+            (AF_INET, SOCK_RDM, 0 | super::IPPROTO_RMP | super::IPPROTO_RMP_RELAY) => {
+                Ok(Proto::Rmp)
+            }
             (
                 AF_INET,
                 SOCK_STREAM | SOCK_DGRAM,
                 IPPROTO_TCP | IPPROTO_UDP | IPPROTO_ICMP | IPPROTO_IGMP | IPPROTO_RAW,
             ) => Err(WsaError::WSAEPROTOTYPE),
-            (AF_INET, SOCK_STREAM | SOCK_DGRAM | SOCK_RAW, _) => Err(WsaError::WSAEPROTONOSUPPORT),
+            (AF_INET, SOCK_STREAM | SOCK_DGRAM | SOCK_RAW | SOCK_RDM, _) => {
+                Err(WsaError::WSAEPROTONOSUPPORT)
+            }
             (AF_INET, _, _) => Err(WsaError::WSAESOCKTNOSUPPORT),
             _ => Err(WsaError::WSAEAFNOSUPPORT),
         })?;
@@ -92,20 +120,30 @@ impl Winsock {
             | WSA_FLAG_MULTIPOINT_C_LEAF
             | WSA_FLAG_MULTIPOINT_D_ROOT
             | WSA_FLAG_MULTIPOINT_D_LEAF;
-        // Exactly one control-plane and one data-plane flag, and only roles the entry offers:
-        // the UDP entry is non-rooted in both planes (c_leaf and d_leaf, §1.10.2); TCP and raw
-        // ICMP offer no multipoint (D-6: WSAEINVAL).
-        let roles = dwFlags & multipoint;
-        let leaf = WSA_FLAG_MULTIPOINT_C_LEAF | WSA_FLAG_MULTIPOINT_D_LEAF;
-        if (roles != 0 && (roles != leaf || proto != Proto::Udp))
-            || dwFlags & !(multipoint | WSA_FLAG_OVERLAPPED) != 0
-        {
+        if dwFlags & !(multipoint | WSA_FLAG_OVERLAPPED) != 0 {
             return record(Err(WsaError::WSAEINVAL));
         }
+        let entry = super::catalog::find(af, r#type, protocol).ok_or(WsaError::WSAEINVAL);
+        let roles = record(entry.and_then(|e| multipoint_roles(e.dwServiceFlags1, dwFlags)))?;
         let id = record(self.stack.with(|core| {
             let mut sock = crate::engine::new_sock(proto, core);
             sock.overlapped = dwFlags & WSA_FLAG_OVERLAPPED != 0;
-            sock.mcast.multipoint = roles != 0;
+            match (proto, roles) {
+                (Proto::Rmp, Some((c_root, d_root))) => {
+                    let plane = if protocol == super::IPPROTO_RMP_RELAY {
+                        ws2_multipoint::rmp::DataPlane::NonRooted
+                    } else {
+                        ws2_multipoint::rmp::DataPlane::Rooted
+                    };
+                    sock.rmp = Some(Box::new(crate::engine::rmp::RmpSock::new(
+                        plane, c_root, d_root,
+                    )));
+                }
+                // Without roles an RMP socket can take part in no session: `WSAJoinLeaf` and
+                // `listen` refuse it (WSAEOPNOTSUPP), like a non-multipoint socket (D-7).
+                (Proto::Rmp, None) => {}
+                (_, roles) => sock.mcast.multipoint = roles.is_some(),
+            }
             let id = core.insert(sock)?;
             if let Err(e) = core.group_apply(id, g) {
                 // A socket that cannot have the group it asked for is not created.
@@ -122,7 +160,7 @@ impl Winsock {
         let id = record(self.check(s))?;
         let addr = record(read_name(name, namelen, WsaError::WSAEFAULT))?;
         record(self.stack.with(|core| match core.sock(id)?.proto {
-            Proto::Tcp => core.bind_name(id, addr).map(drop),
+            Proto::Tcp | Proto::Rmp => core.bind_name(id, addr).map(drop),
             _ => {
                 core.dgram_bind(id, addr)?;
                 // Binding a datagram socket makes sends possible: FD_WRITE (§1.6.5).
@@ -136,11 +174,10 @@ impl Winsock {
     /// resizes the queue and resets what no longer fits.
     pub fn listen(&self, s: SOCKET, backlog: i32) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
-        record(self.stack.with(|core| {
-            if core.sock(id)?.proto != Proto::Tcp {
-                return Err(WsaError::WSAEOPNOTSUPP);
-            }
-            core.tcp_listen(id, backlog)
+        record(self.stack.with(|core| match core.sock(id)?.proto {
+            Proto::Tcp => core.tcp_listen(id, backlog),
+            Proto::Rmp => core.rmp_listen(id, backlog),
+            _ => Err(WsaError::WSAEOPNOTSUPP),
         }))
     }
 
@@ -162,7 +199,7 @@ impl Winsock {
         let (proto, nonblocking) = self
             .stack
             .with_quiet(|core| core.sock(id).map(|s| (s.proto, s.nonblocking)))?;
-        if proto != Proto::Tcp {
+        if proto != Proto::Tcp && proto != Proto::Rmp {
             return Err(WsaError::WSAEOPNOTSUPP);
         }
         Ok((id, nonblocking))
@@ -180,6 +217,9 @@ impl Winsock {
             |core: &mut crate::engine::Core| -> Option<Result<(SocketId, SocketAddrV4), WsaError>> {
                 if !core.table.contains_key(&id) {
                     return Some(Err(WsaError::WSAEINTR));
+                }
+                if core.sock(id).is_ok_and(|s| s.rmp.is_some()) {
+                    return core.rmp_accept(id, &[]).transpose();
                 }
                 core.tcp_accept(id).transpose()
             };
@@ -433,7 +473,7 @@ impl Winsock {
             return record(Err(WsaError::WSAEFAULT));
         }
         let (n, src) = record(self.recv_inner(id, buf, flags))?;
-        if let (Some(src), Proto::Udp | Proto::RawIcmp) = (src, proto) {
+        if let (Some(src), Proto::Udp | Proto::RawIcmp | Proto::Rmp) = (src, proto) {
             if from.is_some() {
                 record(write_name(src, from, fromlen))?;
             }
@@ -516,6 +556,15 @@ impl Winsock {
             return record(Err(WsaError::WSAEINVAL));
         }
         record(self.stack.with(|core| {
+            if core.sock(id)?.rmp.is_some() {
+                if how == SD_SEND || how == SD_BOTH {
+                    core.rmp_shutdown(id, true)?;
+                }
+                if how == SD_RECEIVE || how == SD_BOTH {
+                    core.sock(id)?.shut_recv = true;
+                }
+                return Ok(());
+            }
             let sock = core.sock(id)?;
             let connected_tcp = match (sock.proto, &sock.state) {
                 (Proto::Tcp, crate::engine::SockState::Connected(h)) => Some(*h),

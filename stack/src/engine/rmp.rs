@@ -1,0 +1,1101 @@
+//! Rooted multipoint sockets: RMP (docs/rmp.md) over the engine's own TCP.
+//!
+//! Implements the engine side of docs/rmp.md §1 and §5–§7 — which Winsock call sends what, and
+//! what an arriving message does to the sockets — around the sans-IO `ws2_multipoint::rmp`
+//! machines. Read first: docs/rmp.md, CHECKLIST §1.10.3–§1.10.4 and Part 2 group Q.
+//!
+//! An RMP socket (`Proto::Rmp`) owns hidden TCP sockets of the engine's table (never handed to
+//! the Winsock face): a listener when it `listen`s, and one connection (a [`Link`]) per root↔leaf
+//! pair. Which socket owns a link:
+//! - at a leaf, the leaf's c_leaf socket (the one that called `WSAJoinLeaf`, or the one
+//!   `accept` returned for an invitation);
+//! - at the root, the c_leaf socket made for that leaf (returned by the root's `WSAJoinLeaf` or
+//!   by `accept` on the c_root); its c_root keeps the session ([`RootSession`]) and receives
+//!   the leaves' data.
+//!
+//! Every pass pumps every link: TCP bytes into the machine, its bytes back into TCP, its
+//! events onto the sockets (`FD_CONNECT`, `FD_ACCEPT`, `FD_READ`, `FD_CLOSE`).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Instant;
+
+use ws2_multipoint::rmp::wire::MAX_PAYLOAD;
+use ws2_multipoint::rmp::{
+    Connection, DataPlane, Delivery, Event, JoinFlags, LeafId, Origin, RootSession, Side,
+};
+
+use super::socket::{Proto, SocketId};
+use super::udp::Received;
+use super::Core;
+use crate::error::WsaError;
+use crate::notify::fd::{Conditions, FD_CONNECT, FD_WRITE};
+
+/// Bytes a link may hold beyond what its TCP socket took before a send would block.
+const LINK_BACKLOG: usize = 256 * 1024;
+
+/// A join request waiting at a listener for `accept`/`WSAAccept`.
+#[derive(Debug, Clone)]
+pub(crate) struct Request {
+    pub(crate) flags: JoinFlags,
+    pub(crate) caller_data: Vec<u8>,
+    pub(crate) sqos: Option<Vec<u8>>,
+    pub(crate) gqos: Option<Vec<u8>>,
+}
+
+/// One root↔leaf TCP connection and its RMP machine.
+#[derive(Debug)]
+pub(crate) struct Link {
+    /// The hidden TCP socket.
+    tcp: SocketId,
+    conn: Connection,
+    /// The other end's address.
+    peer: SocketAddrV4,
+    /// Bytes the machine produced that TCP has not taken yet.
+    out: Vec<u8>,
+    /// The TCP connect finished.
+    connected: bool,
+    /// The TCP connection ended (EOF or error) and the machine was told.
+    eof: bool,
+    /// Acceptor: the JOIN waiting for `accept`.
+    request: Option<Request>,
+}
+
+/// How a join of this socket went (`FD_CONNECT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JoinState {
+    Idle,
+    Pending,
+    Done(Result<(), WsaError>),
+}
+
+/// The root's session: the fan-out rules and the c_leaf socket of every leaf.
+#[derive(Debug)]
+pub(crate) struct Session {
+    rules: RootSession,
+    leaves: HashMap<LeafId, SocketId>,
+}
+
+/// The RMP side of a socket.
+#[derive(Debug)]
+pub(crate) struct RmpSock {
+    pub(crate) plane: DataPlane,
+    /// Created `WSA_FLAG_MULTIPOINT_C_ROOT`.
+    pub(crate) c_root: bool,
+    /// Created `WSA_FLAG_MULTIPOINT_D_ROOT`.
+    pub(crate) d_root: bool,
+    /// The hidden TCP listener, after `listen`.
+    listener: Option<SocketId>,
+    /// Connections the listener accepted: handshaking, or with a JOIN waiting for `accept`.
+    offered: VecDeque<Link>,
+    /// This socket's own connection (a leaf's to its root; a root-side c_leaf's to its leaf).
+    link: Option<Link>,
+    /// c_root: the c_leaf socket of an invitation under way (one at a time, `WSAEALREADY`).
+    inviting: Option<SocketId>,
+    /// c_root: the session, once a leaf joined.
+    session: Option<Session>,
+    /// Root-side c_leaf: its c_root, and the leaf's id once joined.
+    root_of: Option<(SocketId, Option<LeafId>)>,
+    /// The flags this socket's leaf joined with.
+    flags: Option<JoinFlags>,
+    pub(crate) join: JoinState,
+    /// `lpCalleeData` of the last join.
+    pub(crate) callee_data: Vec<u8>,
+    /// Messages to read, with their senders.
+    rx: VecDeque<(Vec<u8>, SocketAddrV4)>,
+    rx_bytes: usize,
+    /// The session or connection is over: `FD_CLOSE` with this error (0 = graceful).
+    pub(crate) closed: Option<i32>,
+    /// Disconnect data the peer sent (`WSARecvDisconnect`).
+    pub(crate) disconnect_data: Option<Vec<u8>>,
+    /// `shutdown(SD_SEND)` or `WSASendDisconnect`: no more sends.
+    shut_send: bool,
+}
+
+impl RmpSock {
+    pub(crate) fn new(plane: DataPlane, c_root: bool, d_root: bool) -> RmpSock {
+        RmpSock {
+            plane,
+            c_root,
+            d_root,
+            listener: None,
+            offered: VecDeque::new(),
+            link: None,
+            inviting: None,
+            session: None,
+            root_of: None,
+            flags: None,
+            join: JoinState::Idle,
+            callee_data: Vec::new(),
+            rx: VecDeque::new(),
+            rx_bytes: 0,
+            closed: None,
+            disconnect_data: None,
+            shut_send: false,
+        }
+    }
+
+    /// Whether this c_root's sends go to the leaves: as d_root, or as a peer in a non-rooted
+    /// data plane (the T.120 style root).
+    fn sends_to_leaves(&self) -> bool {
+        self.d_root || self.plane == DataPlane::NonRooted
+    }
+
+    /// Whether the socket is a member of a session (joined, not over).
+    fn joined(&self) -> bool {
+        self.join == JoinState::Done(Ok(())) && self.closed.is_none()
+    }
+}
+
+/// What a join asks for.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinArgs {
+    pub(crate) to: SocketAddrV4,
+    pub(crate) flags: JoinFlags,
+    pub(crate) caller_data: Vec<u8>,
+    pub(crate) sqos: Option<Vec<u8>>,
+    pub(crate) gqos: Option<Vec<u8>>,
+}
+
+fn v4_of(addr: Option<SocketAddr>) -> Option<SocketAddrV4> {
+    match addr {
+        Some(SocketAddr::V4(a)) => Some(a),
+        _ => None,
+    }
+}
+
+impl Core {
+    fn rmp(&mut self, id: SocketId) -> Result<&mut RmpSock, WsaError> {
+        self.sock(id)?
+            .rmp
+            .as_deref_mut()
+            .ok_or(WsaError::WSAEOPNOTSUPP)
+    }
+
+    fn rmp_ref(&self, id: SocketId) -> Option<&RmpSock> {
+        self.table.get(&id)?.rmp.as_deref()
+    }
+
+    /// A hidden TCP socket for a link or a listener, bound like `id`.
+    fn rmp_tcp(&mut self, id: SocketId, bind: Option<SocketAddrV4>) -> Result<SocketId, WsaError> {
+        let opts = self.sock(id)?.opts;
+        let mut sock = super::new_sock(Proto::Tcp, self);
+        sock.opts = opts;
+        sock.opts.reuse_addr = true;
+        let tcp = self.insert(sock)?;
+        if let Some(addr) = bind {
+            if let Err(e) = self.bind_name(tcp, addr) {
+                self.remove(tcp, true);
+                return Err(e);
+            }
+        }
+        self.rmp_hidden.insert(tcp);
+        Ok(tcp)
+    }
+
+    /// `listen` on a c_root (leaf-initiated joins) or c_leaf (root invitations).
+    pub(crate) fn rmp_listen(&mut self, id: SocketId, backlog: i32) -> Result<(), WsaError> {
+        let sock = self.sock(id)?;
+        let bound = sock.bound.ok_or(WsaError::WSAEINVAL)?;
+        let r = sock.rmp.as_deref().ok_or(WsaError::WSAEOPNOTSUPP)?;
+        if r.link.is_some() {
+            return Err(WsaError::WSAEISCONN);
+        }
+        if let Some(l) = r.listener {
+            return self.tcp_listen(l, backlog);
+        }
+        let tcp = self.rmp_tcp(id, None)?;
+        // The listener holds the port: the RMP socket's binding moves to it.
+        if let Some(s) = self.table.get_mut(&tcp) {
+            s.bound = Some(bound);
+        }
+        if let Err(e) = self.tcp_listen(tcp, backlog) {
+            self.remove(tcp, true);
+            return Err(e);
+        }
+        self.rmp(id)?.listener = Some(tcp);
+        self.rmp_socks.insert(id);
+        Ok(())
+    }
+
+    /// `WSAJoinLeaf` on an RMP socket: a c_root invites the leaf at `args.to` (a new c_leaf
+    /// socket is returned), a c_leaf asks the root at `args.to` for admittance (the same socket
+    /// is returned). The join completes in a later pass ([`Core::rmp_join_result`]).
+    pub(crate) fn rmp_join(&mut self, id: SocketId, args: JoinArgs) -> Result<SocketId, WsaError> {
+        let now = self.now;
+        let r = self.rmp(id)?;
+        let (plane, c_root) = (r.plane, r.c_root);
+        if c_root {
+            if r.inviting.is_some() {
+                return Err(WsaError::WSAEALREADY);
+            }
+        } else {
+            if r.join == JoinState::Pending {
+                return Err(WsaError::WSAEALREADY);
+            }
+            if r.link.is_some() || r.join == JoinState::Done(Ok(())) {
+                return Err(WsaError::WSAEISCONN);
+            }
+            if r.listener.is_some() {
+                return Err(WsaError::WSAEINVAL);
+            }
+        }
+        if args.to.ip().is_unspecified() || args.to.port() == 0 || args.to.ip().is_multicast() {
+            return Err(WsaError::WSAEADDRNOTAVAIL);
+        }
+        let mut conn = Connection::new(
+            if c_root { Side::Root } else { Side::Leaf },
+            true,
+            plane,
+            now,
+        );
+        conn.join(
+            now,
+            args.flags,
+            &args.caller_data,
+            args.sqos.as_deref(),
+            args.gqos.as_deref(),
+        )
+        .map_err(|_| WsaError::WSAEINVAL)?;
+        // The socket that will own the link: a new c_leaf at the root, `id` at a leaf.
+        let owner = if c_root {
+            let sock = self.sock(id)?;
+            let (opts, nonblocking, overlapped) = (sock.opts, sock.nonblocking, sock.overlapped);
+            let select = sock.select.as_ref().map(|r| Box::new(r.inherited()));
+            let mut leaf = super::new_sock(Proto::Rmp, self);
+            leaf.opts = opts;
+            leaf.nonblocking = nonblocking;
+            leaf.overlapped = overlapped;
+            leaf.select = select;
+            let mut rs = RmpSock::new(plane, false, false);
+            rs.root_of = Some((id, None));
+            leaf.rmp = Some(Box::new(rs));
+            self.insert(leaf)?
+        } else {
+            id
+        };
+        let tcp = match self.rmp_tcp(id, None) {
+            Ok(t) => t,
+            Err(e) => {
+                if owner != id {
+                    self.remove(owner, true);
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.tcp_connect(tcp, args.to) {
+            self.remove(tcp, true);
+            if owner != id {
+                self.remove(owner, true);
+            }
+            return Err(e);
+        }
+        let local = self.sock(tcp)?.local;
+        let link = Link {
+            tcp,
+            conn,
+            peer: args.to,
+            out: Vec::new(),
+            connected: false,
+            eof: false,
+            request: None,
+        };
+        let o = self.sock(owner)?;
+        o.local = local;
+        o.bound = o.bound.or(local);
+        o.peer = Some(args.to);
+        let r = self.rmp(owner)?;
+        r.link = Some(link);
+        r.flags = Some(args.flags);
+        r.join = JoinState::Pending;
+        if c_root {
+            self.rmp(id)?.inviting = Some(owner);
+        }
+        self.rmp_socks.insert(owner);
+        self.rmp_socks.insert(id);
+        self.wake = true;
+        if owner != id && self.table.get(&owner).is_some_and(|s| s.select.is_some()) {
+            self.fd_update(owner);
+        }
+        Ok(owner)
+    }
+
+    /// Where a join of `id` stands: `None` while under way.
+    pub(crate) fn rmp_join_result(&self, id: SocketId) -> Option<Result<(), WsaError>> {
+        match self.rmp_ref(id).map(|r| r.join) {
+            None => Some(Err(WsaError::WSAEINTR)),
+            Some(JoinState::Done(r)) => Some(r),
+            Some(JoinState::Idle) => Some(Err(WsaError::WSAENOTCONN)),
+            Some(JoinState::Pending) => None,
+        }
+    }
+
+    /// The oldest join request waiting at a listening RMP socket: its (local, remote) ends and
+    /// the request (for `WSAAccept`'s condition function).
+    pub(crate) fn rmp_pending(
+        &mut self,
+        id: SocketId,
+    ) -> Result<Option<(SocketAddrV4, SocketAddrV4, Request)>, WsaError> {
+        let r = self.rmp(id)?;
+        if r.listener.is_none() {
+            return Err(WsaError::WSAEINVAL);
+        }
+        let Some(link) = r.offered.iter().find(|l| l.request.is_some()) else {
+            return Ok(None);
+        };
+        let (tcp, peer, request) = (link.tcp, link.peer, link.request.clone());
+        let local = self.table.get(&tcp).and_then(|s| s.local);
+        Ok(request.map(|q| {
+            (
+                local.unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+                peer,
+                q,
+            )
+        }))
+    }
+
+    /// Takes the oldest waiting join request out of the listener's queue.
+    fn rmp_take_request(&mut self, id: SocketId) -> Result<Option<Link>, WsaError> {
+        let r = self.rmp(id)?;
+        let Some(i) = r.offered.iter().position(|l| l.request.is_some()) else {
+            return Ok(None);
+        };
+        Ok(r.offered.remove(i))
+    }
+
+    /// `accept`/`WSAAccept` with `CF_ACCEPT` on a listening RMP socket: admits the oldest
+    /// request (ACCEPT with `callee_data`) and returns its new c_leaf socket.
+    pub(crate) fn rmp_accept(
+        &mut self,
+        id: SocketId,
+        callee_data: &[u8],
+    ) -> Result<Option<(SocketId, SocketAddrV4)>, WsaError> {
+        let now = self.now;
+        let Some(mut link) = self.rmp_take_request(id)? else {
+            return Ok(None);
+        };
+        let request = link.request.take();
+        if link.conn.accept(now, callee_data).is_err() {
+            self.rmp_finish_link(link);
+            return Ok(None);
+        }
+        let flags = request.map(|q| q.flags);
+        let sock = self.sock(id)?;
+        let (opts, nonblocking, overlapped) = (sock.opts, sock.nonblocking, sock.overlapped);
+        let select = sock.select.as_ref().map(|r| Box::new(r.inherited()));
+        let r = self.rmp(id)?;
+        let (plane, c_root, d_root) = (r.plane, r.c_root, r.d_root);
+        let mut new = super::new_sock(Proto::Rmp, self);
+        new.opts = opts;
+        new.nonblocking = nonblocking;
+        new.overlapped = overlapped;
+        new.select = select;
+        let local = self.table.get(&link.tcp).and_then(|s| s.local);
+        new.bound = local;
+        new.local = local;
+        new.peer = Some(link.peer);
+        let peer = link.peer;
+        // At a leaf the accepted socket is the leaf's c_leaf/d_leaf (or d_root) socket; at the
+        // root it is the c_leaf socket for this leaf.
+        let mut rs = RmpSock::new(plane, false, !c_root && d_root);
+        rs.flags = flags;
+        rs.join = JoinState::Done(Ok(()));
+        rs.link = Some(link);
+        if c_root {
+            let leaf = self.rmp_add_leaf(id, flags.unwrap_or(JoinFlags::Both));
+            rs.root_of = Some((id, leaf));
+        }
+        new.rmp = Some(Box::new(rs));
+        let new_id = self.insert(new)?;
+        if c_root {
+            if let Some(leaf) = self.rmp_ref(new_id).and_then(|r| r.root_of?.1) {
+                if let Some(s) = self.rmp(id)?.session.as_mut() {
+                    s.leaves.insert(leaf, new_id);
+                }
+            }
+        }
+        self.rmp_socks.insert(new_id);
+        self.wake = true;
+        if self.table.get(&new_id).is_some_and(|s| s.select.is_some()) {
+            self.fd_update(new_id);
+        }
+        Ok(Some((new_id, peer)))
+    }
+
+    /// `WSAAccept` with `CF_REJECT`: refuses the oldest request (REJECT, then close).
+    pub(crate) fn rmp_reject(&mut self, id: SocketId) {
+        let now = self.now;
+        if let Ok(Some(mut link)) = self.rmp_take_request(id) {
+            let _ = link.conn.reject(now);
+            self.rmp_finish_link(link);
+        }
+    }
+
+    /// A new leaf in `root`'s session (made on first use).
+    fn rmp_add_leaf(&mut self, root: SocketId, flags: JoinFlags) -> Option<LeafId> {
+        let r = self.rmp(root).ok()?;
+        let plane = r.plane;
+        let s = r.session.get_or_insert_with(|| Session {
+            rules: RootSession::new(plane),
+            leaves: HashMap::new(),
+        });
+        s.rules.add_leaf(flags)
+    }
+
+    /// Sends one message: at a d_root to every receiving leaf, at a leaf to the root, on a
+    /// root-side c_leaf to that leaf only ("side chat"). `Ok(None)` = no room now.
+    pub(crate) fn rmp_send(
+        &mut self,
+        id: SocketId,
+        data: &[u8],
+    ) -> Result<Option<usize>, WsaError> {
+        let now = self.now;
+        if data.len() > MAX_PAYLOAD {
+            return Err(WsaError::WSAEMSGSIZE);
+        }
+        let r = self.rmp(id)?;
+        if r.shut_send {
+            return Err(WsaError::WSAESHUTDOWN);
+        }
+        if let Some(e) = r.closed {
+            return Err(if e == 0 {
+                WsaError::WSAESHUTDOWN
+            } else {
+                WsaError(e)
+            });
+        }
+        let targets: Vec<SocketId> = if r.c_root {
+            if !r.sends_to_leaves() {
+                return Err(WsaError::WSAEOPNOTSUPP);
+            }
+            match &r.session {
+                None => return Err(WsaError::WSAENOTCONN),
+                Some(s) => {
+                    let fan = s
+                        .rules
+                        .fan_out(Origin::Root)
+                        .map_err(|_| WsaError::WSAENOTCONN)?;
+                    fan.leaves
+                        .iter()
+                        .filter_map(|(leaf, _)| s.leaves.get(leaf).copied())
+                        .collect()
+                }
+            }
+        } else {
+            if !r.joined() {
+                return Err(WsaError::WSAENOTCONN);
+            }
+            vec![id]
+        };
+        let full = targets.iter().any(|t| {
+            self.rmp_ref(*t)
+                .and_then(|r| r.link.as_ref())
+                .is_some_and(|l| l.out.len() + l.conn.pending_transmit() > LINK_BACKLOG)
+        });
+        if full {
+            return Ok(None);
+        }
+        for t in targets {
+            if let Some(link) = self.rmp(t).ok().and_then(|r| r.link.as_mut()) {
+                if let Err(e) = link.conn.send_data(now, data) {
+                    if t == id {
+                        return Err(match e {
+                            ws2_multipoint::rmp::CommandError::TooLarge => WsaError::WSAEMSGSIZE,
+                            ws2_multipoint::rmp::CommandError::NotAllowed => WsaError::WSAESHUTDOWN,
+                            _ => WsaError::WSAENOTCONN,
+                        });
+                    }
+                }
+            }
+        }
+        self.wake = true;
+        Ok(Some(data.len()))
+    }
+
+    /// Takes (or peeks at) the next message. `Ok(None)` = nothing yet; a `len` of 0 with
+    /// nothing truncated after the session ended = the end (like TCP's graceful close).
+    pub(crate) fn rmp_recv(
+        &mut self,
+        id: SocketId,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<Option<Received>, WsaError> {
+        let shut_recv = self.sock(id)?.shut_recv;
+        if shut_recv {
+            return Err(WsaError::WSAESHUTDOWN);
+        }
+        let r = self.rmp(id)?;
+        let Some((data, from)) = r.rx.front() else {
+            return match r.closed {
+                Some(0) => Ok(Some(Received {
+                    len: 0,
+                    from: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                    truncated: false,
+                })),
+                Some(e) => Err(WsaError(e)),
+                None if !r.joined() && !r.c_root => Err(WsaError::WSAENOTCONN),
+                None => Ok(None),
+            };
+        };
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        let got = Received {
+            len: n,
+            from: *from,
+            truncated: data.len() > buf.len(),
+        };
+        if !peek {
+            if let Some((d, _)) = r.rx.pop_front() {
+                r.rx_bytes -= d.len();
+            }
+            // Room again: the pass reads more from TCP.
+            self.wake = true;
+        }
+        Ok(Some(got))
+    }
+
+    /// Size of the next message (`FIONREAD`).
+    pub(crate) fn rmp_first_len(&self, id: SocketId) -> usize {
+        self.rmp_ref(id)
+            .and_then(|r| r.rx.front())
+            .map_or(0, |(d, _)| d.len())
+    }
+
+    /// What holds for an RMP socket, for FD_ events.
+    pub(crate) fn rmp_conditions(&mut self, id: SocketId, c: &mut Conditions) {
+        let (_, w, _) = self.rmp_readiness(id);
+        let Some(rs) = self.rmp_ref(id) else {
+            return;
+        };
+        c.read = !rs.rx.is_empty();
+        c.write = w && rs.joined();
+        c.accept = rs.offered.iter().any(|l| l.request.is_some());
+        c.connect = match rs.join {
+            JoinState::Done(Ok(())) => Some(0),
+            JoinState::Done(Err(e)) => Some(e.0),
+            _ => None,
+        };
+        // Like TCP: FD_CLOSE once the last message has been read.
+        c.close = rs.closed.filter(|_| rs.rx.is_empty());
+    }
+
+    /// Readiness for `select`: (readable, writable, exceptional). Join completion is not
+    /// signalled through `select` (CHECKLIST 251): a joining socket is neither.
+    pub(crate) fn rmp_readiness(&mut self, id: SocketId) -> (bool, bool, bool) {
+        let Some(r) = self.rmp_ref(id) else {
+            return (false, false, false);
+        };
+        let readable =
+            !r.rx.is_empty() || r.closed.is_some() || r.offered.iter().any(|l| l.request.is_some());
+        let room = |l: &Link| l.out.len() + l.conn.pending_transmit() <= LINK_BACKLOG;
+        let writable = if r.c_root {
+            r.sends_to_leaves()
+                && r.session.as_ref().is_some_and(|s| {
+                    s.leaves.values().all(|t| {
+                        self.rmp_ref(*t)
+                            .and_then(|x| x.link.as_ref())
+                            .is_none_or(room)
+                    })
+                })
+        } else {
+            r.joined() && !r.shut_send && r.link.as_ref().is_some_and(room)
+        };
+        let failed = matches!(r.join, JoinState::Done(Err(_)));
+        (readable, writable, failed)
+    }
+
+    /// `shutdown`: `SD_SEND` on a c_root ends the session for every leaf (END); elsewhere it
+    /// sends DISCONNECT (no more data from this end).
+    pub(crate) fn rmp_shutdown(&mut self, id: SocketId, send: bool) -> Result<(), WsaError> {
+        if !send {
+            return Ok(());
+        }
+        if self.rmp(id)?.c_root {
+            self.rmp_end_session(id);
+            return Ok(());
+        }
+        self.rmp_send_disconnect(id, &[])
+    }
+
+    /// `WSASendDisconnect`: DISCONNECT with `data`; no more sends.
+    pub(crate) fn rmp_send_disconnect(
+        &mut self,
+        id: SocketId,
+        data: &[u8],
+    ) -> Result<(), WsaError> {
+        let now = self.now;
+        let r = self.rmp(id)?;
+        if r.c_root {
+            self.rmp_end_session(id);
+            return Ok(());
+        }
+        if data.len() > ws2_multipoint::rmp::wire::MAX_USER_DATA {
+            return Err(WsaError::WSAEFAULT);
+        }
+        r.shut_send = true;
+        let Some(link) = r.link.as_mut() else {
+            return Err(WsaError::WSAENOTCONN);
+        };
+        link.conn
+            .disconnect(now, data)
+            .map_err(|_| WsaError::WSAENOTCONN)?;
+        self.wake = true;
+        Ok(())
+    }
+
+    /// The c_root ends the session: END to every leaf, `FD_CLOSE` on every c_leaf socket here.
+    fn rmp_end_session(&mut self, root: SocketId) {
+        let now = self.now;
+        let Ok(r) = self.rmp(root) else {
+            return;
+        };
+        r.closed.get_or_insert(0);
+        let leaves: Vec<SocketId> = r
+            .session
+            .take()
+            .map(|s| s.leaves.into_values().collect())
+            .unwrap_or_default();
+        let inviting = r.inviting.take();
+        for leaf in leaves.into_iter().chain(inviting) {
+            let Ok(lr) = self.rmp(leaf) else { continue };
+            lr.closed.get_or_insert(0);
+            if lr.join == JoinState::Pending {
+                lr.join = JoinState::Done(Err(WsaError::WSAECONNABORTED));
+            }
+            if let Some(mut link) = lr.link.take() {
+                let _ = link.conn.end_session(now);
+                self.rmp_finish_link(link);
+            }
+            self.fd_update(leaf);
+        }
+        // Deferred requests are refused; the listener stays (a new session may start).
+        let offered: Vec<Link> = match self.rmp(root) {
+            Ok(r) => r.offered.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for mut link in offered {
+            let _ = link.conn.reject(now);
+            self.rmp_finish_link(link);
+        }
+        self.wake = true;
+    }
+
+    /// `closesocket` of an RMP socket (already out of the table): a c_root ends its session, a
+    /// root-side c_leaf drops its leaf, a leaf leaves (DISCONNECT).
+    pub(crate) fn rmp_close(&mut self, id: SocketId, mut rs: RmpSock) {
+        let now = self.now;
+        self.rmp_socks.remove(&id);
+        if rs.c_root {
+            // Put it back for a moment so the session can be ended through it.
+            let session = rs.session.take();
+            let inviting = rs.inviting.take();
+            for leaf in session
+                .map(|s| s.leaves.into_values().collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .chain(inviting)
+            {
+                let Ok(lr) = self.rmp(leaf) else { continue };
+                lr.closed.get_or_insert(0);
+                lr.root_of = None;
+                if lr.join == JoinState::Pending {
+                    lr.join = JoinState::Done(Err(WsaError::WSAECONNABORTED));
+                }
+                if let Some(mut link) = lr.link.take() {
+                    let _ = link.conn.end_session(now);
+                    self.rmp_finish_link(link);
+                }
+                self.fd_update(leaf);
+            }
+        }
+        if let Some((root, leaf)) = rs.root_of {
+            self.rmp_forget_leaf(root, id, leaf);
+        }
+        if let Some(mut link) = rs.link.take() {
+            let _ = link.conn.disconnect(now, &[]);
+            self.rmp_finish_link(link);
+        }
+        for mut link in rs.offered.drain(..) {
+            let _ = link.conn.reject(now);
+            self.rmp_finish_link(link);
+        }
+        if let Some(l) = rs.listener {
+            self.rmp_hidden.remove(&l);
+            self.remove(l, true);
+        }
+        self.wake = true;
+    }
+
+    /// A root-side c_leaf socket is gone or its leaf left: the session forgets the leaf.
+    fn rmp_forget_leaf(&mut self, root: SocketId, socket: SocketId, leaf: Option<LeafId>) {
+        let Ok(r) = self.rmp(root) else { return };
+        if r.inviting == Some(socket) {
+            r.inviting = None;
+        }
+        if let (Some(leaf), Some(s)) = (leaf, r.session.as_mut()) {
+            s.rules.remove_leaf(leaf);
+            s.leaves.remove(&leaf);
+        }
+    }
+
+    /// Flushes what a finished link still has to say into its TCP socket and closes that
+    /// gracefully (the engine finishes the FIN in the background).
+    fn rmp_finish_link(&mut self, mut link: Link) {
+        link.conn.transmit(&mut link.out);
+        if link.connected && !link.out.is_empty() {
+            let _ = self.tcp_send(link.tcp, &link.out);
+        }
+        self.rmp_hidden.remove(&link.tcp);
+        self.tcp_close_gracefully(link.tcp);
+        self.remove(link.tcp, false);
+        self.wake = true;
+    }
+
+    // ---- the pass --------------------------------------------------------------------------
+
+    /// Pumps every link of every RMP socket. Returns when a link's timer wants the next pass
+    /// (`now` if bytes moved and TCP should run again).
+    pub(crate) fn rmp_pass(&mut self) -> Option<Instant> {
+        if self.rmp_socks.is_empty() {
+            return None;
+        }
+        let ids: Vec<SocketId> = self.rmp_socks.iter().copied().collect();
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        for id in ids {
+            if !self.table.contains_key(&id) {
+                self.rmp_socks.remove(&id);
+                continue;
+            }
+            at(self.rmp_pump_listener(id));
+            at(self.rmp_pump_own(id));
+        }
+        next
+    }
+
+    /// Accepts new TCP connections and moves the offered ones forward.
+    fn rmp_pump_listener(&mut self, id: SocketId) -> Option<Instant> {
+        let now = self.now;
+        let r = self.rmp_ref(id)?;
+        let (listener, plane, c_root) = (r.listener?, r.plane, r.c_root);
+        while let Ok(Some((tcp, peer))) = self.tcp_accept(listener) {
+            self.rmp_hidden.insert(tcp);
+            let side = if c_root { Side::Root } else { Side::Leaf };
+            let link = Link {
+                tcp,
+                conn: Connection::new(side, false, plane, now),
+                peer,
+                out: Vec::new(),
+                connected: true,
+                eof: false,
+                request: None,
+            };
+            if let Ok(r) = self.rmp(id) {
+                r.offered.push_back(link);
+            }
+        }
+        let mut offered: Vec<Link> = self.rmp(id).ok()?.offered.drain(..).collect();
+        let mut keep = VecDeque::new();
+        let mut next = None;
+        let mut raised = false;
+        for mut link in offered.drain(..) {
+            let (events, t) = self.rmp_pump_link(&mut link, None);
+            let mut dead = link.conn.is_closed();
+            for ev in events {
+                match ev {
+                    Event::JoinRequest {
+                        flags,
+                        caller_data,
+                        sqos,
+                        gqos,
+                        ..
+                    } => {
+                        link.request = Some(Request {
+                            flags,
+                            caller_data,
+                            sqos,
+                            gqos,
+                        });
+                        raised = true;
+                    }
+                    Event::PeerClosed { .. }
+                    | Event::PeerDead
+                    | Event::ProtocolError(_)
+                    | Event::Rejected(_) => dead = true,
+                    _ => {}
+                }
+            }
+            if dead {
+                self.rmp_finish_link(link);
+            } else {
+                next = min_time(next, t);
+                keep.push_back(link);
+            }
+        }
+        if let Ok(r) = self.rmp(id) {
+            r.offered = keep;
+        }
+        if raised {
+            self.fd_update(id);
+        }
+        next
+    }
+
+    /// Moves a socket's own link forward and applies its events.
+    fn rmp_pump_own(&mut self, id: SocketId) -> Option<Instant> {
+        let mut link = self.rmp(id).ok()?.link.take()?;
+        let (events, next) = self.rmp_pump_link(&mut link, Some(id));
+        let (tcp, peer) = (link.tcp, link.peer);
+        if link.eof && !link.connected {
+            // The TCP connect failed: refused, or timed out.
+            let err = self
+                .table
+                .get(&tcp)
+                .and_then(|s| s.connect_failed)
+                .unwrap_or(WsaError::WSAECONNREFUSED);
+            self.rmp_finish_link(link);
+            self.rmp_link_over(id, Some(err), None);
+            return None;
+        }
+        if let Ok(r) = self.rmp(id) {
+            r.link = Some(link);
+        }
+        let changed = !events.is_empty();
+        for ev in events {
+            self.rmp_event(id, peer, ev);
+        }
+        if changed {
+            self.fd_update(id);
+        }
+        next
+    }
+
+    /// One event of socket `id`'s own link.
+    fn rmp_event(&mut self, id: SocketId, peer: SocketAddrV4, ev: Event) {
+        let now = self.now;
+        match ev {
+            Event::Joined { callee_data } => {
+                let Ok(r) = self.rmp(id) else { return };
+                r.callee_data = callee_data;
+                r.join = JoinState::Done(Ok(()));
+                let root_of = r.root_of;
+                let flags = r.flags.unwrap_or(JoinFlags::Both);
+                if let Some((root, None)) = root_of {
+                    let leaf = self.rmp_add_leaf(root, flags);
+                    if let Ok(rr) = self.rmp(root) {
+                        rr.inviting = None;
+                        if let (Some(leaf), Some(s)) = (leaf, rr.session.as_mut()) {
+                            s.leaves.insert(leaf, id);
+                        }
+                    }
+                    if let Ok(r) = self.rmp(id) {
+                        r.root_of = Some((root, leaf));
+                    }
+                }
+                self.fd_arm(id, FD_CONNECT | FD_WRITE);
+            }
+            Event::Rejected(_) => {
+                self.rmp_link_over(id, Some(WsaError::WSAECONNREFUSED), Some(0));
+            }
+            Event::JoinTimedOut => {
+                self.rmp_link_over(id, Some(WsaError::WSAETIMEDOUT), Some(0));
+            }
+            Event::Data(data) => {
+                let root_of = self.rmp_ref(id).and_then(|r| r.root_of);
+                match root_of {
+                    Some((root, Some(leaf))) => self.rmp_from_leaf(root, leaf, peer, data),
+                    _ => self.rmp_deliver(id, data, peer),
+                }
+            }
+            Event::Relayed { addr, data, .. } => {
+                let from = v4_of(addr).unwrap_or(peer);
+                self.rmp_deliver(id, data, from);
+            }
+            Event::PeerDisconnected { data } => {
+                if let Ok(r) = self.rmp(id) {
+                    r.disconnect_data = Some(data);
+                    r.closed.get_or_insert(0);
+                }
+                self.rmp_leaf_gone(id);
+            }
+            Event::SessionEnded => self.rmp_link_over(id, None, Some(0)),
+            Event::PeerClosed { clean } => {
+                let code = if clean { 0 } else { WsaError::WSAECONNRESET.0 };
+                self.rmp_link_over(id, Some(WsaError::WSAECONNREFUSED), Some(code));
+            }
+            Event::PeerDead | Event::ProtocolError(_) => {
+                self.rmp_link_over(
+                    id,
+                    Some(WsaError::WSAETIMEDOUT),
+                    Some(WsaError::WSAECONNABORTED.0),
+                );
+            }
+            Event::JoinRequest { .. } => {
+                // Only acceptors see JOIN, and their links live in `offered`.
+                let _ = now;
+            }
+        }
+    }
+
+    /// The link of `id` is over: a pending join fails with `join_err`, the socket gets
+    /// `FD_CLOSE` with `close` (if given), the link is closed.
+    fn rmp_link_over(&mut self, id: SocketId, join_err: Option<WsaError>, close: Option<i32>) {
+        let Ok(r) = self.rmp(id) else { return };
+        let joining = r.join == JoinState::Pending;
+        if joining {
+            r.join = JoinState::Done(Err(join_err.unwrap_or(WsaError::WSAECONNABORTED)));
+        } else if let Some(code) = close {
+            r.closed.get_or_insert(code);
+        }
+        let link = r.link.take();
+        let root_of = r.root_of;
+        if let Some(link) = link {
+            self.rmp_finish_link(link);
+        }
+        if let Some((root, leaf)) = root_of {
+            self.rmp_forget_leaf(root, id, leaf);
+        }
+        if joining {
+            self.fd_arm(id, FD_CONNECT);
+        } else {
+            self.fd_update(id);
+        }
+    }
+
+    /// A root-side c_leaf's leaf said DISCONNECT: it leaves the session (its socket stays
+    /// until closed).
+    fn rmp_leaf_gone(&mut self, id: SocketId) {
+        if let Some((root, leaf)) = self.rmp_ref(id).and_then(|r| r.root_of) {
+            self.rmp_forget_leaf(root, id, leaf);
+        }
+    }
+
+    /// A leaf's message at the root: to the c_root, and on the non-rooted plane relayed to
+    /// every other receiving leaf.
+    fn rmp_from_leaf(&mut self, root: SocketId, leaf: LeafId, from: SocketAddrV4, data: Vec<u8>) {
+        let now = self.now;
+        let fan = match self.rmp_ref(root).and_then(|r| r.session.as_ref()) {
+            Some(s) => match s.rules.fan_out(Origin::Leaf(leaf)) {
+                Ok(f) => f
+                    .leaves
+                    .iter()
+                    .filter_map(|(l, d)| Some((*s.leaves.get(l)?, *d)))
+                    .collect::<Vec<_>>(),
+                Err(_) => return,
+            },
+            None => return,
+        };
+        for (target, delivery) in fan {
+            let Some(link) = self.rmp(target).ok().and_then(|r| r.link.as_mut()) else {
+                continue;
+            };
+            let _ = match delivery {
+                Delivery::Relayed { origin } => {
+                    link.conn
+                        .relay(now, origin, Some(SocketAddr::V4(from)), &data)
+                }
+                Delivery::Data => link.conn.send_data(now, &data),
+            };
+        }
+        self.rmp_deliver(root, data, from);
+    }
+
+    /// Queues a message for `id` to read.
+    fn rmp_deliver(&mut self, id: SocketId, data: Vec<u8>, from: SocketAddrV4) {
+        if let Ok(r) = self.rmp(id) {
+            r.rx_bytes += data.len();
+            r.rx.push_back((data, from));
+        }
+        self.fd_update(id);
+    }
+
+    /// Whether `id` (or, for a root-side c_leaf, its c_root) has room for more messages.
+    fn rmp_room(&self, id: SocketId) -> bool {
+        let Some(r) = self.rmp_ref(id) else {
+            return false;
+        };
+        let target = match r.root_of {
+            Some((root, _)) => root,
+            None => id,
+        };
+        let limit = self.table.get(&target).map_or(0, |s| s.opts.rcvbuf);
+        self.rmp_ref(target)
+            .is_none_or(|t| t.rx_bytes < limit.max(MAX_PAYLOAD))
+    }
+
+    /// Moves one link: TCP connect, bytes in, timers, bytes out. Returns the machine's events
+    /// and its next timer.
+    fn rmp_pump_link(
+        &mut self,
+        link: &mut Link,
+        owner: Option<SocketId>,
+    ) -> (Vec<Event>, Option<Instant>) {
+        let now = self.now;
+        if !link.connected && !link.eof {
+            match self.tcp_connect_poll(link.tcp) {
+                None => return (Vec::new(), link.conn.poll_at()),
+                Some(Ok(())) => link.connected = true,
+                Some(Err(_)) => {
+                    link.eof = true;
+                    return (Vec::new(), None);
+                }
+            }
+        }
+        let owner_room = owner.is_none_or(|o| self.rmp_room(o));
+        if !link.eof && owner_room {
+            let mut buf = [0u8; 16 * 1024];
+            loop {
+                match self.tcp_recv(link.tcp, &mut buf, false) {
+                    Ok(Some(0)) | Err(_) => {
+                        link.eof = true;
+                        link.conn.receive_eof(now);
+                        break;
+                    }
+                    Ok(Some(n)) => link.conn.receive(now, &buf[..n]),
+                    Ok(None) => break,
+                }
+                if link.conn.is_closed() {
+                    break;
+                }
+            }
+        }
+        if link.conn.poll_at().is_some_and(|t| t <= now) {
+            link.conn.on_timer(now);
+        }
+        link.conn.transmit(&mut link.out);
+        if !link.out.is_empty() && !link.eof {
+            match self.tcp_send(link.tcp, &link.out) {
+                Ok(n) => {
+                    link.out.drain(..n);
+                    self.rmp_moved |= n > 0;
+                }
+                Err(_) => {
+                    link.eof = true;
+                    link.conn.receive_eof(now);
+                }
+            }
+        }
+        let mut events = Vec::new();
+        while let Some(ev) = link.conn.poll_event() {
+            events.push(ev);
+        }
+        let next = if link.out.is_empty() {
+            link.conn.poll_at()
+        } else {
+            Some(now + std::time::Duration::from_millis(1))
+        };
+        (events, next)
+    }
+}
+
+fn min_time(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
