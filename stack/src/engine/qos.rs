@@ -180,6 +180,7 @@ impl Core {
             .map_err(|_| WsaError::WSAEOPNOTSUPP)?;
         self.sock(id)?.qos = Some(Box::new(qos));
         self.qos_refresh_flow(id);
+        self.rmp_sync_qos(id);
         Ok(())
     }
 

@@ -431,6 +431,24 @@ impl Core {
         }
     }
 
+    /// An RMP socket's flowspec shapes the TCP connection underneath it (the shaper finds TCP
+    /// frames by their connection, which belongs to the hidden socket). Admission stays with
+    /// the RMP socket.
+    pub(crate) fn rmp_sync_qos(&mut self, id: SocketId) {
+        let Some(sock) = self.table.get(&id) else {
+            return;
+        };
+        let (qos, tcp) = (
+            sock.qos.clone(),
+            sock.rmp.as_ref().and_then(|r| r.link.as_ref()).map(|l| l.tcp),
+        );
+        let Some(tcp) = tcp else { return };
+        if let Some(t) = self.table.get_mut(&tcp) {
+            t.qos = qos;
+        }
+        self.qos_refresh_flow(tcp);
+    }
+
     /// A new leaf in `root`'s session (made on first use).
     fn rmp_add_leaf(&mut self, root: SocketId, flags: JoinFlags) -> Option<LeafId> {
         let r = self.rmp(root).ok()?;
