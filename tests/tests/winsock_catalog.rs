@@ -2,6 +2,9 @@
 //! the catalog's agreement with what the sockets do (socket types, message sizes, QoS) and the
 //! common error rows (`WSANOTINITIALISED`, `WSAEINPROGRESS` from a 1.1 blocking hook).
 //!
+//! The catalog has five entries: TCP, UDP, raw ICMP and the two RMP entries (SOCK_RDM, rooted
+//! multipoint, docs/rmp.md; their behaviour is tested in winsock_rmp.rs).
+//!
 //! Not here: 446 and 447 need `getsockopt(SO_PROTOCOL_INFO)` and `WSASocket` looking entries
 //! up, which belong to the options and socket-creation work. 442 is only partly true: the TCP
 //! entry leaves out `XP1_EXPEDITED_DATA` until urgent data is implemented (issue 7), so it is
@@ -16,6 +19,9 @@ use ws2_tap::VirtualSwitch;
 use ws2_tests::*;
 
 // ---- helpers ------------------------------------------------------------------------------
+
+/// TCP, UDP, raw ICMP, "ws2 RMP [rooted data]" and "ws2 RMP [non-rooted data]".
+const ENTRIES: u32 = 5;
 
 /// `WSAEnumProtocols(filter, buf, &len)` with a buffer of `room` entries and `*len` = its size.
 fn enum_with_room(
@@ -85,30 +91,35 @@ fn set_qos(ws: &Winsock, s: SOCKET) -> Result<(), WsaError> {
 
 // ---- WSAEnumProtocols ---------------------------------------------------------------------
 
-/// Conformance: 437 — `WSAEnumProtocols(NULL, buf, &len)` returns the number of entries and fills one `WSAPROTOCOL_INFO` per base protocol: TCP, UDP and raw ICMP.
+/// Conformance: 437 — `WSAEnumProtocols(NULL, buf, &len)` returns the number of entries and fills one `WSAPROTOCOL_INFO` per base protocol: TCP, UDP, raw ICMP and the two RMP entries.
 #[test]
 fn enumerates_every_base_protocol() {
     let ws = host(43700);
     let (r, len, buf) = enum_with_room(&ws, None, 8);
-    assert_eq!(r, Ok(3), "TCP, UDP, raw ICMP");
+    assert_eq!(r, Ok(ENTRIES as i32), "TCP, UDP, raw ICMP, RMP ×2");
     assert_eq!(
         len,
-        3 * WSAPROTOCOL_INFO_LEN,
+        ENTRIES * WSAPROTOCOL_INFO_LEN,
         "out: the bytes the entries need"
     );
-    let names: Vec<String> = buf[..3].iter().map(|e| e.protocol_name()).collect();
+    let n = ENTRIES as usize;
+    let names: Vec<String> = buf[..n].iter().map(|e| e.protocol_name()).collect();
     assert_eq!(
         names,
         [
             "ws2 TCP/IP [TCP]",
             "ws2 TCP/IP [UDP]",
-            "ws2 TCP/IP [ICMP raw]"
+            "ws2 TCP/IP [ICMP raw]",
+            "ws2 RMP [rooted data]",
+            "ws2 RMP [non-rooted data]",
         ]
     );
-    for (e, (ty, proto)) in buf[..3].iter().zip([
+    for (e, (ty, proto)) in buf[..n].iter().zip([
         (SOCK_STREAM, IPPROTO_TCP),
         (SOCK_DGRAM, IPPROTO_UDP),
         (SOCK_RAW, IPPROTO_ICMP),
+        (SOCK_RDM, IPPROTO_RMP),
+        (SOCK_RDM, IPPROTO_RMP_RELAY),
     ]) {
         let n = e.protocol_name();
         assert_eq!((e.iSocketType, e.iProtocol), (ty, proto), "{n}");
@@ -133,22 +144,24 @@ fn enumerates_every_base_protocol() {
         );
     }
     assert!(
-        buf[3..].iter().all(|e| *e == WSAPROTOCOL_INFO::default()),
+        buf[n..].iter().all(|e| *e == WSAPROTOCOL_INFO::default()),
         "nothing written past the entries"
     );
     // Catalog ids and provider GUIDs tell the entries apart.
-    let ids: Vec<u32> = buf[..3].iter().map(|e| e.dwCatalogEntryId).collect();
-    assert_eq!(ids, [1001, 1002, 1003]);
-    assert_ne!(buf[0].ProviderId, buf[1].ProviderId);
-    assert_ne!(buf[1].ProviderId, buf[2].ProviderId);
-    assert_ne!(buf[0].ProviderId, buf[2].ProviderId);
+    let ids: Vec<u32> = buf[..n].iter().map(|e| e.dwCatalogEntryId).collect();
+    assert_eq!(ids, [1001, 1002, 1003, 1004, 1005]);
+    for i in 0..n {
+        for j in i + 1..n {
+            assert_ne!(buf[i].ProviderId, buf[j].ProviderId, "entries {i} and {j}");
+        }
+    }
 }
 
 /// Conformance: 438 — a buffer too small for every entry fails with `WSAENOBUFS`, sets `*lpdwBufferLength` to the size needed and leaves the buffer alone (no partial enumeration).
 #[test]
 fn too_small_a_buffer_reports_the_size() {
     let ws = host(43800);
-    let need = 3 * WSAPROTOCOL_INFO_LEN;
+    let need = ENTRIES * WSAPROTOCOL_INFO_LEN;
     // A NULL buffer with length 0: the usual size query.
     let mut len = 0u32;
     assert_wsa_error(
@@ -156,16 +169,16 @@ fn too_small_a_buffer_reports_the_size() {
         WsaError::WSAENOBUFS,
     );
     assert_eq!(len, need);
-    // Room for two of three entries.
-    let (r, len, buf) = enum_with_room(&ws, None, 2);
+    // Room for all but one entry.
+    let (r, len, buf) = enum_with_room(&ws, None, ENTRIES as usize - 1);
     assert_wsa_error(r, WsaError::WSAENOBUFS);
     assert_eq!(len, need);
     assert!(
         buf.iter().all(|e| *e == WSAPROTOCOL_INFO::default()),
         "no entry is written when they do not all fit"
     );
-    // One byte short of three entries, in a buffer that really has three.
-    let mut buf = vec![WSAPROTOCOL_INFO::default(); 3];
+    // One byte short of every entry, in a buffer that really has room for them all.
+    let mut buf = vec![WSAPROTOCOL_INFO::default(); ENTRIES as usize];
     let mut len = need - 1;
     assert_wsa_error(
         ws.WSAEnumProtocols(None, Some(&mut buf), &mut len),
@@ -191,10 +204,16 @@ fn retry_with_the_reported_size_succeeds() {
         WsaError::WSAENOBUFS,
     );
     let mut buf = vec![WSAPROTOCOL_INFO::default(); (len / WSAPROTOCOL_INFO_LEN) as usize];
-    assert_eq!(ws.WSAEnumProtocols(None, Some(&mut buf), &mut len), Ok(3));
+    assert_eq!(
+        ws.WSAEnumProtocols(None, Some(&mut buf), &mut len),
+        Ok(ENTRIES as i32)
+    );
     assert!(buf.iter().all(|e| e.dwCatalogEntryId != 0), "all filled");
     // A larger buffer than needed works too.
-    assert_eq!(enum_with_room(&ws, None, 5).0, Ok(3));
+    assert_eq!(
+        enum_with_room(&ws, None, ENTRIES as usize + 2).0,
+        Ok(ENTRIES as i32)
+    );
 }
 
 /// Conformance: 440 — `lpiProtocols = {IPPROTO_UDP, 0}` returns only the UDP entry; other lists select their entries in catalog order, and the list ends at its 0.
@@ -214,6 +233,13 @@ fn protocol_filter() {
     // The slice need not carry the terminator; anything after a 0 is not part of the list.
     assert_eq!(enumerate(&ws, Some(&[IPPROTO_UDP])), udp);
     assert_eq!(enumerate(&ws, Some(&[IPPROTO_UDP, 0, IPPROTO_TCP])), udp);
+    // Each RMP protocol number selects its own entry.
+    let rmp = enumerate(&ws, Some(&[IPPROTO_RMP_RELAY, IPPROTO_RMP, 0]));
+    let names: Vec<String> = rmp.iter().map(|e| e.protocol_name()).collect();
+    assert_eq!(
+        names,
+        ["ws2 RMP [rooted data]", "ws2 RMP [non-rooted data]"]
+    );
     // An empty list, or protocols nobody provides, select nothing (and need no buffer).
     for filter in [&[0][..], &[][..], &[IPPROTO_IGMP, IPPROTO_RAW, 0][..]] {
         let mut len = 0u32;
@@ -300,6 +326,42 @@ fn udp_entry_attributes() {
     assert_eq!(raw.dwMessageSize, 65_515, "the largest IPv4 payload");
 }
 
+/// The two RMP entries (docs/rmp.md §1, D-18, D-19): reliable, ordered, message-oriented
+/// multipoint with a rooted control plane, connect and disconnect data, 64 KiB messages; the
+/// rooted-data entry alone sets `XP1_MULTIPOINT_DATA_PLANE`, and only it answers protocol 0.
+#[test]
+fn rmp_entries_attributes() {
+    let ws = host(44310);
+    let rooted = entry(&ws, IPPROTO_RMP);
+    let relay = entry(&ws, IPPROTO_RMP_RELAY);
+    for e in [&rooted, &relay] {
+        let n = e.protocol_name();
+        assert_eq!(e.iSocketType, SOCK_RDM, "{n}");
+        for (flag, name) in [
+            (XP1_SUPPORT_MULTIPOINT, "XP1_SUPPORT_MULTIPOINT"),
+            (XP1_MULTIPOINT_CONTROL_PLANE, "XP1_MULTIPOINT_CONTROL_PLANE"),
+            (XP1_MESSAGE_ORIENTED, "XP1_MESSAGE_ORIENTED"),
+            (XP1_CONNECT_DATA, "XP1_CONNECT_DATA"),
+            (XP1_DISCONNECT_DATA, "XP1_DISCONNECT_DATA"),
+            (XP1_GUARANTEED_DELIVERY, "XP1_GUARANTEED_DELIVERY"),
+            (XP1_GUARANTEED_ORDER, "XP1_GUARANTEED_ORDER"),
+            (XP1_GRACEFUL_CLOSE, "XP1_GRACEFUL_CLOSE"),
+        ] {
+            assert!(has(e, flag), "{n}: {name}");
+        }
+        assert!(!has(e, XP1_CONNECTIONLESS), "{n}: sessions are connections");
+        assert!(!has(e, XP1_SUPPORT_BROADCAST), "{n}");
+        assert_eq!(e.dwMessageSize, 65_536, "{n}: MAX_PAYLOAD");
+    }
+    assert!(has(&rooted, XP1_MULTIPOINT_DATA_PLANE), "rooted data plane");
+    assert!(
+        !has(&relay, XP1_MULTIPOINT_DATA_PLANE),
+        "non-rooted data plane"
+    );
+    assert_ne!(rooted.dwProviderFlags & PFL_MATCHES_PROTOCOL_ZERO, 0);
+    assert_eq!(relay.dwProviderFlags & PFL_MATCHES_PROTOCOL_ZERO, 0);
+}
+
 /// Conformance: 444 — every entry (all IP) has `iNetworkByteOrder` = `BIGENDIAN` and at most one of `XP1_UNI_SEND`/`XP1_UNI_RECV`.
 #[test]
 fn byte_order_and_direction() {
@@ -344,7 +406,7 @@ fn qos_flag_matches_sio_set_qos() {
         }
     }
     assert_eq!(
-        seen_with, 3,
+        seen_with, ENTRIES,
         "the QoS provider advertises it on every entry"
     );
 }
@@ -367,12 +429,12 @@ fn order_is_stable() {
 fn length_larger_than_the_buffer_is_invalid() {
     let ws = host(44900);
     let mut buf = vec![WSAPROTOCOL_INFO::default(); 1];
-    let mut len = 3 * WSAPROTOCOL_INFO_LEN;
+    let mut len = ENTRIES * WSAPROTOCOL_INFO_LEN;
     assert_wsa_error(
         ws.WSAEnumProtocols(None, Some(&mut buf), &mut len),
         WsaError::WSAEINVAL,
     );
-    assert_eq!(len, 3 * WSAPROTOCOL_INFO_LEN, "left alone");
+    assert_eq!(len, ENTRIES * WSAPROTOCOL_INFO_LEN, "left alone");
     assert_eq!(buf[0], WSAPROTOCOL_INFO::default(), "nothing written");
     let mut len = 1;
     assert_wsa_error(
@@ -392,20 +454,20 @@ fn length_larger_than_the_buffer_is_invalid() {
 #[test]
 fn not_initialised() {
     let ws = Winsock::new(stack_on(&VirtualSwitch::new(100), config(A)));
-    let mut buf = vec![WSAPROTOCOL_INFO::default(); 4];
-    let mut len = 4 * WSAPROTOCOL_INFO_LEN;
+    let mut buf = vec![WSAPROTOCOL_INFO::default(); ENTRIES as usize];
+    let mut len = ENTRIES * WSAPROTOCOL_INFO_LEN;
     assert_wsa_error(
         ws.WSAEnumProtocols(None, Some(&mut buf), &mut len),
         WsaError::WSANOTINITIALISED,
     );
-    assert_eq!(len, 4 * WSAPROTOCOL_INFO_LEN);
+    assert_eq!(len, ENTRIES * WSAPROTOCOL_INFO_LEN);
     let mut data = WSADATA::default();
     assert_eq!(ws.WSAStartup(MAKEWORD(2, 2), Some(&mut data)), 0);
     assert_eq!(ws.WSAStartup(MAKEWORD(2, 2), Some(&mut data)), 0);
     ws.WSACleanup().expect("first cleanup");
     assert_eq!(
         ws.WSAEnumProtocols(None, Some(&mut buf), &mut len),
-        Ok(3),
+        Ok(ENTRIES as i32),
         "still started once"
     );
     ws.WSACleanup().expect("final cleanup");
@@ -456,12 +518,14 @@ fn from_a_blocking_hook_is_in_progress() {
 
 // ---- the catalog agrees with the sockets ----------------------------------------------------
 
-/// Every entry's (af, type, protocol) creates a socket of that type; entries flagged
-/// `PFL_MATCHES_PROTOCOL_ZERO` also answer protocol 0, the others do not.
+/// Every entry's (af, type, protocol) creates a socket of that type; protocol 0 creates one
+/// only where an entry of that (af, type) is flagged `PFL_MATCHES_PROTOCOL_ZERO` (raw ICMP has
+/// none), and at most one entry per (af, type) carries the flag (447).
 #[test]
 fn entries_create_their_sockets() {
     let ws = host(32);
-    for e in enumerate(&ws, None) {
+    let all = enumerate(&ws, None);
+    for e in &all {
         let n = e.protocol_name();
         let s = ws
             .socket(e.iAddressFamily, e.iSocketType, e.iProtocol)
@@ -473,19 +537,33 @@ fn entries_create_their_sockets() {
         );
         ws.closesocket(s).expect("closesocket");
         let zero = ws.socket(e.iAddressFamily, e.iSocketType, 0);
-        if e.dwProviderFlags & PFL_MATCHES_PROTOCOL_ZERO != 0 {
-            ws.closesocket(zero.unwrap_or_else(|err| panic!("{n}, protocol 0: {err:?}")))
-                .expect("closesocket");
+        let zero_entries = all
+            .iter()
+            .filter(|o| (o.iAddressFamily, o.iSocketType) == (e.iAddressFamily, e.iSocketType))
+            .filter(|o| o.dwProviderFlags & PFL_MATCHES_PROTOCOL_ZERO != 0)
+            .count();
+        assert!(zero_entries <= 1, "{n}: protocol 0 names one entry at most");
+        if zero_entries == 1 {
+            let z = zero.unwrap_or_else(|err| panic!("{n}, protocol 0: {err:?}"));
+            assert_eq!(
+                get_int(&ws, z, SOL_SOCKET, SO_TYPE),
+                Ok(e.iSocketType),
+                "{n}, protocol 0"
+            );
+            ws.closesocket(z).expect("closesocket");
         } else {
-            assert!(zero.is_err(), "{n}: protocol 0 is not this entry");
+            assert!(
+                zero.is_err(),
+                "{n}: no entry of this type answers protocol 0"
+            );
         }
     }
-    let flagged: Vec<i32> = enumerate(&ws, None)
+    let flagged: Vec<i32> = all
         .iter()
         .filter(|e| e.dwProviderFlags & PFL_MATCHES_PROTOCOL_ZERO != 0)
         .map(|e| e.iProtocol)
         .collect();
-    assert_eq!(flagged, [IPPROTO_TCP, IPPROTO_UDP]);
+    assert_eq!(flagged, [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_RMP]);
 }
 
 /// A datagram entry's `dwMessageSize` is its sockets' `SO_MAX_MSG_SIZE`.
@@ -509,8 +587,9 @@ fn message_size_matches_so_max_msg_size() {
     }
 }
 
-/// No entry claims what this provider does not do: IFS handles (Part 3 #7), connect or
-/// disconnect data (D-19), partial messages (188), pseudo-streams, security.
+/// No entry claims what this provider does not do: IFS handles (Part 3 #7), partial messages
+/// (188), pseudo-streams, security; connect and disconnect data (D-19) only on the RMP
+/// entries, whose JOIN/ACCEPT/DISCONNECT carry them (docs/rmp.md §3).
 #[test]
 fn nothing_unimplemented_is_advertised() {
     let ws = host(7);
@@ -518,14 +597,19 @@ fn nothing_unimplemented_is_advertised() {
         let n = e.protocol_name();
         for (flag, name) in [
             (XP1_IFS_HANDLES, "XP1_IFS_HANDLES"),
-            (XP1_CONNECT_DATA, "XP1_CONNECT_DATA"),
-            (XP1_DISCONNECT_DATA, "XP1_DISCONNECT_DATA"),
             (XP1_PARTIAL_MESSAGE, "XP1_PARTIAL_MESSAGE"),
             (XP1_PSEUDO_STREAM, "XP1_PSEUDO_STREAM"),
             (XP1_INTERRUPT, "XP1_INTERRUPT"),
         ] {
             assert!(!has(&e, flag), "{n}: {name}");
         }
+        let rmp = e.iSocketType == SOCK_RDM;
+        assert_eq!(has(&e, XP1_CONNECT_DATA), rmp, "{n}: XP1_CONNECT_DATA");
+        assert_eq!(
+            has(&e, XP1_DISCONNECT_DATA),
+            rmp,
+            "{n}: XP1_DISCONNECT_DATA"
+        );
         assert_eq!(e.iSecurityScheme, SECURITY_PROTOCOL_NONE, "{n}");
         assert!(n.len() <= WSAPROTOCOL_LEN, "{n}");
     }
