@@ -586,7 +586,7 @@ impl Core {
             return;
         };
         c.read = !rs.rx.is_empty();
-        c.write = w && rs.joined();
+        c.write = w;
         c.accept = rs.offered.iter().any(|l| l.request.is_some());
         c.connect = match rs.join {
             JoinState::Done(Ok(())) => Some(0),
