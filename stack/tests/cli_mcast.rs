@@ -14,125 +14,19 @@
 //! All traffic stays on Unix sockets in a private temporary directory; nothing touches an
 //! interface.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// The `ws2` binary cargo built for this test.
-const WS2: &str = env!("CARGO_BIN_EXE_ws2");
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-/// A private directory for the switch socket and the processes' logs, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ws2-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed (and reaped) on drop; its stdout and stderr go to files named after
-/// it.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Proc {
-    fn spawn(dir: &TempDir, name: &'static str, args: &[&str]) -> Proc {
-        let stdout = dir.path(&format!("{name}.out"));
-        let stderr = dir.path(&format!("{name}.err"));
-        let child = Command::new(WS2)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(File::create(&stdout).expect("stdout file"))
-            .stderr(File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {WS2} {name}: {e}"));
-        Proc {
-            name,
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// Waits for the process to exit, up to `limit`; `None` if it is still running.
-    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let end = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if Instant::now() >= end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn output(&self) -> (String, String) {
-        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        (read(&self.stdout), read(&self.stderr))
-    }
-
-    fn describe(&self) -> String {
-        let (out, err) = self.output();
-        format!(
-            "--- {} stdout:\n{out}--- {} stderr:\n{err}",
-            self.name, self.name
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits until `cond` holds, up to `limit`, panicking with `what` otherwise.
-fn wait_until(limit: Duration, what: impl Fn() -> String, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "{}", what());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use common::{start_switch, wait_until, Proc, TempDir, WS2};
 
 /// Issue 5: a `ws2 mcast --send` process streams to a group for 2 s over a `ws2 switch`; a
 /// `ws2 mcast --recv` process that joined first receives every datagram, with no sequence gap.
 #[test]
 fn cli_mcast_two_processes_over_a_switch() {
     let dir = TempDir::new("cli-mcast");
-    let socket = dir.path("switch.sock");
-    let link = format!("unix:{}", socket.display());
-    let switch = Proc::spawn(
-        &dir,
-        "switch",
-        &["switch", "--socket", socket.to_str().expect("utf-8 path")],
-    );
-    wait_until(
-        Duration::from_secs(10),
-        || format!("the switch never bound its socket\n{}", switch.describe()),
-        || socket.exists(),
-    );
+    let (switch, link) = start_switch(&dir);
 
     let mut recv = Proc::spawn(
         &dir,

@@ -13,112 +13,21 @@
 //! All traffic stays on Unix sockets in a private temporary directory; nothing touches an
 //! interface.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+mod common;
+
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-/// The `ws2` binary cargo built for this test.
-const WS2: &str = env!("CARGO_BIN_EXE_ws2");
+use common::{start_switch, Proc, TempDir};
+
 /// Bytes the sender sends.
 const BYTES: u64 = 32 * 1024 * 1024;
 /// Longest the whole transfer may take before the test calls it a hang.
 const TRANSFER_LIMIT: Duration = Duration::from_secs(60);
 /// How long the sender may keep running after the receiver exited.
 const SENDER_GRACE: Duration = Duration::from_secs(10);
-
-/// A private directory for the switch socket and the processes' logs, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ws2-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child process killed (and reaped) on drop, whether the test passed or not; its stdout
-/// and stderr go to files named after it.
-struct Proc {
-    name: &'static str,
-    child: Child,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Proc {
-    fn spawn(dir: &TempDir, name: &'static str, args: &[&str]) -> Proc {
-        let stdout = dir.path(&format!("{name}.out"));
-        let stderr = dir.path(&format!("{name}.err"));
-        let child = Command::new(WS2)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(File::create(&stdout).expect("stdout file"))
-            .stderr(File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {WS2} {name}: {e}"));
-        Proc {
-            name,
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// The exit status, if the process has exited.
-    fn poll(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("try_wait")
-    }
-
-    /// Waits for the process to exit, up to `limit`; `None` if it is still running.
-    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let end = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if Instant::now() >= end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// What the process printed, for assertions and failure messages.
-    fn output(&self) -> (String, String) {
-        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        (read(&self.stdout), read(&self.stderr))
-    }
-
-    fn describe(&self) -> String {
-        let (out, err) = self.output();
-        format!(
-            "--- {} stdout:\n{out}--- {} stderr:\n{err}",
-            self.name, self.name
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Parses the report line `<verb> <N> bytes sha256 <hex>` from `stdout` (the last one).
 fn report(stdout: &str, verb: &str) -> Option<(u64, String)> {
@@ -151,24 +60,8 @@ fn pattern_sha256(len: u64) -> String {
 #[test]
 fn cli_switch_two_processes_talk_tcp() {
     let dir = TempDir::new("cli-switch");
-    let socket = dir.path("switch.sock");
-    let link = format!("unix:{}", socket.display());
+    let (switch, link) = start_switch(&dir);
     let bytes = BYTES.to_string();
-
-    let switch = Proc::spawn(
-        &dir,
-        "switch",
-        &["switch", "--socket", socket.to_str().expect("utf-8 path")],
-    );
-    let t = Instant::now();
-    while !socket.exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "the switch never bound its socket\n{}",
-            switch.describe()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 
     let start = Instant::now();
     let mut recv = Proc::spawn(

@@ -418,5 +418,6 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 }
 
 pub mod bridge;
+pub mod capture;
 pub mod netns;
 pub mod wire;

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use ws2_stack::winsock::*;
 use ws2_stack::WsaError;
 use ws2_tests::bridge::*;
+use ws2_tests::capture::{require_tcpdump, Frame};
 use ws2_tests::netns::{require_netns, TAP_NAME};
+use ws2_tests::wire::*;
 use ws2_tests::{at, bind, new_socket, recvfrom, sa, sendto, set_int, started};
 
 /// One test of this file at a time, also when libtest runs tests in parallel (as `cargo test
@@ -678,16 +680,9 @@ fn shared_port_member_leaves_and_stack_keeps_the_port() {
         }
         let frames = capture.finish();
         let igmp: Vec<IgmpFrame> = frames.iter().filter_map(igmp_of).collect();
-        let kernel_left = igmp.iter().any(|f| {
-            f.ip.src == lan.shared_ip
-                && match &f.msg {
-                    Igmp::Leave(g) => *g == group,
-                    Igmp::ReportV3(_) => records_for(&f.msg, group)
-                        .iter()
-                        .any(|r| r.kind == CHANGE_TO_INCLUDE && r.sources.is_empty()),
-                    _ => false,
-                }
-        });
+        let kernel_left = igmp
+            .iter()
+            .any(|f| f.ip.src == lan.shared_ip && f.msg.leaves(group));
         assert!(
             kernel_left,
             "v{version}: the kernel member's leave is in the capture (fixture): {igmp:#?}"
@@ -776,26 +771,12 @@ fn last_member_close_leaves_the_group() {
         let mine = stack_igmp(&lan, &frames);
         let leave = mine
             .iter()
-            .position(|f| match &f.msg {
-                Igmp::Leave(g) => version == 2 && *g == group,
-                Igmp::ReportV3(_) => {
-                    version == 3
-                        && records_for(&f.msg, group)
-                            .iter()
-                            .any(|r| r.kind == CHANGE_TO_INCLUDE && r.sources.is_empty())
-                }
-                _ => false,
-            })
+            .position(|f| f.msg.leaves(group) && f.msg.version() == Some(version))
             .unwrap_or_else(|| panic!("v{version}: no leave in the capture: {mine:#?}"));
         assert!(mine[leave].at >= closed_at, "the leave follows the close");
         let after = &mine[leave + 1..];
         assert!(
-            !after.iter().any(|f| {
-                f.msg.reports(group)
-                    && !records_for(&f.msg, group)
-                        .iter()
-                        .all(|r| r.kind == CHANGE_TO_INCLUDE && r.sources.is_empty())
-            }),
+            !after.iter().any(|f| f.msg.joins(group)),
             "v{version}: no report claiming the group after the leave (retransmitted leaves \
              only): {after:#?}"
         );

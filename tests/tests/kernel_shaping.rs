@@ -40,19 +40,16 @@
 //! about 45 s. Needs root, `/dev/net/tun` and `tcpdump` (see
 //! `ws2_tests::netns::require_netns`).
 
-use std::fs;
-use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
-use std::process::{Child, ChildStderr, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use ws2_stack::winsock::*;
-use ws2_tests::netns::{recv_to_end, require_netns, KernelPeer, Netns, REQUIRE_ENV, TAP_NAME};
+use ws2_tests::capture::{require_tcpdump, Capture, Frame, Tcpdump};
+use ws2_tests::netns::{recv_to_end, require_netns, KernelPeer, Netns, TAP_NAME};
 use ws2_tests::{connect, new_socket, pattern, sendto, started, udp_bound, wire};
 
 /// The largest frame of the TAP's 1500-byte MTU as the shaper counts it (no FCS).
@@ -82,162 +79,16 @@ fn serial() -> MutexGuard<'static, ()> {
 // ---------------------------------------------------------------------------------------------
 // The capture.
 
-/// `tcpdump` on the namespace side of the TAP, writing a pcap file; stopped (and its file
-/// removed) on drop, also when the test fails.
-struct Capture {
-    child: Option<Child>,
-    stderr: Option<BufReader<ChildStderr>>,
-    path: PathBuf,
-}
-
-/// One captured frame.
-#[derive(Clone, Debug)]
-struct Frame {
-    /// Kernel timestamp, nanoseconds of the realtime clock.
-    at: u64,
-    /// The frame's length on the wire without FCS (pcap `orig_len`).
-    len: usize,
-    /// Its first bytes (the snap length).
-    head: Vec<u8>,
-}
-
-impl Capture {
-    /// Starts capturing IPv4 frames from `from` on the TAP and returns once `tcpdump` listens.
-    fn start(ns: &Netns, from: Ipv4Addr, tag: &str) -> Capture {
-        let path = std::env::temp_dir().join(format!(
-            "ws2-kernel-shaping-{}-{tag}.pcap",
-            std::process::id()
-        ));
-        let _ = fs::remove_file(&path);
-        let path_arg = path.display().to_string();
-        let filter = format!("ip src host {from}");
-        let mut child = ns
-            .command(&[
-                "tcpdump",
-                "-i",
-                TAP_NAME,
-                "-n",
-                "-Z",
-                "root",
-                "-s",
-                "128",
-                "-B",
-                "16384",
-                "--immediate-mode",
-                "--time-stamp-precision=nano",
-                "-w",
-                &path_arg,
-                &filter,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run tcpdump in the namespace");
-        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-        let mut cap = Capture {
-            child: Some(child),
-            stderr: None,
-            path,
-        };
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = stderr.read_line(&mut line).expect("read tcpdump's stderr");
-            assert!(n > 0, "tcpdump exited before listening");
-            if line.contains("listening on") {
-                break;
-            }
-        }
-        cap.stderr = Some(stderr);
-        cap
-    }
-
-    /// Stops `tcpdump` (SIGINT, so that it flushes its file) and returns the frames it wrote;
-    /// fails if the kernel dropped any.
-    fn finish(mut self) -> Vec<Frame> {
-        let summary = self.stop();
-        eprintln!("tcpdump: {}", summary.trim().replace('\n', "; "));
-        let dropped = summary
-            .lines()
-            .find_map(|l| l.strip_suffix(" packets dropped by kernel"))
-            .and_then(|n| n.trim().parse::<u64>().ok());
-        assert_eq!(
-            dropped,
-            Some(0),
-            "the capture must be complete; tcpdump said: {summary}"
-        );
-        let bytes = fs::read(&self.path).expect("read the capture");
-        parse_pcap(&bytes)
-    }
-
-    /// Interrupts `tcpdump`, waits for it and returns the rest of its stderr.
-    fn stop(&mut self) -> String {
-        let Some(mut child) = self.child.take() else {
-            return String::new();
-        };
-        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
-        // SAFETY: kill has no memory-safety preconditions; `pid` is our own child, not yet
-        // reaped, so the id cannot have been reused.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::kill(pid, libc::SIGINT);
-        }
-        let mut rest = String::new();
-        if let Some(mut e) = self.stderr.take() {
-            let _ = e.read_to_string(&mut rest);
-        }
-        let _ = child.wait();
-        rest
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-/// The records of a pcap file (Ethernet link type, either byte order, micro- or nanosecond
-/// timestamps).
-fn parse_pcap(b: &[u8]) -> Vec<Frame> {
-    assert!(b.len() >= 24, "pcap file of {} bytes", b.len());
-    let magic = [b[0], b[1], b[2], b[3]];
-    let (le, nanos) = match magic {
-        [0xd4, 0xc3, 0xb2, 0xa1] => (true, false),
-        [0x4d, 0x3c, 0xb2, 0xa1] => (true, true),
-        [0xa1, 0xb2, 0xc3, 0xd4] => (false, false),
-        [0xa1, 0xb2, 0x3c, 0x4d] => (false, true),
-        _ => panic!("not a pcap file: magic {magic:02x?}"),
-    };
-    let u32_at = |i: usize| {
-        let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-        if le {
-            u32::from_le_bytes(w)
-        } else {
-            u32::from_be_bytes(w)
-        }
-    };
-    assert_eq!(u32_at(20), 1, "link type Ethernet");
-    let mut out = Vec::new();
-    let mut i = 24;
-    while i + 16 <= b.len() {
-        let (sec, frac) = (u64::from(u32_at(i)), u64::from(u32_at(i + 4)));
-        let incl = u32_at(i + 8) as usize;
-        let orig = u32_at(i + 12) as usize;
-        if i + 16 + incl > b.len() {
-            break; // a record cut short by the interrupt
-        }
-        let at = sec * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
-        out.push(Frame {
-            at,
-            len: orig,
-            head: b[i + 16..i + 16 + incl].to_vec(),
-        });
-        i += 16 + incl;
-    }
-    out
+/// `tcpdump` on the namespace side of the TAP capturing IPv4 frames from `from`: the first 128
+/// bytes of each (headers; [`Frame::len`] keeps the whole length), into a 16 MiB buffer so
+/// that 125 MB/s loses nothing.
+fn capture(ns: &Netns, from: Ipv4Addr, tag: &str) -> Capture {
+    let file = format!("ws2-kernel-shaping-{}-{tag}.pcap", std::process::id());
+    Tcpdump::new(TAP_NAME, &format!("ip src host {from}"))
+        .snap_len(128)
+        .buffer_kib(16384)
+        .file(&file)
+        .start(ns)
 }
 
 /// An IPv4 TCP/UDP frame, parsed.
@@ -259,7 +110,7 @@ struct Pkt {
 }
 
 fn parse(f: &Frame) -> Option<Pkt> {
-    let h = wire::ipv4_headers(&f.head)?;
+    let h = wire::ipv4_headers(&f.data)?;
     Some(Pkt {
         at: f.at,
         len: f.len,
@@ -413,19 +264,7 @@ fn set_rcvbuf(sock: &std::net::UdpSocket, bytes: i32) {
 /// A namespace with the kernel on `10.77.<subnet>.1`, the stack on `.2`, and a started
 /// `Winsock` on the stack.
 fn setup(prefix: &str, subnet: u8) -> Option<(KernelPeer, Winsock)> {
-    if require_netns().is_some() {
-        return None;
-    }
-    let tcpdump = std::process::Command::new("tcpdump")
-        .arg("--version")
-        .output();
-    if !tcpdump.is_ok_and(|o| o.status.success()) {
-        let test = thread::current().name().unwrap_or("?").to_owned();
-        assert!(
-            !std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1"),
-            "{test}: needs tcpdump (and {REQUIRE_ENV}=1 forbids skipping)"
-        );
-        eprintln!("SKIP: {test}: needs tcpdump");
+    if require_netns().is_some() || require_tcpdump().is_some() {
         return None;
     }
     let peer = KernelPeer::new(prefix, subnet).expect("set up namespace, TAP and stack");
@@ -507,7 +346,7 @@ fn udp_rate(subnet: u8, c: Case, payload: usize) {
     let rcvbuf_errors_before = rcvbuf_errors(&peer.ns);
     let tx = udp_bound(&ws, src);
     set_qos(&ws, tx, c);
-    let capture = Capture::start(&peer.ns, peer.stack_ip, &format!("udp-{}", c.rate));
+    let capture = capture(&peer.ns, peer.stack_ip, &format!("udp-{}", c.rate));
 
     let stop = Arc::new(AtomicBool::new(false));
     let got = Arc::new(AtomicU64::new(0));
@@ -657,7 +496,7 @@ fn tcp_rate(subnet: u8, c: Case) {
             + ns.counter("TcpExt", "TCPDSACKOfoSent").unwrap()
     };
     let dsack_before = dsack(&peer.ns);
-    let capture = Capture::start(&peer.ns, peer.stack_ip, &format!("tcp-{}", c.rate));
+    let capture = capture(&peer.ns, peer.stack_ip, &format!("tcp-{}", c.rate));
     let kernel = thread::spawn(move || {
         let (conn, _) = listener.accept()?;
         conn.set_read_timeout(Some(Duration::from_secs(30)))?;

@@ -10,11 +10,13 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ws2_stack::net::{MulticastMembership, UdpSocket};
 use ws2_stack::{Stack, WsaError};
-use ws2_tap::{Link, SwitchPort, VirtualSwitch};
+use ws2_tap::{SwitchPort, VirtualSwitch};
+use ws2_tests::capture::{drain, sniff};
+use ws2_tests::wire::{joins, leaves};
 use ws2_tests::*;
 
 /// How long something that must happen may take.
@@ -72,74 +74,6 @@ fn assert_quiet(s: &UdpSocket, why: &str) {
     s.set_nonblocking(false).expect("blocking");
 }
 
-/// Every frame the watcher has queued now.
-fn drain(port: &mut SwitchPort) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    while let Ok(Some(n)) = port.recv(&mut buf, Instant::now()) {
-        out.push(buf[..n].to_vec());
-    }
-    out
-}
-
-/// The first frame within `limit` that `want` accepts.
-fn sniff(port: &mut SwitchPort, limit: Duration, want: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(f) = drain(port).into_iter().find(|f| want(f)) {
-            return Some(f);
-        }
-        if Instant::now() >= end {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// IGMP records of a frame as (joins `group`?, group): v1/v2 reports and v2 leaves, and v3
-/// group records (a TO_IN record without sources is a leave; RFC 3376 §4.2.12).
-fn igmp_records(frame: &[u8]) -> Vec<(bool, Ipv4Addr)> {
-    if frame.len() < 14 + 20 + 8 || frame[12..14] != [0x08, 0x00] || frame[14 + 9] != 2 {
-        return Vec::new();
-    }
-    let ip = &frame[14..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let Some(msg) = ip.get(ihl..) else {
-        return Vec::new();
-    };
-    if msg.len() < 8 {
-        return Vec::new();
-    }
-    let at = |b: &[u8]| Ipv4Addr::new(b[0], b[1], b[2], b[3]);
-    match msg[0] {
-        0x12 | 0x16 => vec![(true, at(&msg[4..8]))],
-        0x17 => vec![(false, at(&msg[4..8]))],
-        0x22 => {
-            let mut out = Vec::new();
-            let mut i = 8;
-            for _ in 0..u16::from_be_bytes([msg[6], msg[7]]) {
-                let Some(rec) = msg.get(i..i + 8) else { break };
-                let sources = usize::from(u16::from_be_bytes([rec[2], rec[3]]));
-                let leave = rec[0] == 3 && sources == 0;
-                if rec[0] != 6 {
-                    out.push((!leave, at(&rec[4..8])));
-                }
-                i += 8 + 4 * sources + 4 * usize::from(rec[1]);
-            }
-            out
-        }
-        _ => Vec::new(),
-    }
-}
-
-fn reports(frame: &[u8], g: Ipv4Addr) -> bool {
-    igmp_records(frame).contains(&(true, g))
-}
-
-fn leaves(frame: &[u8], g: Ipv4Addr) -> bool {
-    igmp_records(frame).contains(&(false, g))
-}
-
 /// The IP TTL of `frame` if it is UDP carrying exactly `payload` (Ethernet padding aside).
 fn udp_ttl(frame: &[u8], payload: &[u8]) -> Option<u8> {
     let h = ws2_tests::wire::ipv4_headers(frame)?;
@@ -158,7 +92,7 @@ fn join_and_leave_multicast_v4() {
     rx.join_multicast_v4(&g, &ANY).expect("join_multicast_v4");
     assert_eq!(a.multicast_groups(), vec![g]);
     assert!(
-        sniff(&mut watcher, WAIT, |f| reports(f, g)).is_some(),
+        sniff(&mut watcher, WAIT, |f| joins(f, g)).is_some(),
         "a report"
     );
     tx.send_to(b"hello group", v4(g, 7100)).expect("send_to");

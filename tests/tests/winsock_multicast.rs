@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use ws2_stack::winsock::*;
 use ws2_stack::{Stack, StackConfig, WsaError};
 use ws2_tap::{Link, LinkStats, SwitchPort, VirtualSwitch};
-use ws2_tests::wire::ipv4_headers;
+use ws2_tests::capture::{drain, sniff, watch};
+use ws2_tests::wire::{igmp_in, ipv4_headers, joins, leaves, IgmpPacket};
 use ws2_tests::*;
 
 /// How long something that must happen may take.
@@ -170,153 +171,6 @@ fn assert_nothing_queued(ws: &Winsock, s: SOCKET, why: &str) {
 }
 
 // ---- the wire -------------------------------------------------------------------------
-
-/// Every frame the watcher has queued now.
-fn drain(port: &mut SwitchPort) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    while let Ok(Some(n)) = port.recv(&mut buf, Instant::now()) {
-        out.push(buf[..n].to_vec());
-    }
-    out
-}
-
-/// Every frame arriving at the watcher within `limit`.
-fn watch(port: &mut SwitchPort, limit: Duration) -> Vec<Vec<u8>> {
-    let end = Instant::now() + limit;
-    let mut out = Vec::new();
-    while Instant::now() < end {
-        let got = drain(port);
-        if got.is_empty() {
-            thread::sleep(Duration::from_millis(1));
-        }
-        out.extend(got);
-    }
-    out.extend(drain(port));
-    out
-}
-
-/// The first frame within `limit` that `want` accepts.
-fn sniff(port: &mut SwitchPort, limit: Duration, want: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(f) = drain(port).into_iter().find(|f| want(f)) {
-            return Some(f);
-        }
-        if Instant::now() >= end {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// One IGMP message, as far as these tests care (a v3 report is one entry per group record).
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Igmp {
-    /// A Membership Report (v1 0x12, v2 0x16, or a v3 record that keeps the group: IS_EX,
-    /// TO_EX, or an INCLUDE/ALLOW record with sources).
-    Report { version: u8, group: Ipv4Addr },
-    /// A Leave Group (v2 0x17, or a v3 TO_IN record with no sources).
-    Leave { group: Ipv4Addr },
-    /// Anything else (queries, BLOCK records).
-    Other,
-}
-
-/// An IGMP frame: the IP header fields RFC 2236 §2 and RFC 3376 §4 fix, and its messages.
-#[derive(Clone, Debug)]
-struct IgmpFrame {
-    ttl: u8,
-    dst: Ipv4Addr,
-    eth_dst: [u8; 6],
-    checksum_ok: bool,
-    messages: Vec<Igmp>,
-}
-
-/// The Internet checksum of `data` (0 when `data` holds a correct checksum).
-fn inet_checksum(data: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for pair in data.chunks(2) {
-        let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
-        sum += u32::from(word);
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-fn ip(b: &[u8]) -> Ipv4Addr {
-    Ipv4Addr::new(b[0], b[1], b[2], b[3])
-}
-
-/// Reads an Ethernet frame carrying IGMP; `None` for anything else or a truncated frame.
-fn igmp_frame(frame: &[u8]) -> Option<IgmpFrame> {
-    if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    let iph = &frame[14..];
-    if iph[9] != 2 {
-        return None;
-    }
-    let ihl = usize::from(iph[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([iph[2], iph[3]]));
-    let msg = iph.get(ihl..total.min(iph.len()))?;
-    if msg.len() < 8 {
-        return None;
-    }
-    let mut eth_dst = [0u8; 6];
-    eth_dst.copy_from_slice(&frame[..6]);
-    let group = ip(&msg[4..8]);
-    let messages = match msg[0] {
-        0x12 => vec![Igmp::Report { version: 1, group }],
-        0x16 => vec![Igmp::Report { version: 2, group }],
-        0x17 => vec![Igmp::Leave { group }],
-        0x22 => {
-            let records = usize::from(u16::from_be_bytes([msg[6], msg[7]]));
-            let mut at = 8;
-            let mut out = Vec::new();
-            for _ in 0..records {
-                let rec = msg.get(at..at + 8)?;
-                let (kind, aux, sources) = (
-                    rec[0],
-                    usize::from(rec[1]),
-                    usize::from(u16::from_be_bytes([rec[2], rec[3]])),
-                );
-                let group = ip(&rec[4..8]);
-                out.push(match (kind, sources) {
-                    (2 | 4, _) => Igmp::Report { version: 3, group },
-                    (3, 0) => Igmp::Leave { group },
-                    (1 | 3 | 5, _) => Igmp::Report { version: 3, group },
-                    _ => Igmp::Other,
-                });
-                at += 8 + 4 * sources + 4 * aux;
-            }
-            out
-        }
-        _ => vec![Igmp::Other],
-    };
-    Some(IgmpFrame {
-        ttl: iph[8],
-        dst: ip(&iph[16..20]),
-        eth_dst,
-        checksum_ok: inet_checksum(msg) == 0,
-        messages,
-    })
-}
-
-/// Whether `frame` is an IGMP frame holding a report for `g`.
-fn reports(frame: &[u8], g: Ipv4Addr) -> bool {
-    igmp_frame(frame).is_some_and(|f| {
-        f.messages
-            .iter()
-            .any(|m| matches!(m, Igmp::Report { group, .. } if *group == g))
-    })
-}
-
-/// Whether `frame` is an IGMP frame holding a leave for `g`.
-fn leaves(frame: &[u8], g: Ipv4Addr) -> bool {
-    igmp_frame(frame).is_some_and(|f| f.messages.contains(&Igmp::Leave { group: g }))
-}
 
 /// The IP TTL of `frame` if it is a UDP datagram to `to`.
 fn udp_ttl_to(frame: &[u8], to: SocketAddrV4) -> Option<u8> {
@@ -541,7 +395,7 @@ fn join_needs_a_multipoint_socket() {
     // Nothing was joined: no membership, no report, and the plain sockets stay unbound.
     assert!(groups_of(&a).is_empty(), "{:?}", groups_of(&a));
     assert!(
-        sniff(&mut watcher, QUIET, |f| igmp_frame(f).is_some()).is_none(),
+        sniff(&mut watcher, QUIET, |f| igmp_in(f).is_some()).is_none(),
         "no IGMP message"
     );
     assert_wsa_error(local_name(&a, plain), WsaError::WSAEINVAL);
@@ -577,27 +431,24 @@ fn blocking_join_sends_a_report() {
             let g = group(10 * i as u8 + j as u8 + 1);
             let s = leaf(&a);
             assert_eq!(join(&a, s, at(g, 39500 + j as u16), flags), Ok(s));
-            let frame = sniff(&mut watcher, WAIT, |f| reports(f, g)).unwrap_or_else(|| {
+            let frame = sniff(&mut watcher, WAIT, |f| joins(f, g)).unwrap_or_else(|| {
                 panic!("IGMP version {version:?}, flags {flags}: no report for {g}")
             });
-            let f = igmp_frame(&frame).expect("an IGMP frame");
+            let f = igmp_in(&frame).expect("an IGMP frame");
             let want = version.unwrap_or(3);
             assert!(
-                f.messages.contains(&Igmp::Report {
-                    version: want,
-                    group: g
-                }),
+                f.msg.joins(g) && f.msg.version() == Some(want),
                 "IGMP version {version:?}: {f:?}"
             );
             assert!(f.checksum_ok, "IGMP checksum: {f:?}");
-            assert_eq!(f.ttl, 1, "IGMP goes out with TTL 1: {f:?}");
+            assert_eq!(f.ip.ttl, 1, "IGMP goes out with TTL 1: {f:?}");
             let dst = if want == 3 {
                 Ipv4Addr::new(224, 0, 0, 22)
             } else {
                 g
             };
-            assert_eq!(f.dst, dst, "report destination: {f:?}");
-            assert_eq!(f.eth_dst, group_mac(dst));
+            assert_eq!(f.ip.dst, dst, "report destination: {f:?}");
+            assert_eq!(f.ip.dst_mac, group_mac(dst));
             assert!(groups_of(&a).contains(&g));
         }
     }
@@ -625,7 +476,7 @@ fn blocking_join_waits_for_the_report_to_leave() {
     // Switching is synchronous in the sender's `send`: a report that has left is queued at the
     // watcher already, no waiting.
     assert!(
-        drain(&mut watcher).iter().any(|f| reports(f, g)),
+        drain(&mut watcher).iter().any(|f| joins(f, g)),
         "the report is on the wire when WSAJoinLeaf returns"
     );
 }
@@ -637,16 +488,16 @@ fn sender_only_join_sends_no_igmp() {
     let g = group(1);
     let s = leaf(&a);
     assert_eq!(join(&a, s, at(g, 39600), JL_SENDER_ONLY), Ok(s));
-    let igmp: Vec<IgmpFrame> = watch(&mut watcher, QUIET)
+    let igmp: Vec<IgmpPacket> = watch(&mut watcher, QUIET)
         .iter()
-        .filter_map(|f| igmp_frame(f))
+        .filter_map(|f| igmp_in(f))
         .collect();
     assert!(igmp.is_empty(), "IGMP after a sender-only join: {igmp:?}");
     assert!(!groups_of(&a).contains(&g), "no interface membership");
     // The watcher does see IGMP: a receiving join on another socket is reported.
     let r = leaf(&a);
     assert_eq!(join(&a, r, at(g, 39601), JL_BOTH), Ok(r));
-    assert!(sniff(&mut watcher, WAIT, |f| reports(f, g)).is_some());
+    assert!(sniff(&mut watcher, WAIT, |f| joins(f, g)).is_some());
 }
 
 /// Conformance: 397 — after a `JL_SENDER_ONLY` join, datagrams sent to the group by other hosts are not delivered to the socket (while a receiving member on the same host and port gets them).
@@ -765,7 +616,7 @@ fn nonblocking_join_signals_fd_connect() {
     assert_ne!(ne.lNetworkEvents & FD_CONNECT, 0, "FD_CONNECT: {ne:?}");
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0, "FD_CONNECT error");
     assert!(
-        sniff(&mut watcher, WAIT, |f| reports(f, *to.ip())).is_some(),
+        sniff(&mut watcher, WAIT, |f| joins(f, *to.ip())).is_some(),
         "the report was sent"
     );
     // The socket is usable: the group's traffic arrives and raises FD_READ.
@@ -791,7 +642,7 @@ fn nonblocking_join_posts_fd_connect() {
     assert_eq!((m.hwnd, m.wParam, m.message), (q.hwnd(), s, WM_SOCK));
     assert_eq!(i32::from(WSAGETSELECTEVENT(m.lParam)), FD_CONNECT);
     assert_eq!(i32::from(WSAGETSELECTERROR(m.lParam)), 0);
-    assert!(sniff(&mut watcher, WAIT, |f| reports(f, *to.ip())).is_some());
+    assert!(sniff(&mut watcher, WAIT, |f| joins(f, *to.ip())).is_some());
 }
 
 /// Conformance: 401 — `FD_CONNECT` for a nonblocking join means the IGMP report has been sent: while the link refuses frames the join stays incomplete, and it completes once the report is out.
@@ -806,7 +657,7 @@ fn nonblocking_join_completes_once_the_report_left() {
     // The link refuses everything, yet the nonblocking call returns at once.
     assert_eq!(join(&a, s, at(g, 40120), JL_BOTH), Ok(s));
     let early = a.WSAWaitForMultipleEvents(&[ev], false, QUIET.as_millis() as u32, false);
-    let on_wire = drain(&mut watcher).iter().any(|f| reports(f, g));
+    let on_wire = drain(&mut watcher).iter().any(|f| joins(f, g));
     open.store(true, Ordering::SeqCst);
     assert!(!on_wire, "the gate held the report back");
     assert_eq!(
@@ -818,7 +669,7 @@ fn nonblocking_join_completes_once_the_report_left() {
     assert_ne!(ne.lNetworkEvents & FD_CONNECT, 0, "{ne:?}");
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0);
     assert!(
-        drain(&mut watcher).iter().any(|f| reports(f, g)),
+        drain(&mut watcher).iter().any(|f| joins(f, g)),
         "the report is on the wire when FD_CONNECT is signalled"
     );
 }
@@ -898,7 +749,7 @@ fn join_with_a_unicast_address_fails() {
     }
     assert!(groups_of(&a).is_empty());
     assert!(
-        sniff(&mut watcher, QUIET, |f| igmp_frame(f).is_some()).is_none(),
+        sniff(&mut watcher, QUIET, |f| igmp_in(f).is_some()).is_none(),
         "no IGMP message"
     );
     // The socket is left usable: a real group can still be joined.
@@ -929,7 +780,7 @@ fn join_with_caller_data_fails() {
         );
     }
     assert!(groups_of(&a).is_empty());
-    assert!(sniff(&mut watcher, QUIET, |f| igmp_frame(f).is_some()).is_none());
+    assert!(sniff(&mut watcher, QUIET, |f| igmp_in(f).is_some()).is_none());
     // Not half-joined: the same join without caller data succeeds (not WSAEISCONN).
     assert_eq!(join(&a, s, to, JL_BOTH), Ok(s));
 }
@@ -1013,7 +864,7 @@ fn join_with_unadmittable_sqos_fails() {
         WsaError::WSAEOPNOTSUPP,
     );
     assert!(groups_of(&a).is_empty(), "no membership");
-    assert!(sniff(&mut watcher, QUIET, |f| igmp_frame(f).is_some()).is_none());
+    assert!(sniff(&mut watcher, QUIET, |f| igmp_in(f).is_some()).is_none());
     let fits = sending(80_000, 8_000, GuaranteedService);
     assert_eq!(join_with_qos(&a, s, to, &fits), Ok(s));
     assert_eq!(get_qos(&a, s), as_reported(&fits));
@@ -1177,13 +1028,13 @@ fn closing_the_last_member_leaves_the_group() {
         b.closesocket(s).expect("closesocket");
         let leave = sniff(&mut watcher, WAIT, |f| leaves(f, g));
         let leave = leave.unwrap_or_else(|| panic!("IGMP {version:?}: no Leave for {g}"));
-        let f = igmp_frame(&leave).expect("IGMP");
+        let f = igmp_in(&leave).expect("IGMP");
         let dst = if version == Some(2) {
             Ipv4Addr::new(224, 0, 0, 2) // RFC 2236 §3: all-routers
         } else {
             Ipv4Addr::new(224, 0, 0, 22)
         };
-        assert_eq!((f.dst, f.ttl), (dst, 1), "IGMP {version:?}: {f:?}");
+        assert_eq!((f.ip.dst, f.ip.ttl), (dst, 1), "IGMP {version:?}: {f:?}");
         assert!(membership_becomes(&b, g, false), "{:?}", groups_of(&b));
         // The group's traffic is no longer delivered to anything on B's port.
         let plain = new_socket(&b, SOCK_DGRAM);
@@ -1323,7 +1174,7 @@ fn deering_membership_options() {
     let from_b = udp_bound(&b, at(B, 60002));
     let from_c = udp_bound(&c, at(C, 60003));
     set_ip(&a, s, IP_ADD_MEMBERSHIP, &mreq(g).as_bytes()[..]).expect("IP_ADD_MEMBERSHIP");
-    assert!(sniff(&mut watcher, WAIT, |f| reports(f, g)).is_some());
+    assert!(sniff(&mut watcher, WAIT, |f| joins(f, g)).is_some());
     sendto(&b, from_b, b"b1", to).unwrap();
     assert_eq!(next_dgram(&a, s), (b"b1".to_vec(), at(B, 60002)));
     // Block B: C still gets through, B not (the quiet period gives B's datagram time to show).
