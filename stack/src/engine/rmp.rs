@@ -108,6 +108,9 @@ pub(crate) struct RmpSock {
     pub(crate) closed: Option<i32>,
     /// Disconnect data the peer sent (`WSARecvDisconnect`).
     pub(crate) disconnect_data: Option<Vec<u8>>,
+    /// The peer sent DISCONNECT: a half close, like TCP's FIN — `FD_CLOSE` and end of data
+    /// here, while this end may still send (and a leaf stays in the fan-out).
+    peer_done: bool,
     /// `shutdown(SD_SEND)` or `WSASendDisconnect`: no more sends.
     shut_send: bool,
 }
@@ -131,6 +134,7 @@ impl RmpSock {
             rx_bytes: 0,
             closed: None,
             disconnect_data: None,
+            peer_done: false,
             shut_send: false,
         }
     }
@@ -544,7 +548,8 @@ impl Core {
         }
         let r = self.rmp(id)?;
         let Some((data, from)) = r.rx.front() else {
-            return match r.closed {
+            let end = r.closed.or(r.peer_done.then_some(0));
+            return match end {
                 Some(0) => Ok(Some(Received {
                     len: 0,
                     from: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
@@ -594,7 +599,10 @@ impl Core {
             _ => None,
         };
         // Like TCP: FD_CLOSE once the last message has been read.
-        c.close = rs.closed.filter(|_| rs.rx.is_empty());
+        c.close = rs
+            .closed
+            .or(rs.peer_done.then_some(0))
+            .filter(|_| rs.rx.is_empty());
     }
 
     /// Readiness for `select`: (readable, writable, exceptional). Join completion is not
@@ -936,9 +944,8 @@ impl Core {
             Event::PeerDisconnected { data } => {
                 if let Ok(r) = self.rmp(id) {
                     r.disconnect_data = Some(data);
-                    r.closed.get_or_insert(0);
+                    r.peer_done = true;
                 }
-                self.rmp_leaf_gone(id);
             }
             Event::SessionEnded => self.rmp_link_over(id, None, Some(0)),
             Event::PeerClosed { clean } => {
@@ -981,14 +988,6 @@ impl Core {
             self.fd_arm(id, FD_CONNECT);
         } else {
             self.fd_update(id);
-        }
-    }
-
-    /// A root-side c_leaf's leaf said DISCONNECT: it leaves the session (its socket stays
-    /// until closed).
-    fn rmp_leaf_gone(&mut self, id: SocketId) {
-        if let Some((root, leaf)) = self.rmp_ref(id).and_then(|r| r.root_of) {
-            self.rmp_forget_leaf(root, id, leaf);
         }
     }
 
