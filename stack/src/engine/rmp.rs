@@ -444,7 +444,10 @@ impl Core {
         };
         let (qos, tcp) = (
             sock.qos.clone(),
-            sock.rmp.as_ref().and_then(|r| r.link.as_ref()).map(|l| l.tcp),
+            sock.rmp
+                .as_ref()
+                .and_then(|r| r.link.as_ref())
+                .map(|l| l.tcp),
         );
         let Some(tcp) = tcp else { return };
         if let Some(t) = self.table.get_mut(&tcp) {
