@@ -885,6 +885,35 @@ fn non_rooted_leaf_data_is_relayed() {
     }
 }
 
+/// `SIO_MULTIPOINT_LOOPBACK` on RMP (docs/decisions.md): off by default, a leaf of the
+/// non-rooted plane does not read its own data; turned on, it does — once, from itself — while
+/// the other leaves still get exactly one copy.
+#[test]
+fn multipoint_loopback_on_a_leaf() {
+    let (_sw, h, r, _c, leaves) = session_of_three(43130, IPPROTO_RMP_RELAY);
+    send_msg(&h[1], leaves[0], b"off");
+    assert_eq!(next_msg(&h[0], r).0, b"off");
+    assert_quiet(&h[1], leaves[0], "loopback is off by default");
+    let mut n = 0;
+    h[1].WSAIoctl(
+        leaves[0],
+        SIO_MULTIPOINT_LOOPBACK,
+        &1i32.to_ne_bytes(),
+        &mut [],
+        Some(&mut n),
+        None,
+        None,
+    )
+    .expect("SIO_MULTIPOINT_LOOPBACK on an RMP leaf");
+    send_msg(&h[1], leaves[0], b"on");
+    let (m, from) = next_msg(&h[1], leaves[0]);
+    assert_eq!((m.as_slice(), *from.ip()), (&b"on"[..], B), "its own copy");
+    assert_quiet(&h[1], leaves[0], "one copy only");
+    assert_eq!(next_msg(&h[2], leaves[1]).0, b"off");
+    assert_eq!(next_msg(&h[2], leaves[1]).0, b"on");
+    assert_quiet(&h[2], leaves[1], "the others get one copy each");
+}
+
 /// Non-rooted plane: a `JL_SENDER_ONLY` leaf gets no relayed data, and a `JL_RECEIVER_ONLY`
 /// leaf may not send (refused locally).
 #[test]

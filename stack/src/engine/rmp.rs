@@ -113,6 +113,9 @@ pub(crate) struct RmpSock {
     peer_done: bool,
     /// `shutdown(SD_SEND)` or `WSASendDisconnect`: no more sends.
     shut_send: bool,
+    /// `SIO_MULTIPOINT_LOOPBACK`: the socket also reads what it sends to the session (off by
+    /// default on RMP: rooted sessions do not loop back, docs/decisions.md).
+    pub(crate) loopback: bool,
 }
 
 impl RmpSock {
@@ -136,6 +139,7 @@ impl RmpSock {
             disconnect_data: None,
             peer_done: false,
             shut_send: false,
+            loopback: false,
         }
     }
 
@@ -489,6 +493,7 @@ impl Core {
                 WsaError(e)
             });
         }
+        let looped = r.loopback;
         let targets: Vec<SocketId> = if r.c_root {
             if !r.sends_to_leaves() {
                 return Err(WsaError::WSAEOPNOTSUPP);
@@ -532,6 +537,14 @@ impl Core {
                     }
                 }
             }
+        }
+        if looped {
+            let me = self.sock(id)?;
+            let from = me
+                .local
+                .or(me.bound)
+                .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+            self.rmp_deliver(id, data.to_vec(), from);
         }
         self.wake = true;
         Ok(Some(data.len()))

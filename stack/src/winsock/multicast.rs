@@ -355,7 +355,13 @@ impl Winsock {
             return None;
         }
         Some(self.stack.with_quiet(|core| {
-            if !core.sock(id)?.mcast.multipoint {
+            let sock = core.sock(id)?;
+            if let (Some(r), SIO_MULTIPOINT_LOOPBACK) = (sock.rmp.as_deref_mut(), code) {
+                // RMP (docs/rmp.md §6): whether this socket reads its own session sends.
+                r.loopback = int_of(input.get(..4).ok_or(WsaError::WSAEFAULT)?) != 0;
+                return Ok(0);
+            }
+            if !sock.mcast.multipoint {
                 return Err(WsaError::WSAEINVAL);
             }
             let v = int_of(input.get(..4).ok_or(WsaError::WSAEFAULT)?);
