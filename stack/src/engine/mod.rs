@@ -887,8 +887,14 @@ fn run(inner: &Inner, mut link: Box<dyn Link>) {
             let until = *drain_until.get_or_insert_with(|| {
                 // The last handle is gone: close every socket gracefully, so queued data and
                 // FINs still reach the peers, for at most DRAIN_TIME.
-                let ids: Vec<SocketId> = core.table.keys().copied().collect();
-                for id in ids {
+                // RMP sockets first: their last words (DISCONNECT, END) go into the hidden TCP
+                // sockets, which close after them.
+                let (hidden, visible): (Vec<SocketId>, Vec<SocketId>) = core
+                    .table
+                    .keys()
+                    .copied()
+                    .partition(|id| core.rmp_hidden.contains(id));
+                for id in visible.into_iter().chain(hidden) {
                     core.remove(id, false);
                 }
                 Instant::now() + DRAIN_TIME
