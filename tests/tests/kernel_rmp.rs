@@ -25,15 +25,14 @@
 //! address: the only hosts are the two stacks. Each test uses its own subnet, 10.77.50–55.x, and
 //! its own namespace, which `Netns` deletes on drop (also on panic).
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::PathBuf;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use ws2_stack::winsock::*;
 use ws2_stack::{Stack, WsaError};
+use ws2_tests::capture::{Capture, Frame};
 use ws2_tests::netns::{require_netns, Netns};
 use ws2_tests::{at, bind, config, retry, sa, set_nonblocking, started};
 
@@ -644,104 +643,6 @@ fn leaf_link_down_mid_session() {
 
 // ---- the wire ------------------------------------------------------------------------------
 
-/// `tcpdump -w` on one interface of a namespace; stopped (and its file removed) on drop.
-struct Tcpdump {
-    child: Option<Child>,
-    stderr: Option<BufReader<ChildStderr>>,
-    path: PathBuf,
-}
-
-impl Tcpdump {
-    /// Starts `tcpdump -i dev filter` in `ns`; returns once it listens.
-    fn start(ns: &Netns, dev: &str, filter: &str) -> Tcpdump {
-        let path = std::env::temp_dir().join(format!(
-            "ws2-kernel-rmp-{}-{}.pcap",
-            std::process::id(),
-            ns.name()
-        ));
-        let _ = std::fs::remove_file(&path);
-        let file = path.display().to_string();
-        let mut child = ns
-            .command(&[
-                "tcpdump",
-                "-i",
-                dev,
-                "-n",
-                "-U",
-                "--immediate-mode",
-                "-Z",
-                "root",
-                "-s",
-                "0",
-                "-w",
-                &file,
-                filter,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run tcpdump in the namespace");
-        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
-        let mut cap = Tcpdump {
-            child: Some(child),
-            stderr: None,
-            path,
-        };
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = stderr.read_line(&mut line).expect("read tcpdump's stderr");
-            assert!(n > 0, "tcpdump exited before listening");
-            if line.contains("listening on") {
-                break;
-            }
-        }
-        cap.stderr = Some(stderr);
-        cap
-    }
-
-    /// Interrupts tcpdump (so it flushes), waits for it; its summary.
-    fn stop(&mut self) -> String {
-        let Some(mut child) = self.child.take() else {
-            return String::new();
-        };
-        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
-        // SAFETY: kill has no memory-safety preconditions; `pid` is our own child, not yet
-        // reaped, so the id cannot have been reused.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::kill(pid, libc::SIGINT);
-        }
-        let mut rest = String::new();
-        if let Some(mut e) = self.stderr.take() {
-            let _ = e.read_to_string(&mut rest);
-        }
-        let _ = child.wait();
-        rest
-    }
-
-    /// Stops the capture and returns the pcap file's bytes; fails if the kernel dropped any.
-    fn finish(mut self) -> Vec<u8> {
-        thread::sleep(Duration::from_millis(100));
-        let summary = self.stop();
-        assert!(
-            summary
-                .lines()
-                .any(|l| l.trim() == "0 packets dropped by kernel"),
-            "the capture must be complete; tcpdump said: {summary}"
-        );
-        std::fs::read(&self.path).expect("read the capture")
-    }
-}
-
-impl Drop for Tcpdump {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 /// One direction of a TCP connection, as captured.
 #[derive(Debug)]
 struct Flow {
@@ -782,29 +683,12 @@ impl Flow {
 }
 
 /// The IPv4/TCP flows in a pcap file (Ethernet, either byte order, µs or ns stamps).
-fn tcp_flows(pcap: &[u8]) -> Vec<Flow> {
-    assert!(pcap.len() >= 24, "a pcap file has a 24-byte header");
-    let magic = u32::from_le_bytes(pcap[..4].try_into().expect("4 bytes"));
-    let le = matches!(magic, 0xa1b2_c3d4 | 0xa1b2_3c4d);
-    let u32_at = |b: &[u8], i: usize| {
-        let v: [u8; 4] = b[i..i + 4].try_into().expect("4 bytes");
-        if le {
-            u32::from_le_bytes(v)
-        } else {
-            u32::from_be_bytes(v)
-        }
-    };
-    assert_eq!(u32_at(pcap, 20), 1, "link type Ethernet");
+fn tcp_flows(frames: &[Frame]) -> Vec<Flow> {
     let be16 = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
     let be32 = |b: &[u8], i: usize| u32::from_be_bytes(b[i..i + 4].try_into().expect("4 bytes"));
     let mut flows: Vec<Flow> = Vec::new();
-    let mut pos = 24;
-    while pos + 16 <= pcap.len() {
-        let incl = u32_at(pcap, pos + 8) as usize;
-        let Some(f) = pcap.get(pos + 16..pos + 16 + incl) else {
-            break;
-        };
-        pos += 16 + incl;
+    for frame in frames {
+        let f = &frame.data[..];
         if f.len() < 34 || be16(f, 12) != 0x0800 || f[23] != 6 {
             continue;
         }
@@ -891,7 +775,7 @@ fn wire_shows_rmp_over_tcp() {
     }
     let port = 7054;
     let lan = Lan::new(54);
-    let cap = Tcpdump::start(&lan.ns, BRIDGE, &format!("tcp port {port}"));
+    let cap = Capture::start(&lan.ns, BRIDGE, &format!("tcp port {port}"));
     let (a, b) = (&lan.a, lan.b());
     let s = invite(&lan, port);
     let (down, up) = (msg(1), msg(2));
@@ -902,9 +786,9 @@ fn wire_shows_rmp_over_tcp() {
     let ev = watch_close(b, s.leaf);
     a.closesocket(s.root).expect("close the root");
     assert_eq!(wait_close(b, s.leaf, ev, Duration::from_secs(10)).0, 0);
-    let pcap = cap.finish();
+    let frames = cap.finish();
 
-    let flows = tcp_flows(&pcap);
+    let flows = tcp_flows(&frames);
     let leaf_end = at(lan.b_ip, port);
     let initiator = flows
         .iter()
