@@ -62,7 +62,7 @@ pub fn SleepEx(dwMilliseconds: u32, bAlertable: bool) -> u32 {
 static NEXT_WINDOW: AtomicUsize = AtomicUsize::new(1);
 static WINDOWS: LazyLock<Mutex<HashMap<HWND, Sender<MSG>>>> = LazyLock::new(Mutex::default);
 
-fn windows() -> std::sync::MutexGuard<'static, HashMap<HWND, Sender<MSG>>> {
+pub(super) fn windows() -> std::sync::MutexGuard<'static, HashMap<HWND, Sender<MSG>>> {
     WINDOWS.lock().unwrap_or_else(|e| e.into_inner())
 }
 

@@ -24,6 +24,7 @@ mod multicast;
 mod options;
 mod overlapped;
 mod qos;
+mod resolve;
 mod rmp;
 mod select;
 mod sockets;
@@ -55,6 +56,7 @@ pub use events::*;
 pub use hooks::BlockingHook;
 pub use multicast::*;
 pub use qos::*;
+pub use resolve::*;
 pub use rmp::{IPPROTO_RMP, IPPROTO_RMP_RELAY};
 pub use types::*;
 
@@ -84,6 +86,7 @@ struct Session {
     /// Negotiated (major, minor) of the latest successful `WSAStartup`.
     version: (u8, u8),
     sockets: HashSet<SocketId>,
+    resolve: resolve::State,
 }
 
 /// One Winsock application on a [`Stack`]; clones share it.
@@ -226,6 +229,7 @@ impl Winsock {
             session.sockets.drain().collect()
         };
         hooks::clear_hook();
+        self.resolve_cleanup();
         self.stack.with(|core| {
             for id in ids {
                 core.remove(id, true);
