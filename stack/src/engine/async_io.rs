@@ -35,6 +35,8 @@ pub(crate) struct OvOp {
     pub(crate) to: Option<SocketAddrV4>,
     /// Bytes of a stream send already handed to smoltcp.
     sent: usize,
+    /// An `AcceptEx` queued on a listening socket's receive queue.
+    accept: Option<AcceptOp>,
     completion: Completion,
 }
 
@@ -48,8 +50,40 @@ impl OvOp {
             buffers,
             to,
             sent: 0,
+            accept: None,
             completion,
         }
+    }
+
+    /// An `AcceptEx` of a connection onto `socket`, into `buffer`: `recv_len` bytes of first
+    /// data, then a local address slot of `local_len` bytes and a remote one of `remote_len`
+    /// (the caller checked that `buffer` holds them all and that each slot has 18 bytes).
+    pub(crate) fn accept(
+        buffer: WSABUF,
+        socket: SocketId,
+        (recv_len, local_len, remote_len): (usize, usize, usize),
+        completion: Completion,
+    ) -> OvOp {
+        OvOp {
+            buffers: vec![buffer],
+            to: None,
+            sent: 0,
+            accept: Some(AcceptOp {
+                socket,
+                recv_len,
+                local_len,
+                remote_len,
+                connected: false,
+            }),
+            completion,
+        }
+    }
+
+    /// The `sockaddr_in` bytes of an `AcceptEx` address slot, if it holds one (the inverse of
+    /// [`acceptex_encode`], for `GetAcceptExSockaddrs`).
+    pub(crate) fn acceptex_address(slot: &[u8]) -> Option<[u8; 16]> {
+        let len = u16::from_le_bytes([*slot.first()?, *slot.get(1)?]);
+        (len == 16).then(|| slot.get(2..18)?.try_into().ok())?
     }
 
     fn total(&self) -> usize {
@@ -65,6 +99,35 @@ impl OvOp {
             from: None,
         });
     }
+}
+
+// ---- AcceptEx ----------------------------------------------------------------------------
+
+/// An overlapped `AcceptEx` (CHECKLIST §1.3 `AcceptEx`): it waits in its listening socket's
+/// `ov_recv` queue, takes the oldest completed connection onto `socket`, writes the two address
+/// slots and, if `recv_len > 0`, waits there for the first data.
+#[derive(Debug)]
+struct AcceptOp {
+    /// `sAcceptSocket`: an open TCP socket, neither bound nor connected, that becomes the
+    /// connection.
+    socket: SocketId,
+    /// `dwReceiveDataLength`.
+    recv_len: usize,
+    /// `dwLocalAddressLength`.
+    local_len: usize,
+    /// `dwRemoteAddressLength`.
+    remote_len: usize,
+    /// The connection is on `socket`; what is left is the first data.
+    connected: bool,
+}
+
+/// One address slot of an `AcceptEx` buffer (CHECKLIST Part 3 #10: our own layout): the
+/// length of the address as a little-endian `u16`, then the 16 bytes of the `sockaddr_in` as
+/// it lies in memory, then zeros to the slot's end. `slot` holds at least 18 bytes.
+fn acceptex_encode(slot: &mut [u8], addr: [u8; 16]) {
+    slot.fill(0);
+    slot[..2].copy_from_slice(&16u16.to_le_bytes());
+    slot[2..18].copy_from_slice(&addr);
 }
 
 /// Copies `data` into the buffers in order (scatter).
@@ -276,6 +339,10 @@ impl Core {
         if sock.ov_recv.is_empty() && sock.ov_send.is_empty() {
             return;
         }
+        if matches!(sock.state, State::Listening(_)) {
+            self.ov_accept(id);
+            return;
+        }
         let (proto, connecting) = (sock.proto, matches!(sock.state, State::Connecting(_)));
         if proto == Proto::Tcp && connecting && self.tcp_connect_poll(id).is_none() {
             return;
@@ -444,5 +511,174 @@ impl Core {
                 }
             }
         }
+    }
+
+    // ---- AcceptEx and TransmitFile's socket reuse ----------------------------------------
+
+    /// Whether a pending `AcceptEx` on any listener names `socket` as its `sAcceptSocket`.
+    pub(crate) fn ov_accept_target(&self, socket: SocketId) -> bool {
+        self.table.values().any(|s| {
+            s.ov_recv
+                .iter()
+                .any(|op| op.accept.as_ref().is_some_and(|a| a.socket == socket))
+        })
+    }
+
+    /// Moves a listener's `AcceptEx` operations forward: each takes the oldest completed
+    /// connection in the order they were posted, then (with `recv_len > 0`) completes when its
+    /// connection's first data arrives, with 0 bytes when the client closed without sending.
+    /// An operation whose accept socket was closed, bound or connected meanwhile ends
+    /// `WSA_OPERATION_ABORTED` (no indication, D-10) or `WSAEINVAL`, leaving the connection in
+    /// the backlog for the next one.
+    fn ov_accept(&mut self, id: SocketId) {
+        let Some(sock) = self.table.get_mut(&id) else {
+            return;
+        };
+        let ops = std::mem::take(&mut sock.ov_recv);
+        let mut waiting = VecDeque::new();
+        for mut op in ops {
+            let Some(acc) = op.accept.as_mut() else {
+                op.complete(Some(WsaError::WSAENOTCONN), 0, 0);
+                continue;
+            };
+            let target = acc.socket;
+            if !acc.connected {
+                match self.table.get(&target) {
+                    None => {
+                        op.completion.abort(op.buffers);
+                        continue;
+                    }
+                    Some(t) if !matches!(t.state, State::Idle) || t.bound.is_some() => {
+                        op.complete(Some(WsaError::WSAEINVAL), 0, 0);
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+                // The connection goes to the AcceptEx socket, which does not inherit the
+                // listener's registration: keep tcp_accept from raising events for the socket
+                // it makes on the way.
+                let select = self.table.get_mut(&id).and_then(|l| l.select.take());
+                let accepted = self.tcp_accept(id);
+                if let Some(l) = self.table.get_mut(&id) {
+                    l.select = select;
+                }
+                match accepted {
+                    Ok(None) => {
+                        waiting.push_back(op);
+                        continue;
+                    }
+                    Err(e) => {
+                        op.complete(Some(e), 0, 0);
+                        continue;
+                    }
+                    Ok(Some((new, _))) => {
+                        let Some(acc) = op.accept.as_mut() else {
+                            continue;
+                        };
+                        acc.connected = true;
+                        let (r, l, rl) = (acc.recv_len, acc.local_len, acc.remote_len);
+                        let names = self.ov_move_connection(new, target);
+                        if let (Some((local, remote)), Some(b)) = (names, op.buffers.first_mut()) {
+                            acceptex_encode(&mut b.buf[r..r + l], local);
+                            acceptex_encode(&mut b.buf[r + l..r + l + rl], remote);
+                        }
+                    }
+                }
+            }
+            let recv_len = op.accept.as_ref().map_or(0, |a| a.recv_len);
+            if recv_len == 0 {
+                op.complete(None, 0, 0);
+                continue;
+            }
+            let Some(b) = op.buffers.first_mut() else {
+                continue;
+            };
+            match self.tcp_recv(target, &mut b.buf[..recv_len], false) {
+                Ok(Some(n)) => op.complete(None, n, 0),
+                Ok(None) => waiting.push_back(op),
+                Err(WsaError::WSAENOTSOCK) => op.completion.abort(op.buffers),
+                Err(e) => op.complete(Some(e), 0, 0),
+            }
+        }
+        if let Some(sock) = self.table.get_mut(&id) {
+            sock.ov_recv = waiting;
+        }
+    }
+
+    /// Puts the connection `tcp_accept` made as socket `from` onto the `AcceptEx` socket `to`,
+    /// which keeps its own attributes (overlapped, blocking mode, its own registration) and
+    /// does not inherit the listener's until `SO_UPDATE_ACCEPT_CONTEXT`. Returns the
+    /// connection's (local, remote) names as `sockaddr_in` bytes.
+    fn ov_move_connection(&mut self, from: SocketId, to: SocketId) -> Option<([u8; 16], [u8; 16])> {
+        let mut conn = self.table.remove(&from)?;
+        self.watch(from);
+        let Some(target) = self.table.get_mut(&to) else {
+            self.table.insert(from, conn);
+            self.remove(from, true);
+            return None;
+        };
+        conn.overlapped = target.overlapped;
+        conn.nonblocking = target.nonblocking;
+        conn.select = target.select.take();
+        let (local, remote) = (conn.local?, conn.peer?);
+        *target = conn;
+        self.conns.insert((local, remote), to);
+        self.watch(to);
+        let bytes = |a: SocketAddrV4| {
+            let mut b = [0u8; 16];
+            b[..2].copy_from_slice(&2i16.to_ne_bytes());
+            b[2..4].copy_from_slice(&a.port().to_be_bytes());
+            b[4..8].copy_from_slice(&a.ip().octets());
+            b
+        };
+        Some((bytes(local), bytes(remote)))
+    }
+
+    /// `TransmitFile(TF_DISCONNECT | TF_REUSE_SOCKET)`: the connection closes gracefully in the
+    /// background (queued data, then FIN) and the socket becomes a fresh TCP socket, neither
+    /// bound nor connected, that keeps its options, attributes and registration and can be
+    /// passed to `AcceptEx` again. Other overlapped operations still queued on it end
+    /// `WSA_OPERATION_ABORTED` with their indications.
+    pub(crate) fn ov_reuse_socket(&mut self, id: SocketId) -> Result<(), WsaError> {
+        let mut fresh = super::new_sock(Proto::Tcp, self);
+        let sock = self.table.get_mut(&id).ok_or(WsaError::WSAENOTSOCK)?;
+        fresh.opts = sock.opts;
+        fresh.overlapped = sock.overlapped;
+        fresh.nonblocking = sock.nonblocking;
+        fresh.select = sock.select.as_ref().map(|r| Box::new(r.inherited()));
+        let old = std::mem::replace(sock, fresh);
+        for op in old.ov_recv.into_iter().chain(old.ov_send) {
+            op.complete(Some(WsaError::WSA_OPERATION_ABORTED), 0, 0);
+        }
+        self.recv_shut.remove(&id);
+        if let (Some(l), Some(r)) = (old.local, old.peer) {
+            if self.conns.get(&(l, r)) == Some(&id) {
+                self.conns.remove(&(l, r));
+            }
+        }
+        let port = old
+            .bound
+            .filter(|_| old.holds_port)
+            .map(|b| (old.proto, b.port(), id));
+        match old.state {
+            State::Connected(h) | State::Connecting(h) => {
+                let s = self.tcp(h);
+                if old.reset {
+                    s.abort();
+                } else {
+                    s.close();
+                }
+                s.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
+                self.orphan(h, port);
+            }
+            _ => {
+                if let Some((p, port, id)) = port {
+                    self.ports.release(p, port, id);
+                }
+            }
+        }
+        self.wake = true;
+        self.watch(id);
+        Ok(())
     }
 }

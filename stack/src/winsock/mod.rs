@@ -20,6 +20,7 @@ mod byteorder;
 mod catalog;
 mod events;
 mod hooks;
+mod mswsock;
 mod multicast;
 mod options;
 mod overlapped;
@@ -54,6 +55,7 @@ pub use catalog::{
 };
 pub use events::*;
 pub use hooks::BlockingHook;
+pub use mswsock::*;
 pub use multicast::*;
 pub use qos::*;
 pub use resolve::*;

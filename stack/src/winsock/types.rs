@@ -350,6 +350,26 @@ pub const WSAPROTOCOL_LEN: usize = 255;
 
 // ---- end of the protocol catalog block ---------------------------------------------------------
 
+// ---- Microsoft extensions (MSWSOCK: TransmitFile; winsock/mswsock.rs) ---------------------------
+
+/// `TF_DISCONNECT`: a transport-level disconnect (graceful: queued data, then FIN) once all the
+/// data is queued.
+pub const TF_DISCONNECT: u32 = 0x01;
+/// `TF_REUSE_SOCKET`: with [`TF_DISCONNECT`] only; afterwards the socket is neither bound nor
+/// connected and can be `AcceptEx`'s `sAcceptSocket` again.
+pub const TF_REUSE_SOCKET: u32 = 0x02;
+/// `TF_WRITE_BEHIND`: return at once, the transfer going on in the background, with no
+/// completion indication; not combinable with the two above.
+pub const TF_WRITE_BEHIND: u32 = 0x04;
+/// `TF_USE_DEFAULT_WORKER`: accepted, no effect (the transfer always runs on a ws2 thread).
+pub const TF_USE_DEFAULT_WORKER: u32 = 0x00;
+/// `TF_USE_SYSTEM_THREAD`: accepted, no effect (as [`TF_USE_DEFAULT_WORKER`]).
+pub const TF_USE_SYSTEM_THREAD: u32 = 0x10;
+/// `TF_USE_KERNEL_APC`: accepted, no effect (there is no kernel APC here).
+pub const TF_USE_KERNEL_APC: u32 = 0x20;
+
+// ---- end of the Microsoft extensions block -------------------------------------------------------
+
 #[cfg(test)]
 mod tests {
     use super::*;
