@@ -239,13 +239,20 @@ impl Reader<'_> {
         Some(i16::from_ne_bytes([b[0], b[1]]))
     }
 
+    /// The string at `at`; offset 0 (the structure itself) is a NULL pointer.
     fn string(&self, at: usize) -> Option<String> {
+        if at == 0 {
+            return None;
+        }
         let rest = self.0.get(at..)?;
         let end = rest.iter().position(|&c| c == 0)?;
         String::from_utf8(rest[..end].to_vec()).ok()
     }
 
     fn ptrs(&self, mut at: usize) -> Option<Vec<usize>> {
+        if at == 0 {
+            return None;
+        }
         let mut out = Vec::new();
         loop {
             let p = self.u32(at)?;
@@ -446,6 +453,7 @@ mod tests {
             let _ = HOSTENT::from_blob(&h[..n]);
         }
         assert_eq!(HOSTENT::from_blob(&h[..10]), None);
+        assert_eq!(HOSTENT::from_blob(&[0; 64]), None, "NULL pointers");
     }
 
     #[test]
