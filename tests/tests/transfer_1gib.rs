@@ -108,7 +108,9 @@ fn serve(b: &Winsock, l: SOCKET) -> (u64, [u8; 32]) {
     hash.update(&buf[..first as usize]);
     let mut got = u64::from(first);
     let mut bufs = [WSABUF::zeroed(RECV)];
-    while first > 0 {
+    // A first block of 0 bytes is already the end of the stream.
+    let mut ended = first == 0;
+    while !ended {
         let (mut n, mut flags) = (0, 0);
         let r = b.WSARecv(
             acc,
@@ -125,9 +127,7 @@ fn serve(b: &Winsock, l: SOCKET) -> (u64, [u8; 32]) {
         };
         bufs = [ov.take_buffers().remove(0)];
         bufs[0].len = RECV as u32;
-        if n == 0 {
-            break;
-        }
+        ended = n == 0;
         hash.update(&bufs[0].buf[..n as usize]);
         got += u64::from(n);
     }

@@ -35,8 +35,9 @@ pub(crate) struct OvOp {
     pub(crate) to: Option<SocketAddrV4>,
     /// Bytes of a stream send already handed to smoltcp.
     sent: usize,
-    /// An `AcceptEx` queued on a listening socket's receive queue.
-    accept: Option<AcceptOp>,
+    /// An `AcceptEx` queued on a listening socket's receive queue (boxed: rare, and it would
+    /// grow every send and receive).
+    accept: Option<Box<AcceptOp>>,
     completion: Completion,
 }
 
@@ -68,13 +69,13 @@ impl OvOp {
             buffers: vec![buffer],
             to: None,
             sent: 0,
-            accept: Some(AcceptOp {
+            accept: Some(Box::new(AcceptOp {
                 socket,
                 recv_len,
                 local_len,
                 remote_len,
                 connected: false,
-            }),
+            })),
             completion,
         }
     }
