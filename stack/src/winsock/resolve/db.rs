@@ -200,7 +200,7 @@ impl Blob {
 
     /// Room for `n` pointers and the terminating NULL; returns its offset.
     fn ptr_array(&mut self, n: usize) -> usize {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
         let at = self.buf.len();
