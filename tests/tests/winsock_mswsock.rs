@@ -308,7 +308,6 @@ fn accept_ex_order_and_abort() {
 /// Conformance: 578 — after SO_UPDATE_ACCEPT_CONTEXT the AcceptEx socket has the listening
 /// socket's WSAAsyncSelect registration; before, it has none.
 #[test]
-#[ignore = "setsockopt does not route SO_UPDATE_ACCEPT_CONTEXT to mswsock.rs yet (options.rs)"]
 fn update_accept_context_inherits_the_registration() {
     let (a, b) = two_hosts(5780);
     let (l, acc, ov) = server(&b, 5780);
@@ -613,4 +612,21 @@ fn sockaddrs_of_garbage_are_empty() {
         assert_eq!((llen, rlen), (0, 0));
         assert_eq!((local, remote), Default::default());
     }
+}
+
+/// Conformance: 579 — `getsockopt(SO_CONNECT_TIME)` returns 0xFFFFFFFF on an unconnected socket and the number of seconds connected otherwise.
+#[test]
+fn connect_time() {
+    let (a, b) = two_hosts(579);
+    let fresh = new_socket(&a, SOCK_STREAM);
+    assert_eq!(get_int(&a, fresh, SOL_SOCKET, SO_CONNECT_TIME), Ok(-1));
+    let (c, s) = tcp_pair(&a, &b, 5790);
+    assert_eq!(get_int(&a, c, SOL_SOCKET, SO_CONNECT_TIME), Ok(0));
+    assert_eq!(get_int(&b, s, SOL_SOCKET, SO_CONNECT_TIME), Ok(0));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // The engine's clock moves with its passes; a ping-pong makes one.
+    send_all(&a, c, b"x");
+    recv_exact(&b, s, 1);
+    assert_eq!(get_int(&a, c, SOL_SOCKET, SO_CONNECT_TIME), Ok(1));
+    assert_eq!(get_int(&b, s, SOL_SOCKET, SO_CONNECT_TIME), Ok(1));
 }

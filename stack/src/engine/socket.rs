@@ -178,6 +178,8 @@ pub(crate) struct Sock {
     pub(crate) group_qos_changed: bool,
     /// Multicast membership, options and received multicast datagrams.
     pub(crate) mcast: super::multicast::MemberState,
+    /// When the TCP connection was established (`SO_CONNECT_TIME`).
+    pub(crate) connected_at: Option<Instant>,
     /// RMP sockets: roles, links, session, received messages.
     pub(crate) rmp: Option<Box<super::rmp::RmpSock>>,
 }
@@ -230,6 +232,7 @@ impl Sock {
             qos_changed: false,
             group_qos_changed: false,
             mcast: Default::default(),
+            connected_at: None,
             rmp: None,
         }
     }

@@ -269,6 +269,7 @@ impl Core {
         new.local = Some(local);
         new.peer = Some(remote);
         new.state = State::Connected(h);
+        new.connected_at = Some(self.now);
         let inherits = select.is_some();
         new.select = select;
         let new_id = match self.insert(new) {
@@ -362,8 +363,10 @@ impl Core {
         let state = s.state();
         if synchronized(state) {
             apply_tcp_opts(s, &opts, keepalive_time);
+            let now = self.now;
             let sock = self.table.get_mut(&id)?;
             sock.state = State::Connected(h);
+            sock.connected_at = Some(now);
             return Some(Ok(()));
         }
         if state != stcp::State::Closed {

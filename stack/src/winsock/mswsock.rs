@@ -415,7 +415,6 @@ impl Winsock {
     /// is not one of this application's sockets `WSAENOTSOCK`, one that is not listening, or
     /// an `s` that is not a connected TCP socket, `WSAEINVAL`. `setsockopt` calls this for
     /// that option.
-    #[allow(dead_code)]
     pub(super) fn update_accept_context(
         &self,
         s: SocketId,

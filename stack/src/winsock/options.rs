@@ -73,6 +73,9 @@ impl Winsock {
         optlen: i32,
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
+        if level == SOL_SOCKET && optname == SO_UPDATE_ACCEPT_CONTEXT {
+            return record(self.update_accept_context(id, optval, optlen));
+        }
         let timeouts = self.session().version >= (2, 2);
         record(
             self.stack
@@ -133,6 +136,16 @@ fn get(
         (SOL_SOCKET, SO_DONTLINGER) => b(!o.linger_on),
         (SOL_SOCKET, SO_DONTROUTE) => b(o.dontroute),
         (SOL_SOCKET, SO_ERROR) => Ok(Value::Int(sock.so_error)),
+        // Seconds connected, 0xFFFFFFFF when not connected (CHECKLIST 579).
+        (SOL_SOCKET, SO_CONNECT_TIME) => Ok(Value::Int(match sock.connected_at {
+            Some(t) if matches!(sock.state, SockState::Connected(_)) => {
+                core.now
+                    .saturating_duration_since(t)
+                    .as_secs()
+                    .min(0x7fff_ffff) as i32
+            }
+            _ => -1,
+        })),
         (SOL_SOCKET, SO_KEEPALIVE) => b(o.keepalive),
         (SOL_SOCKET, SO_LINGER) => Ok(Value::Linger(LINGER {
             l_onoff: u16::from(o.linger_on),
