@@ -44,6 +44,8 @@ enum Mode {
     /// An A (or PTR) answer: `www.ws2.test` is a CNAME of `host.ws2.test` = 10.0.0.9; every
     /// PTR question gets `host.ws2.test`.
     Answer,
+    /// RCODE 0 and no answer: the name exists without an address.
+    NoData,
     /// RCODE 3 to everything.
     NxDomain,
     /// RCODE 2 to everything.
@@ -1010,11 +1012,32 @@ fn dns_answers() {
     stop(flag, t);
 }
 
+/// Conformance: 561 — a name that exists without the data asked for is `WSANO_DATA` (here
+/// from DNS, through RnR).
+#[test]
+fn lookup_no_data() {
+    let (a, _b, flag, t) = with_resolver(87, Mode::NoData);
+    let h = a
+        .WSALookupServiceBegin(
+            &query(SVCID_INET_HOSTADDRBYNAME, Some("empty.ws2.test")),
+            LUP_RETURN_ADDR,
+        )
+        .unwrap();
+    let mut r = WSAQUERYSET::default();
+    let mut len = 4096;
+    assert_wsa_error(
+        a.WSALookupServiceNext(h, 0, &mut len, &mut r),
+        WsaError::WSANO_DATA,
+    );
+    stop(flag, t);
+}
+
 /// The spec's error table for DNS outcomes (D-37).
 #[test]
 fn dns_errors() {
     for (seed, mode, want) in [
         (81, Mode::NxDomain, WsaError::WSAHOST_NOT_FOUND),
+        (86, Mode::NoData, WsaError::WSANO_DATA),
         (82, Mode::ServFail, WsaError::WSATRY_AGAIN),
         (83, Mode::Garbage, WsaError::WSANO_RECOVERY),
         (84, Mode::Junk, WsaError::WSANO_RECOVERY),
