@@ -1,4 +1,5 @@
-//! The `ws2` command line (clap): `demo`, `switch`, `send`, `recv`, `mcast`, `bench`.
+//! The `ws2` command line (clap): `demo`, `switch`, `send`, `recv`, `mcast`, `root`, `leaf`,
+//! `bench`.
 //!
 //! Every command that runs a stack takes the same link options ([`LinkArgs`]):
 //! `--link tap:NAME|raw:IFNAME|unix:PATH`, `--addr A.B.C.D/P`, `--gateway`, `--mtu`, `--pcap`.
@@ -8,6 +9,7 @@ mod demo;
 mod flow_socket;
 mod mcast;
 mod qos_arg;
+mod rmp;
 mod transfer;
 
 use std::path::PathBuf;
@@ -45,6 +47,10 @@ enum Command {
     Recv(transfer::RecvArgs),
     /// Join an IP multicast group (WSAJoinLeaf), send to it and count what arrives.
     Mcast(mcast::McastArgs),
+    /// Be the root of a rooted multipoint session (RMP): admit and invite leaves, send to them.
+    Root(rmp::RootArgs),
+    /// Be a leaf of a rooted multipoint session (RMP): join or be invited, count what arrives.
+    Leaf(rmp::LeafArgs),
     /// Measure a scenario against its anchor in the same run (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
 }
@@ -120,6 +126,8 @@ pub(crate) fn main() -> i32 {
         Command::Recv(args) => transfer::recv(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Mcast(args) => mcast::run(&args),
+        Command::Root(args) => rmp::run_root(&args),
+        Command::Leaf(args) => rmp::run_leaf(&args),
     };
     match result {
         Ok(()) => 0,

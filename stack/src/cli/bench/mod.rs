@@ -17,10 +17,13 @@
 //!   cost per packet at 1 Mpps with 1,000 flows against a plain FIFO.
 //! - `multicast`: datagrams/s delivered to 1, 8 and 64 local member sockets of one group, and
 //!   the time from `WSAJoinLeaf` to the first datagram, against the kernel on lo (TTL 0).
+//! - `rooted`: RMP fan-out from one root to 1, 16 and 256 leaves, and `WSAJoinLeaf` latency,
+//!   against the same done by hand over plain TCP connections of the engine.
 
 mod events;
 mod multicast;
 mod raw_smoltcp;
+mod rooted;
 mod shaping;
 mod tcp;
 
@@ -40,6 +43,8 @@ pub(crate) enum Scenario {
     /// Multicast delivery to 1/8/64 local members and join-to-first-packet latency, vs the
     /// kernel on lo with TTL 0.
     Multicast,
+    /// RMP fan-out to 1/16/256 leaves and WSAJoinLeaf latency, vs plain TCP by hand.
+    Rooted,
 }
 
 #[derive(Args, Debug)]
@@ -94,6 +99,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         Scenario::Events => events::run(runs)?,
         Scenario::Shaping => shaping::shaping(runs, args.secs)?,
         Scenario::Multicast => multicast::run(runs)?,
+        Scenario::Rooted => rooted::run(runs)?,
     };
     if args.json {
         for f in &figures {
@@ -137,6 +143,7 @@ fn better(s: Scenario) -> &'static str {
         Scenario::Events => "lower is better (latency, time per call)",
         Scenario::Shaping => "rate error: closer to 0 is better; excess, loss, ns: lower is better",
         Scenario::Multicast => "delivery: higher is better; join latency: lower is better",
+        Scenario::Rooted => "fan-out: higher is better; join latency: lower is better",
     }
 }
 

@@ -2,11 +2,12 @@
 //! `WSAEventSelect` echo server and a completion-routine echo server each serving a swarm of
 //! concurrent clients, then a conference (audio, video and bulk in one socket group over a
 //! shaped link, [`conference`]), then a multicast conference (four hosts in one group with
-//! `WSAJoinLeaf`, [`multicast`]), with summary tables. Needs no privileges. Later issues add
-//! rooted-multipoint scenarios here.
+//! `WSAJoinLeaf`, [`multicast`]), then an ATM-style rooted multipoint session (a root and four
+//! leaves over RMP, [`rooted`]), with summary tables. Needs no privileges.
 
 mod conference;
 mod multicast;
+mod rooted;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -49,6 +50,10 @@ pub(crate) struct DemoArgs {
     /// Seconds of the multicast conference (four hosts, one group, WSAJoinLeaf); 0 skips it.
     #[arg(long, default_value_t = 2.0)]
     multicast_secs: f64,
+    /// Seconds of the rooted multipoint session (a root and four leaves over RMP, two invited,
+    /// one joining late, one leaving early); 0 skips it.
+    #[arg(long, default_value_t = 2.0)]
+    rooted_secs: f64,
 }
 
 pub(super) struct Row {
@@ -171,6 +176,11 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
     }
     if args.multicast_secs > 0.0 && args.multicast_secs.is_finite() {
         let (row, table) = multicast::run(args.seed, args.multicast_secs.min(600.0));
+        rows.push(row);
+        conference_table.extend(table);
+    }
+    if args.rooted_secs > 0.0 && args.rooted_secs.is_finite() {
+        let (row, table) = rooted::run(args.seed, args.rooted_secs.min(600.0));
         rows.push(row);
         conference_table.extend(table);
     }
