@@ -1676,3 +1676,25 @@ fn leaf_half_close_still_receives() {
         "B only stopped sending"
     );
 }
+
+/// docs/rmp.md §4: a leaf of the rooted-data entry asking a root of the non-rooted-data entry
+/// is refused at HELLO (REJECT(mismatch)): `WSAECONNREFUSED`, not a time-out; the root never
+/// sees a request.
+#[test]
+fn plane_mismatch_is_refused() {
+    let (_sw, h) = lan(43140, 2);
+    let r = listening_root(&h[0], IPPROTO_RMP_RELAY, at(A, 43140));
+    let l = leaf(&h[1], IPPROTO_RMP);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        join(&h[1], l, at(A, 43140), JL_BOTH),
+        Err(WsaError::WSAECONNREFUSED)
+    );
+    assert!(started.elapsed() < WAIT, "refused at once, not timed out");
+    nonblocking(&h[0], r);
+    assert_eq!(
+        h[0].accept(r, None, None),
+        Err(WsaError::WSAEWOULDBLOCK),
+        "no request reaches the root"
+    );
+}

@@ -583,7 +583,9 @@ impl Core {
             from: *from,
             truncated: data.len() > buf.len(),
         };
-        if !peek {
+        // A reliable message protocol without partial messages keeps a message that did not
+        // fit until a big enough buffer reads it (§1.4.2; `WSAEMSGSIZE` meanwhile, CHECKLIST 185).
+        if !peek && !got.truncated {
             if let Some((d, _)) = r.rx.pop_front() {
                 r.rx_bytes -= d.len();
             }
@@ -968,7 +970,16 @@ impl Core {
                 let code = if clean { 0 } else { WsaError::WSAECONNRESET.0 };
                 self.rmp_link_over(id, Some(WsaError::WSAECONNREFUSED), Some(code));
             }
-            Event::PeerDead | Event::ProtocolError(_) => {
+            // A join the peer cannot take (no common version, the wrong plane or role) is
+            // refused; a silent peer timed out.
+            Event::ProtocolError(_) => {
+                self.rmp_link_over(
+                    id,
+                    Some(WsaError::WSAECONNREFUSED),
+                    Some(WsaError::WSAECONNABORTED.0),
+                );
+            }
+            Event::PeerDead => {
                 self.rmp_link_over(
                     id,
                     Some(WsaError::WSAETIMEDOUT),
