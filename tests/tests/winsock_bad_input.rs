@@ -399,7 +399,18 @@ fn creation_garbage() {
         WsaError::WSAEINVAL,
     );
     assert_wsa_error(
-        a.WSASocket(AF_INET, SOCK_STREAM, 0, Some(&()), 0, 0),
+        // A WSAPROTOCOL_INFO naming no catalog entry.
+        a.WSASocket(
+            AF_INET,
+            SOCK_STREAM,
+            0,
+            Some(&WSAPROTOCOL_INFO {
+                dwCatalogEntryId: 0xdead,
+                ..Default::default()
+            }),
+            0,
+            0,
+        ),
         WsaError::WSAEINVAL,
     );
     assert_eq!(a.stack().stats().sockets, 0);

@@ -517,7 +517,11 @@ fn wsasocket_group_with_other_arguments() {
             AF_INET,
             SOCK_STREAM,
             0,
-            Some(&()),
+            // A WSAPROTOCOL_INFO naming no catalog entry.
+            Some(&WSAPROTOCOL_INFO {
+                dwCatalogEntryId: 0xdead,
+                ..Default::default()
+            }),
             SG_UNCONSTRAINED_GROUP,
             0,
         ),

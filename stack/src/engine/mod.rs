@@ -506,6 +506,8 @@ impl Core {
             }
             None => {}
         }
+        // SIO_ENABLE_CIRCULAR_QUEUEING: room is made before smoltcp sees the datagram.
+        self.udp_circular_ingress(&frame);
         self.device.rx.push_back(frame);
     }
 

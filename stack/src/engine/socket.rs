@@ -63,6 +63,8 @@ pub(crate) struct Opts {
     pub(crate) rcvtimeo_ms: u32,
     /// `SO_SNDTIMEO`, milliseconds (0 = none).
     pub(crate) sndtimeo_ms: u32,
+    /// `SIO_ENABLE_CIRCULAR_QUEUEING` (UDP): a full receive queue drops its oldest datagram.
+    pub(crate) circular: bool,
 }
 
 /// A listening TCP socket: a pool of `backlog` smoltcp sockets in LISTEN (smoltcp has no
@@ -206,6 +208,7 @@ impl Sock {
                 oobinline: false,
                 rcvtimeo_ms: 0,
                 sndtimeo_ms: 0,
+                circular: false,
             },
             nonblocking: false,
             overlapped: false,

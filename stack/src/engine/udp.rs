@@ -6,11 +6,25 @@
 //! Message rules kept here: a datagram larger than the receive buffer fills it and the rest is
 //! discarded (`WSAEMSGSIZE`); a connected UDP socket discards datagrams from anyone but its
 //! peer; re-connecting to a different peer discards what was queued.
+//!
+//! `SIO_ENABLE_CIRCULAR_QUEUEING` (CHECKLIST 488, 489): smoltcp drops a datagram that does not
+//! fit its receive buffer, which is the spec's default (the newest is lost). For a circular
+//! socket [`Core::udp_circular_ingress`] runs on every frame before smoltcp sees it and drops
+//! the oldest queued datagrams until the new one (and any frames for the same port already
+//! waiting in this pass) will fit. smoltcp 0.14 exposes the queued bytes but not the free
+//! metadata slots or the ring's contiguous room, so "fits" is counted in bytes with room for
+//! one wrap-around (free ≥ pending + 2 × size): a circular queue may drop one or two datagrams
+//! more than strictly needed, and with datagrams under 128 bytes the 512 slots, not the
+//! bytes, fill first and the newest is dropped as without the option. Fragmented datagrams are
+//! not counted (smoltcp reassembles them later).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::socket::{raw, udp};
-use smoltcp::wire::{IpListenEndpoint, IpProtocol, IpVersion, Ipv4Packet, Ipv4Repr};
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, IpListenEndpoint, IpProtocol, IpVersion, Ipv4Packet, Ipv4Repr,
+};
 
 use super::socket::{Proto, SocketId, State};
 use super::Core;
@@ -366,4 +380,99 @@ impl Core {
             }
         }
     }
+
+    /// `SIO_ENABLE_CIRCULAR_QUEUEING`: makes room for the UDP datagram in `frame` on a circular
+    /// socket bound to its port by dropping that socket's oldest datagrams (see the module
+    /// docs). Frames for anything else are left alone.
+    pub(crate) fn udp_circular_ingress(&mut self, frame: &[u8]) {
+        let Some((port, len)) = udp_datagram_of(frame) else {
+            return;
+        };
+        let circular: Vec<_> = self
+            .ports
+            .holders(Proto::Udp, port)
+            .filter_map(|id| {
+                let s = self.table.get(&id)?;
+                match (s.opts.circular, &s.state) {
+                    (true, State::Datagram(h)) => Some(*h),
+                    _ => None,
+                }
+            })
+            .collect();
+        if circular.is_empty() {
+            return;
+        }
+        // Frames for the same port already queued in this pass reach smoltcp first.
+        let pending: usize = self
+            .device
+            .rx
+            .iter()
+            .filter_map(|f| udp_datagram_of(f))
+            .filter(|(p, _)| *p == port)
+            .map(|(_, n)| n)
+            .sum();
+        for h in circular {
+            let s = self.sockets.get_mut::<udp::Socket>(h);
+            while s.payload_recv_capacity().saturating_sub(s.recv_queue()) < pending + 2 * len {
+                if s.recv().is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// `SIO_FIND_ROUTE` (CHECKLIST 492): forgets the link-layer address of the next hop towards
+    /// `dst` and asks for it again with an ARP request. smoltcp 0.14 cannot forget one
+    /// neighbour: its only public way in is `Interface::update_ip_addrs`, which flushes the
+    /// whole cache, so every neighbour is re-resolved on its next use. Addresses that need no
+    /// neighbour (our own, loopback, broadcast, multicast) succeed without a request.
+    pub(crate) fn find_route(&mut self, dst: Ipv4Addr) -> Result<(), WsaError> {
+        if !self.routable(dst) {
+            return Err(WsaError::WSAENETUNREACH);
+        }
+        if self.is_own(dst) || dst.is_loopback() || dst.is_multicast() || self.is_broadcast(dst) {
+            return Ok(());
+        }
+        let hop = if self.config.addrs.iter().any(|c| c.contains(dst)) {
+            dst
+        } else {
+            self.config.gateway.ok_or(WsaError::WSAENETUNREACH)?
+        };
+        self.iface.update_ip_addrs(|_| {});
+        let arp = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: EthernetAddress(self.mac),
+            source_protocol_addr: self.source_for(hop),
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: hop,
+        };
+        let eth = EthernetRepr {
+            src_addr: EthernetAddress(self.mac),
+            dst_addr: EthernetAddress::BROADCAST,
+            ethertype: EthernetProtocol::Arp,
+        };
+        let mut buf = vec![0u8; eth.buffer_len() + arp.buffer_len()];
+        let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+        eth.emit(&mut frame);
+        arp.emit(&mut ArpPacket::new_unchecked(frame.payload_mut()));
+        self.device.tx.push_back(buf);
+        self.wake = true;
+        Ok(())
+    }
+}
+
+/// The destination port and payload length of an unfragmented UDP/IPv4 Ethernet frame.
+fn udp_datagram_of(frame: &[u8]) -> Option<(u16, usize)> {
+    if frame.get(12..14)? != [0x08, 0x00] {
+        return None;
+    }
+    let ip = frame.get(14..)?;
+    let ihl = usize::from(ip.first()? & 0x0f) * 4;
+    let frag = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]);
+    if *ip.get(9)? != 17 || frag & 0x3fff != 0 || ihl < 20 {
+        return None;
+    }
+    let udp = ip.get(ihl..ihl + 8)?;
+    let len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+    Some((u16::from_be_bytes([udp[2], udp[3]]), len.saturating_sub(8)))
 }

@@ -18,6 +18,61 @@ pub fn ntohs(netshort: u16) -> u16 {
     u16::from_be(netshort)
 }
 
+use super::{record, types::SOCKET, Winsock};
+use crate::error::WsaError;
+
+impl Winsock {
+    /// The conversion a socket's protocol uses: every entry of this provider is `BIGENDIAN`
+    /// (CHECKLIST 509, 510), so these are `htonl`/`htons` after the socket and pointer checks
+    /// (`WSAENOTSOCK`, then `WSAEFAULT` for a NULL output, 511, 512).
+    fn convert<T>(&self, s: SOCKET, out: Option<&mut T>, v: T) -> Result<(), WsaError> {
+        record(self.check(s))?;
+        let out = record(out.ok_or(WsaError::WSAEFAULT))?;
+        *out = v;
+        Ok(())
+    }
+
+    /// `WSAHtonl` (CHECKLIST §1.16): `hostlong` in the socket's network order.
+    pub fn WSAHtonl(
+        &self,
+        s: SOCKET,
+        hostlong: u32,
+        lpnetlong: Option<&mut u32>,
+    ) -> Result<(), WsaError> {
+        self.convert(s, lpnetlong, htonl(hostlong))
+    }
+
+    /// `WSAHtons` (CHECKLIST §1.16): `hostshort` in the socket's network order.
+    pub fn WSAHtons(
+        &self,
+        s: SOCKET,
+        hostshort: u16,
+        lpnetshort: Option<&mut u16>,
+    ) -> Result<(), WsaError> {
+        self.convert(s, lpnetshort, htons(hostshort))
+    }
+
+    /// `WSANtohl` (CHECKLIST §1.16): `netlong` from the socket's network order.
+    pub fn WSANtohl(
+        &self,
+        s: SOCKET,
+        netlong: u32,
+        lphostlong: Option<&mut u32>,
+    ) -> Result<(), WsaError> {
+        self.convert(s, lphostlong, ntohl(netlong))
+    }
+
+    /// `WSANtohs` (CHECKLIST §1.16): `netshort` from the socket's network order.
+    pub fn WSANtohs(
+        &self,
+        s: SOCKET,
+        netshort: u16,
+        lphostshort: Option<&mut u16>,
+    ) -> Result<(), WsaError> {
+        self.convert(s, lphostshort, ntohs(netshort))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

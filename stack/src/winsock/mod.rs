@@ -28,11 +28,12 @@ mod qos;
 mod resolve;
 mod rmp;
 mod select;
+mod sharing;
 mod sockets;
 mod types;
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::engine::SocketId;
@@ -59,7 +60,13 @@ pub use mswsock::*;
 pub use multicast::*;
 pub use qos::*;
 pub use resolve::*;
+pub use overlapped::{
+    ExtensionFunction, SIO_ASSOCIATE_HANDLE, SIO_ENABLE_CIRCULAR_QUEUEING, SIO_FIND_ROUTE,
+    SIO_GET_BROADCAST_ADDRESS, SIO_GET_EXTENSION_FUNCTION_POINTER, SIO_TRANSLATE_HANDLE,
+    WSAID_ACCEPTEX, WSAID_GETACCEPTEXSOCKADDRS, WSAID_TRANSMITFILE,
+};
 pub use rmp::{IPPROTO_RMP, IPPROTO_RMP_RELAY};
+pub use sharing::{PVD_CONFIG_LEN, PVD_CONFIG_MAGIC, PVD_CONFIG_VERSION};
 pub use types::*;
 
 thread_local! {
@@ -87,7 +94,11 @@ struct Session {
     startups: u32,
     /// Negotiated (major, minor) of the latest successful `WSAStartup`.
     version: (u8, u8),
-    sockets: HashSet<SocketId>,
+    /// Live descriptors and the engine socket each names. A socket's first descriptor has the
+    /// engine id's value; `WSADuplicateSocket` adds more ([`sharing`]).
+    sockets: HashMap<SOCKET, SocketId>,
+    /// Sharing state: catalog entries, one-shot tokens, the next duplicate descriptor.
+    sharing: sharing::State,
     resolve: resolve::State,
 }
 
@@ -176,15 +187,15 @@ impl Winsock {
     fn check(&self, s: SOCKET) -> Result<SocketId, WsaError> {
         self.started()?;
         let session = self.session();
-        let id = s as SocketId;
-        if s == INVALID_SOCKET || !session.sockets.contains(&id) {
-            return Err(WsaError::WSAENOTSOCK);
+        match session.sockets.get(&s) {
+            Some(&id) if s != INVALID_SOCKET => Ok(id),
+            _ => Err(WsaError::WSAENOTSOCK),
         }
-        Ok(id)
     }
 
+    /// Makes engine socket `id` one of this application's sockets; its descriptor is its id.
     fn adopt(&self, id: SocketId) -> SOCKET {
-        self.session().sockets.insert(id);
+        self.session().sockets.insert(id as SOCKET, id);
         id as SOCKET
     }
 
@@ -228,7 +239,9 @@ impl Winsock {
             if session.startups > 0 {
                 return Ok(());
             }
-            session.sockets.drain().collect()
+            session.sharing = sharing::State::default();
+            let ids: HashSet<SocketId> = session.sockets.drain().map(|(_, id)| id).collect();
+            ids.into_iter().collect()
         };
         hooks::clear_hook();
         self.resolve_cleanup();

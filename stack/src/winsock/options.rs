@@ -37,13 +37,21 @@ impl Winsock {
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
         let timeouts = self.session().version >= (2, 2);
-        let value = record(
-            self.stack
-                .with(|core| get(core, id, level, optname, timeouts)),
-        )?;
-        let bytes: Vec<u8> = match value {
-            Value::Int(i) => i.to_ne_bytes().to_vec(),
-            Value::Linger(l) => [l.l_onoff.to_ne_bytes(), l.l_linger.to_ne_bytes()].concat(),
+        self.so_debug(id, format_args!("getsockopt({s}, {level:#x}, {optname:#x})"));
+        let bytes: Vec<u8> = match (level, optname) {
+            // The catalog entry the socket was created from (CHECKLIST 446, 479), ANSI or
+            // wide layout; get-only.
+            (SOL_SOCKET, SO_PROTOCOL_INFOA | SO_PROTOCOL_INFOW) => {
+                record(self.entry_of(id))?.to_bytes(optname == SO_PROTOCOL_INFOW)
+            }
+            (SOL_SOCKET, PVD_CONFIG) => super::sharing::pvd_config(),
+            _ => match record(
+                self.stack
+                    .with(|core| get(core, id, level, optname, timeouts)),
+            )? {
+                Value::Int(i) => i.to_ne_bytes().to_vec(),
+                Value::Linger(l) => [l.l_onoff.to_ne_bytes(), l.l_linger.to_ne_bytes()].concat(),
+            },
         };
         let Some(out) = optval else {
             return record(Err(WsaError::WSAEFAULT));
@@ -73,14 +81,32 @@ impl Winsock {
         optlen: i32,
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
+        self.so_debug(id, format_args!("setsockopt({s}, {level:#x}, {optname:#x})"));
         if level == SOL_SOCKET && optname == SO_UPDATE_ACCEPT_CONTEXT {
             return record(self.update_accept_context(id, optval, optlen));
+        }
+        if level == SOL_SOCKET && optname == PVD_CONFIG {
+            return record(super::sharing::check_pvd_config(optval, optlen));
         }
         let timeouts = self.session().version >= (2, 2);
         record(
             self.stack
                 .with(|core| set(core, id, level, optname, optval, optlen, timeouts)),
         )
+    }
+
+    /// `SO_DEBUG` (CHECKLIST §1.13.2): on a socket with the option set, the option and
+    /// control calls log what they are asked through the `log` facade, at debug level under
+    /// the target `ws2::so_debug` (the application picks the logger).
+    pub(super) fn so_debug(&self, id: SocketId, what: std::fmt::Arguments<'_>) {
+        if log::log_enabled!(target: "ws2::so_debug", log::Level::Debug)
+            && self
+                .stack
+                .with_quiet(|core| core.sock(id).map(|s| s.opts.debug))
+                .unwrap_or(false)
+        {
+            log::debug!(target: "ws2::so_debug", "socket {id}: {what}");
+        }
     }
 
     /// `ioctlsocket`: `FIONBIO`, `FIONREAD` (a stream's readable bytes, a datagram socket's first

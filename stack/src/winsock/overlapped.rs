@@ -12,6 +12,7 @@
 use std::net::SocketAddrV4;
 use std::time::Instant;
 
+use super::catalog::GUID;
 use super::events::WSAEVENT;
 use super::sockets::{read_name, write_name};
 use super::{record, types::*, Winsock};
@@ -35,6 +36,82 @@ fn check_buffers(buffers: &[WSABUF]) -> Result<(), WsaError> {
     }
     Ok(())
 }
+
+/// `SIO_ASSOCIATE_HANDLE`: companion interface handle (none supported: `WSAENOPROTOOPT`).
+pub const SIO_ASSOCIATE_HANDLE: u32 = IOC_IN | IOC_WS2 | 1;
+/// `SIO_ENABLE_CIRCULAR_QUEUEING`: a full UDP receive queue drops its oldest datagram.
+pub const SIO_ENABLE_CIRCULAR_QUEUEING: u32 = IOC_VOID | IOC_WS2 | 2;
+/// `SIO_FIND_ROUTE`: re-resolves the route (and neighbour) towards a `sockaddr_in`.
+pub const SIO_FIND_ROUTE: u32 = IOC_OUT | IOC_WS2 | 3;
+/// `SIO_GET_BROADCAST_ADDRESS`: a `sockaddr_in` to send broadcasts to.
+pub const SIO_GET_BROADCAST_ADDRESS: u32 = IOC_OUT | IOC_WS2 | 5;
+/// `SIO_GET_EXTENSION_FUNCTION_POINTER`: a GUID in, an [`ExtensionFunction`] out.
+pub const SIO_GET_EXTENSION_FUNCTION_POINTER: u32 = IOC_INOUT | IOC_WS2 | 6;
+/// `SIO_TRANSLATE_HANDLE`: companion interface handle (none supported: `WSAENOPROTOOPT`).
+pub const SIO_TRANSLATE_HANDLE: u32 = IOC_INOUT | IOC_WS2 | 13;
+
+/// The Microsoft extension GUIDs share their last 10 bytes.
+const MSWSOCK_GUID_TAIL: (u16, [u8; 8]) =
+    (0x11cf, [0x95, 0xca, 0x00, 0x80, 0x5f, 0x48, 0xa1, 0x92]);
+/// `WSAID_TRANSMITFILE`.
+pub const WSAID_TRANSMITFILE: GUID = GUID {
+    Data1: 0xb536_7df0,
+    Data2: 0xcbac,
+    Data3: MSWSOCK_GUID_TAIL.0,
+    Data4: MSWSOCK_GUID_TAIL.1,
+};
+/// `WSAID_ACCEPTEX`.
+pub const WSAID_ACCEPTEX: GUID = GUID {
+    Data1: 0xb536_7df1,
+    ..WSAID_TRANSMITFILE
+};
+/// `WSAID_GETACCEPTEXSOCKADDRS`.
+pub const WSAID_GETACCEPTEXSOCKADDRS: GUID = GUID {
+    Data1: 0xb536_7df2,
+    ..WSAID_TRANSMITFILE
+};
+
+/// What `SIO_GET_EXTENSION_FUNCTION_POINTER` returns. Rust has no untyped function pointers
+/// to hand out safely, so the "pointer" written to the output buffer is this identifier as a
+/// native-endian `usize`; the caller reads it with [`ExtensionFunction::from_bytes`] and
+/// dispatches to the `Winsock` method of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum ExtensionFunction {
+    /// [`Winsock::AcceptEx`].
+    AcceptEx = 1,
+    /// [`super::GetAcceptExSockaddrs`].
+    GetAcceptExSockaddrs = 2,
+    /// [`Winsock::TransmitFile`].
+    TransmitFile = 3,
+}
+
+impl ExtensionFunction {
+    /// The function a GUID names, if this provider has it.
+    pub fn from_guid(g: &GUID) -> Option<ExtensionFunction> {
+        match *g {
+            WSAID_ACCEPTEX => Some(ExtensionFunction::AcceptEx),
+            WSAID_GETACCEPTEXSOCKADDRS => Some(ExtensionFunction::GetAcceptExSockaddrs),
+            WSAID_TRANSMITFILE => Some(ExtensionFunction::TransmitFile),
+            _ => None,
+        }
+    }
+
+    /// Reads the identifier `WSAIoctl` wrote to the start of `b`.
+    pub fn from_bytes(b: &[u8]) -> Option<ExtensionFunction> {
+        let raw = usize::from_ne_bytes(b.get(..POINTER_LEN)?.try_into().ok()?);
+        [
+            ExtensionFunction::AcceptEx,
+            ExtensionFunction::GetAcceptExSockaddrs,
+            ExtensionFunction::TransmitFile,
+        ]
+        .into_iter()
+        .find(|f| *f as usize == raw)
+    }
+}
+
+/// Size of the "function pointer" `SIO_GET_EXTENSION_FUNCTION_POINTER` writes.
+const POINTER_LEN: usize = std::mem::size_of::<usize>();
 
 impl Winsock {
     /// `WSASend` (§1.4): gathers `lpBuffers` in array order. Flags: `MSG_OOB`, `MSG_DONTROUTE`;
@@ -424,9 +501,44 @@ impl Winsock {
                 self.stack.with_quiet(|core| core.ov_flush_sends(id));
                 Ok(0)
             }
+            SIO_GET_BROADCAST_ADDRESS => self.broadcast_address(id, lpvOutBuffer),
+            SIO_ENABLE_CIRCULAR_QUEUEING => self.stack.with_quiet(|core| {
+                // Only unreliable message protocols queue that way (CHECKLIST 490); raw
+                // sockets are left out: the drop-oldest hook knows UDP only.
+                let sock = core.sock(id)?;
+                if sock.proto != Proto::Udp || sock.rmp.is_some() {
+                    return Err(WsaError::WSAEINVAL);
+                }
+                sock.opts.circular = true;
+                Ok(0)
+            }),
+            SIO_FIND_ROUTE => {
+                let to = read_name(
+                    SOCKADDR_IN::from_bytes(lpvInBuffer).as_ref(),
+                    lpvInBuffer.len().min(i32::MAX as usize) as i32,
+                    WsaError::WSAEAFNOSUPPORT,
+                );
+                to.and_then(|to| self.stack.with(|core| core.find_route(*to.ip())))
+                    .map(|()| 0)
+            }
+            SIO_GET_EXTENSION_FUNCTION_POINTER => match GUID::from_bytes(lpvInBuffer) {
+                None => Err(WsaError::WSAEFAULT),
+                Some(g) => match ExtensionFunction::from_guid(&g) {
+                    None => Err(WsaError::WSAEINVAL),
+                    Some(f) => match lpvOutBuffer.get_mut(..POINTER_LEN) {
+                        None => Err(WsaError::WSAEFAULT),
+                        Some(out) => {
+                            out.copy_from_slice(&(f as usize).to_ne_bytes());
+                            Ok(POINTER_LEN as u32)
+                        }
+                    },
+                },
+            },
+            // No companion interfaces (CHECKLIST 494).
+            SIO_ASSOCIATE_HANDLE | SIO_TRANSLATE_HANDLE => Err(WsaError::WSAENOPROTOOPT),
             c => self
                 .multipoint_ioctl(id, c, lpvInBuffer)
-                .or_else(|| self.qos_ioctl(s, c, lpvInBuffer, lpvOutBuffer))
+                .or_else(|| self.qos_ioctl(id as SOCKET, c, lpvInBuffer, lpvOutBuffer))
                 .unwrap_or(Err(WsaError::WSAEINVAL)),
         })?;
         *returned = n;
@@ -472,5 +584,27 @@ impl Winsock {
                 Ok(())
             }
         }
+    }
+
+    /// `SIO_GET_BROADCAST_ADDRESS` (CHECKLIST 486, 487): the directed broadcast address of the
+    /// stack's first network (255.255.255.255 for a /31 or /32), port 0, as a `sockaddr_in`.
+    /// Datagram sockets only (`WSAEOPNOTSUPP` otherwise); a short buffer is `WSAEFAULT`.
+    fn broadcast_address(&self, id: SocketId, out: &mut [u8]) -> Result<u32, WsaError> {
+        let ip = self.stack.with_quiet(|core| {
+            let sock = core.sock(id)?;
+            if !matches!(sock.proto, Proto::Udp | Proto::RawIcmp) {
+                return Err(WsaError::WSAEOPNOTSUPP);
+            }
+            Ok(core
+                .config
+                .addrs
+                .first()
+                .filter(|c| c.prefix < 31)
+                .map_or(std::net::Ipv4Addr::BROADCAST, |c| c.broadcast()))
+        })?;
+        let bytes = SOCKADDR_IN::new(std::net::SocketAddrV4::new(ip, 0)).to_bytes();
+        let dst = out.get_mut(..bytes.len()).ok_or(WsaError::WSAEFAULT)?;
+        dst.copy_from_slice(&bytes);
+        Ok(bytes.len() as u32)
     }
 }

@@ -90,7 +90,7 @@ impl Winsock {
         if let Err(e) = r {
             if owner != id {
                 // The invitation's socket is of no use; the caller never saw it.
-                self.session().sockets.remove(&owner);
+                self.session().sockets.remove(&(owner as SOCKET));
                 self.stack.with(|core| core.remove(owner, true));
             }
             return Err(e);

@@ -86,19 +86,50 @@ impl Winsock {
     /// joins that live group of this stack; an id naming no live group, or a constrained group
     /// for a datagram socket, is `WSAEINVAL` (CHECKLIST 36–38). Multipoint (§1.10.2): UDP
     /// sockets may be created c_leaf + d_leaf (IP multicast, non-rooted); any other role or
-    /// combination is `WSAEINVAL` (D-6). A non-NULL `lpProtocolInfo` is `WSAEINVAL` for now.
+    /// combination is `WSAEINVAL` (D-6).
+    ///
+    /// `lpProtocolInfo` (CHECKLIST 31, 32, 454, 455): NULL picks the first catalog entry for
+    /// (af, type, protocol). Otherwise its `dwCatalogEntryId` names the entry (unknown:
+    /// `WSAEINVAL`); each of af, type and protocol that is `FROM_PROTOCOL_INFO` is taken from
+    /// the structure, and the three must fit the entry (`WSAEINVAL`). A structure from
+    /// `WSADuplicateSocket` (a token in `dwProviderReserved`) gives a new descriptor on the
+    /// shared socket, ignoring `g` and `dwFlags`; its second use is `WSAEINVAL` (D-11).
     pub fn WSASocket(
         &self,
         af: i32,
         r#type: i32,
         protocol: i32,
-        lpProtocolInfo: Option<&()>,
+        lpProtocolInfo: Option<&super::WSAPROTOCOL_INFO>,
         g: u32,
         dwFlags: u32,
     ) -> Result<SOCKET, WsaError> {
         record(self.started())?;
+        let mut named = None;
+        let (af, r#type, protocol) = match lpProtocolInfo {
+            None => (af, r#type, protocol),
+            Some(info) if info.dwProviderReserved != 0 => {
+                return record(self.redeem(info.dwProviderReserved));
+            }
+            Some(info) => {
+                let entry = record(
+                    super::catalog::by_catalog_id(info.dwCatalogEntryId)
+                        .ok_or(WsaError::WSAEINVAL),
+                )?;
+                let pick = |v: i32, from: i32| if v == FROM_PROTOCOL_INFO { from } else { v };
+                let (af, t, p) = (
+                    pick(af, info.iAddressFamily),
+                    pick(r#type, info.iSocketType),
+                    pick(protocol, info.iProtocol),
+                );
+                let range = entry.iProtocol..=entry.iProtocol + entry.iProtocolMaxOffset;
+                if af != entry.iAddressFamily || t != entry.iSocketType || !range.contains(&p) {
+                    return record(Err(WsaError::WSAEINVAL));
+                }
+                named = Some(entry);
+                (af, t, p)
+            }
+        };
         let proto = record(match (af, r#type, protocol) {
-            (AF_INET, _, _) if lpProtocolInfo.is_some() => Err(WsaError::WSAEINVAL),
             (AF_INET, SOCK_STREAM, 0 | IPPROTO_TCP) => Ok(Proto::Tcp),
             (AF_INET, SOCK_DGRAM, 0 | IPPROTO_UDP) => Ok(Proto::Udp),
             (AF_INET, SOCK_RAW, IPPROTO_ICMP) => Ok(Proto::RawIcmp),
@@ -123,8 +154,12 @@ impl Winsock {
         if dwFlags & !(multipoint | WSA_FLAG_OVERLAPPED) != 0 {
             return record(Err(WsaError::WSAEINVAL));
         }
-        let entry = super::catalog::find(af, r#type, protocol).ok_or(WsaError::WSAEINVAL);
-        let roles = record(entry.and_then(|e| multipoint_roles(e.dwServiceFlags1, dwFlags)))?;
+        let entry = record(
+            named
+                .or_else(|| super::catalog::find(af, r#type, protocol))
+                .ok_or(WsaError::WSAEINVAL),
+        )?;
+        let roles = record(multipoint_roles(entry.dwServiceFlags1, dwFlags))?;
         let id = record(self.stack.with(|core| {
             let mut sock = crate::engine::new_sock(proto, core);
             sock.overlapped = dwFlags & WSA_FLAG_OVERLAPPED != 0;
@@ -152,6 +187,7 @@ impl Winsock {
             }
             Ok(id)
         }))?;
+        self.record_entry(id, entry.dwCatalogEntryId);
         Ok(self.adopt(id))
     }
 
@@ -588,9 +624,14 @@ impl Winsock {
     /// `closesocket` (CHECKLIST §1.5, the linger table): graceful in the background by default;
     /// `SO_LINGER {1, 0}` resets; `SO_LINGER {1, n}` waits up to n seconds on a blocking socket
     /// and resets if the data is not delivered by then; on a non-blocking socket with data still
-    /// queued it fails `WSAEWOULDBLOCK` and leaves the socket open.
+    /// queued it fails `WSAEWOULDBLOCK` and leaves the socket open. A shared socket
+    /// (`WSADuplicateSocket`) only loses this descriptor until its last one closes (452, 453).
     pub fn closesocket(&self, s: SOCKET) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
+        if self.shared_elsewhere(s, id) {
+            self.release(s, id);
+            return Ok(());
+        }
         let (linger_on, secs, nonblocking, queued) = record(self.stack.with(|core| {
             let q = core.tcp_send_queue(id);
             core.sock(id)
@@ -599,7 +640,7 @@ impl Winsock {
         if linger_on && secs > 0 && nonblocking && queued > 0 {
             return record(Err(WsaError::WSAEWOULDBLOCK));
         }
-        self.session().sockets.remove(&id);
+        self.release(s, id);
         if linger_on && secs > 0 && queued > 0 {
             self.stack.with(|core| core.tcp_close_gracefully(id));
             let until = Instant::now() + Duration::from_secs(u64::from(secs));
