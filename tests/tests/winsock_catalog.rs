@@ -6,9 +6,8 @@
 //! multipoint, docs/rmp.md; their behaviour is tested in winsock_rmp.rs).
 //!
 //! Not here: 446 and 447 need `getsockopt(SO_PROTOCOL_INFO)` and `WSASocket` looking entries
-//! up, which belong to the options and socket-creation work. 442 is only partly true: the TCP
-//! entry leaves out `XP1_EXPEDITED_DATA` until urgent data is implemented (issue 7), so it is
-//! checked below without claiming it.
+//! up, which belong to the options and socket-creation work. The TCP entry advertises
+//! `XP1_EXPEDITED_DATA`: urgent data itself is tested in winsock_oob.rs and kernel_oob.rs.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -269,8 +268,8 @@ fn no_layered_or_hidden_entries() {
     }
 }
 
-/// Behaviour 442, all but `XP1_EXPEDITED_DATA` (not claimed: urgent data is issue 7, so the
-/// TCP entry does not advertise it yet): delivery, order, graceful close, a stream.
+/// Conformance: 442 — the TCP entry: delivery, order, graceful close, expedited (urgent) data,
+/// a stream.
 #[test]
 fn tcp_entry_attributes() {
     let ws = host(44200);
@@ -287,10 +286,7 @@ fn tcp_entry_attributes() {
     assert!(!has(&tcp, XP1_MESSAGE_ORIENTED), "a byte stream");
     assert!(!has(&tcp, XP1_PSEUDO_STREAM));
     assert_eq!(tcp.dwMessageSize, 0, "0: stream, no message size");
-    assert!(
-        !has(&tcp, XP1_EXPEDITED_DATA),
-        "urgent data is not implemented yet; advertise it when it is (442)"
-    );
+    assert!(has(&tcp, XP1_EXPEDITED_DATA), "TCP urgent data (442)");
     assert!(!has(&tcp, XP1_SUPPORT_MULTIPOINT), "WSASocket rule 44");
 }
 

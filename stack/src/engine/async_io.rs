@@ -253,6 +253,8 @@ impl Core {
             }
             State::Connected(h) => {
                 let (reset, shut_send) = (sock.reset, sock.shut_send);
+                // Out-of-line urgent data raises FD_OOB, not FD_READ (281, 282).
+                c.oob = self.urg_oob_ready(id);
                 let s = self.sockets.get::<stcp::Socket>(h);
                 c.connect = Some(0);
                 c.read = s.recv_queue() > 0;

@@ -5,7 +5,8 @@
 //!   a Winsock application can reach itself (smoltcp does not do this by itself).
 //! - Observations smoltcp does not report: every incoming TCP segment's RST flag, sequence,
 //!   acknowledgment and window (so a refused connect is `WSAECONNREFUSED`, a reset connection
-//!   `WSAECONNRESET`, not a time-out, and the tail-loss probe knows when acknowledgments stopped)
+//!   `WSAECONNRESET`, not a time-out, and the tail-loss probe knows when acknowledgments stopped),
+//!   SYN and the urgent pointer (TCP urgent data, `urgent`)
 //!   and an ICMP port unreachable for a UDP datagram we sent (`WSAECONNRESET` on that socket's
 //!   next call, as the `recv` reference describes). RFC 792 (ICMP), RFC 9293 §3.1 (the TCP
 //!   header).
@@ -38,6 +39,12 @@ pub(crate) enum Observed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Segment {
     pub(crate) rst: bool,
+    /// SYN is set.
+    pub(crate) syn: bool,
+    /// The sequence number.
+    pub(crate) seq: u32,
+    /// The urgent pointer, if URG is set (`urgent`).
+    pub(crate) urg: Option<u16>,
     /// Sequence number just past this segment (its sequence number plus its length, SYN and FIN
     /// counting one each).
     pub(crate) seq_end: u32,
@@ -63,6 +70,9 @@ pub(crate) fn observe(frame: &[u8]) -> Option<Observed> {
                 remote: SocketAddrV4::new(ip.src_addr(), tcp.src_port()),
                 seg: Segment {
                     rst: tcp.rst(),
+                    syn: tcp.syn(),
+                    seq: tcp.seq_number().0 as u32,
+                    urg: tcp.urg().then(|| tcp.urgent_at()),
                     seq_end: tcp.seq_number().0.wrapping_add(len as i32) as u32,
                     ack: tcp.ack().then(|| tcp.ack_number().0 as u32),
                     window: tcp.window_len(),
@@ -279,6 +289,9 @@ mod tests {
                 remote,
                 seg: Segment {
                     rst: false,
+                    syn: false,
+                    seq: 77,
+                    urg: None,
                     seq_end: 77,
                     ack: Some(1000),
                     window: 512

@@ -25,6 +25,7 @@ pub(crate) mod socket;
 mod sys;
 mod tcp;
 mod udp;
+mod urgent;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
@@ -153,6 +154,8 @@ pub(crate) struct Core {
     qos_dropped: u64,
     /// TCP connections by (local, remote), to attribute an observed RST.
     pub(crate) conns: HashMap<(SocketAddrV4, SocketAddrV4), SocketId>,
+    /// TCP urgent data: sequence numbers of pending accepts, sockets sending urgent data.
+    urgent: urgent::Tracker,
     listeners: HashSet<SocketId>,
     /// Sockets after `shutdown(SD_RECEIVE)`, checked every pass (D-35).
     recv_shut: HashSet<SocketId>,
@@ -230,6 +233,7 @@ impl Core {
             qos_bypass: Vec::new(),
             qos_dropped: 0,
             conns: HashMap::new(),
+            urgent: urgent::Tracker::default(),
             listeners: HashSet::new(),
             recv_shut: HashSet::new(),
             orphans: Vec::new(),
@@ -489,12 +493,14 @@ impl Core {
         }
         match frames::observe(&frame) {
             Some(Observed::Tcp { local, remote, seg }) => {
-                if let Some(id) = self.conns.get(&(local, remote)).copied() {
+                let id = self.conns.get(&(local, remote)).copied();
+                if let Some(id) = id {
                     if let Some(s) = self.table.get_mut(&id) {
                         s.reset |= seg.rst;
                         s.acks.observe(seg, self.now);
                     }
                 }
+                self.urg_ingress(&frame, local, remote, id, &seg);
             }
             Some(Observed::PortUnreachable { local }) => {
                 let ids: Vec<_> = self.ports.holders(Proto::Udp, local.port()).collect();
@@ -514,7 +520,8 @@ impl Core {
     /// Sorts what smoltcp produced: frames for ourselves go back in, the rest to `out` for the
     /// link.
     fn flush(&mut self, out: &mut VecDeque<Vec<u8>>) {
-        while let Some(frame) = self.device.tx.pop_front() {
+        while let Some(mut frame) = self.device.tx.pop_front() {
+            self.urg_egress(&mut frame);
             let local = {
                 let addrs = &self.config.addrs;
                 frames::is_local(&frame, self.mac, |ip| {

@@ -184,6 +184,8 @@ pub(crate) struct Sock {
     pub(crate) connected_at: Option<Instant>,
     /// RMP sockets: roles, links, session, received messages.
     pub(crate) rmp: Option<Box<super::rmp::RmpSock>>,
+    /// TCP urgent data (`urgent`).
+    pub(crate) urg: super::urgent::UrgState,
 }
 
 impl Sock {
@@ -237,6 +239,7 @@ impl Sock {
             mcast: Default::default(),
             connected_at: None,
             rmp: None,
+            urg: Default::default(),
         }
     }
 

@@ -490,6 +490,7 @@ impl Core {
             .send_slice(&data[..allowed])
             .map_err(|_| WsaError::WSAECONNABORTED)?;
         self.wake |= n > 0;
+        self.urg_queued(id, n);
         Ok(n)
     }
 
@@ -511,6 +512,11 @@ impl Core {
         if sock.reset {
             return Err(WsaError::WSAECONNRESET);
         }
+        // Urgent data: never across the mark, never an out-of-line urgent byte (`urgent`).
+        let buf = match self.urg_recv_limit(id) {
+            Some(limit) if limit < buf.len() => &mut buf[..limit],
+            _ => buf,
+        };
         let s = self.tcp(h);
         // Reading only needs the owner thread (for a window update) when the window had
         // shrunk; otherwise the next segment's ACK carries the new window anyway.
@@ -527,6 +533,9 @@ impl Core {
             },
             Ok(n) => {
                 self.wake |= n > 0 && !peek && window_was_small;
+                if !peek && n > 0 {
+                    self.urg_consumed(id, n);
+                }
                 Ok(Some(n))
             }
             Err(RecvError::Finished) => {
@@ -597,11 +606,13 @@ impl Core {
             },
             State::Connected(h) => {
                 let (h, reset, shut_send) = (*h, sock.reset, sock.shut_send);
+                // Out-of-line urgent data is exceptional, not readable (247, 248).
+                let oob = self.urg_oob_ready(id);
                 let s = self.sockets.get::<stcp::Socket>(h);
                 let readable = reset || s.can_recv() || !s.may_recv();
                 let room = self.qos_tcp_admit(id, s.send_queue(), usize::MAX) > 0;
                 let writable = !shut_send && ((s.can_send() && room) || !s.may_send());
-                (readable, writable, false)
+                (readable, writable, oob)
             }
             State::Idle => (false, false, sock.connect_failed.is_some()),
             State::Datagram(_) => (false, false, false),

@@ -165,10 +165,11 @@ struct Entry {
 /// The entries in registration order.
 const ENTRIES: [Entry; 5] = [
     Entry {
-        // No XP1_EXPEDITED_DATA: TCP urgent data is not implemented yet (issue 7).
+        // XP1_EXPEDITED_DATA: TCP urgent data (engine `urgent`, 442).
         flags: XP1_GUARANTEED_DELIVERY
             | XP1_GUARANTEED_ORDER
             | XP1_GRACEFUL_CLOSE
+            | XP1_EXPEDITED_DATA
             | XP1_QOS_SUPPORTED,
         provider_flags: PFL_MATCHES_PROTOCOL_ZERO,
         socket_type: SOCK_STREAM,

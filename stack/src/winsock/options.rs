@@ -137,7 +137,13 @@ impl Winsock {
                         _ => core.dgram_first_len(id)? as u32,
                     };
                 }
-                SIOCATMARK => *arg = 1,
+                // D-21: TRUE unless urgent data is pending (483).
+                SIOCATMARK => {
+                    *arg = match core.sock(id)?.proto {
+                        Proto::Tcp => u32::from(core.tcp_at_mark(id)?),
+                        _ => 1,
+                    }
+                }
                 _ => return Err(WsaError::WSAEINVAL),
             }
             Ok(())

@@ -26,7 +26,8 @@ impl Winsock {
     ///
     /// readfds: a pending connection on a listener, data, or a closed/reset connection.
     /// writefds: a completed non-blocking connect, or room to send.
-    /// exceptfds: a failed non-blocking connect (urgent data joins with the OOB work).
+    /// exceptfds: a failed non-blocking connect, or urgent data to read with `MSG_OOB`
+    /// (`SO_OOBINLINE` off; with it on, urgent data is simply readable).
     pub fn select(
         &self,
         _nfds: i32,

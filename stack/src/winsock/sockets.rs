@@ -387,13 +387,15 @@ impl Winsock {
                 )
             })
         })?;
-        if flags & MSG_OOB != 0 {
-            return Err(match proto {
-                Proto::Tcp if oobinline => WsaError::WSAEINVAL,
-                // Urgent data arrives with the OOB work (CHECKLIST §1.15); until then it is
-                // not supported rather than silently sent as normal data.
-                _ => WsaError::WSAEOPNOTSUPP,
-            });
+        let oob = flags & MSG_OOB != 0;
+        if oob {
+            match proto {
+                // D-5: the send tables give WSAEINVAL with SO_OOBINLINE on.
+                Proto::Tcp if oobinline => return Err(WsaError::WSAEINVAL),
+                // TCP urgent data (CHECKLIST §1.15, D-22; engine `urgent`).
+                Proto::Tcp => {}
+                _ => return Err(WsaError::WSAEOPNOTSUPP),
+            }
         }
         let len = i32::try_from(buf.len()).map_err(|_| WsaError::WSAEMSGSIZE)?;
         if proto == Proto::Tcp {
@@ -406,6 +408,12 @@ impl Winsock {
                     Err(e) => Some(Err(e)),
                     Ok(n) => {
                         sent += n;
+                        if oob && n > 0 {
+                            // The last byte queued so far is the urgent one (496).
+                            if let Err(e) = core.urg_mark_sent(id) {
+                                return Some(Err(e));
+                            }
+                        }
                         (sent == buf.len() || (nonblocking && sent > 0)).then_some(Ok(sent))
                     }
                 }
@@ -532,13 +540,22 @@ impl Winsock {
         })?;
         let peek = flags & MSG_PEEK != 0;
         if flags & MSG_OOB != 0 {
-            // No urgent data is ever pending until URG support lands (CHECKLIST 505, D-21).
-            return Err(match proto {
-                Proto::Tcp => WsaError::WSAEINVAL,
-                _ => WsaError::WSAEOPNOTSUPP,
-            });
+            if proto != Proto::Tcp {
+                return Err(WsaError::WSAEOPNOTSUPP);
+            }
+            if oobinline {
+                return Err(WsaError::WSAEINVAL);
+            }
+            // The held urgent byte, jumping the queue (497, 498, 504, 505).
+            let attempt = |core: &mut crate::engine::Core| -> Option<Result<usize, WsaError>> {
+                if !core.table.contains_key(&id) {
+                    return Some(Err(WsaError::WSAEINTR));
+                }
+                core.tcp_recv_oob(id, buf, peek).transpose()
+            };
+            let r = self.wait(id, nonblocking, timeout, attempt)?;
+            return Ok((r as i32, None));
         }
-        let _ = oobinline;
         if proto == Proto::Tcp {
             if buf.is_empty() {
                 return Err(WsaError::WSAEINVAL);

@@ -1,0 +1,468 @@
+//! TCP urgent data (`MSG_OOB`, `SO_OOBINLINE`, `SIOCATMARK`, `FD_OOB`, exceptfds) above smoltcp.
+//!
+//! Read first: CHECKLIST §1.15 (out-of-band data), D-21, D-22 and Appendix C; RFC 9293 §3.8.5
+//! and RFC 6093 (the urgent mechanism). smoltcp ignores URG and the urgent pointer entirely, so
+//! the engine adds them at frame level, where it sees every segment in and out:
+//!
+//! - **Sequence bookkeeping.** Each connection's initial sequence numbers (ours and the peer's)
+//!   are read off the SYNs as they pass (`ingress`/`flush`); SYNs of a connection still in a
+//!   listen pool wait in [`Tracker::pre`] until the socket is accepted. `tcp_send` and
+//!   `tcp_recv` count the bytes queued and consumed, so the sequence number of the next byte to
+//!   send and of the next byte the application reads are always known.
+//! - **Interpretation** (D-22): BSD's, as Windows and Linux (`tcp_stdurg` = 0): the urgent
+//!   pointer is the offset, from the segment's sequence number, of the byte *after* the urgent
+//!   byte. Only the last byte of a `send(MSG_OOB)` is urgent (the OOB block is one byte).
+//! - **Send.** `send(MSG_OOB)` queues its bytes in smoltcp like any others and records the
+//!   sequence number just past them (`snd_up`). Every outgoing segment of the connection whose
+//!   sequence number precedes `snd_up` — first transmissions, retransmissions and pure ACKs
+//!   alike, since the rewrite goes by sequence number — leaves with URG set and the pointer
+//!   `snd_up - seq` (0xFFFF when farther, as Linux does), its checksum recomputed, until the
+//!   peer acknowledges `snd_up`. The rewrite happens in `flush`, before the QoS shaper and
+//!   before local delivery.
+//! - **Receive.** A segment with URG and a pointer beyond any seen before names a new urgent
+//!   byte (retransmissions and the sender's repeated pointers name the same one). What happens
+//!   depends on `SO_OOBINLINE` when it arrives:
+//!   - *out of line* (the default): the byte is taken from the segment (once one carrying it
+//!     passes with a valid checksum) and held for `recv(MSG_OOB)`; its place in the stream is
+//!     remembered and the byte is dropped from smoltcp's queue when the read position reaches
+//!     it, so plain receives never return it (497). A newer urgent byte replaces an unread one,
+//!     which is lost (502, BSD). `FD_OOB` and exceptfds report a held byte (247, 281);
+//!   - *inline*: the byte stays in the stream and only the mark matters (503); a plain receive
+//!     stops before the mark and returns the urgent byte alone (499, 501); data is simply
+//!     readable (248, 282).
+//! - **`SIOCATMARK`** (D-21): TRUE unless urgent data is pending — out of line, a byte not yet
+//!   read with `MSG_OOB` (or announced and not yet arrived); inline, a mark the read position
+//!   has not passed.
+//!
+//! Limits: an urgent pointer that arrives before a connection is accepted (while it sits in
+//! the listen pool) is not seen; `FIONREAD` counts an out-of-line urgent byte still ahead of
+//! the read position.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use smoltcp::socket::tcp as stcp;
+use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
+
+use super::frames::Segment;
+use super::socket::{SocketId, State};
+use super::Core;
+use crate::error::WsaError;
+
+/// Connections in listen pools whose SYNs we saw: more are dropped wholesale (they are only
+/// needed until `accept`).
+const MAX_PRE: usize = 4096;
+
+/// `a` comes after `b` in sequence space (RFC 9293 §3.4, modulo 2³²).
+fn seq_gt(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+/// The initial sequence numbers of a connection not yet in the socket table.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Pre {
+    peer_isn: Option<u32>,
+    our_isn: Option<u32>,
+}
+
+/// Engine-wide urgent-data state.
+#[derive(Debug, Default)]
+pub(crate) struct Tracker {
+    /// SYNs of connections the socket table does not know yet, by (local, remote).
+    pre: HashMap<(SocketAddrV4, SocketAddrV4), Pre>,
+    /// Sockets with an urgent pointer to send (their egress segments are rewritten).
+    senders: HashSet<SocketId>,
+}
+
+/// One TCP socket's urgent-data state.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UrgState {
+    /// The peer's initial sequence number.
+    peer_isn: Option<u32>,
+    /// Our initial sequence number.
+    our_isn: Option<u32>,
+    /// Bytes the application consumed from the stream (urgent bytes dropped from it included),
+    /// modulo 2³².
+    consumed: u32,
+    /// Bytes queued for sending, modulo 2³².
+    queued: u32,
+    /// Send: sequence number just past our last urgent byte, until the peer acknowledges it.
+    snd_up: Option<u32>,
+    /// Receive: the newest urgent byte's sequence number ever seen.
+    last_urg: Option<u32>,
+    /// Receive: the newest urgent byte's sequence number until the read position passes it.
+    mark: Option<u32>,
+    /// Whether `mark` arrived with `SO_OOBINLINE` off.
+    out_of_line: bool,
+    /// Out of line: sequence numbers of urgent bytes to drop from the stream, oldest first.
+    skips: VecDeque<u32>,
+    /// Out of line: the urgent byte held for `recv(MSG_OOB)`.
+    oob: Option<u8>,
+    /// Out of line: an urgent pointer arrived whose byte has not (yet).
+    awaiting: bool,
+}
+
+impl UrgState {
+    /// Sequence number of the next byte the application reads.
+    fn read_pos(&self) -> Option<u32> {
+        self.peer_isn
+            .map(|i| i.wrapping_add(1).wrapping_add(self.consumed))
+    }
+
+    /// Whether urgent data is pending (`SIOCATMARK` FALSE).
+    fn pending(&self) -> bool {
+        if self.out_of_line {
+            self.oob.is_some() || self.awaiting
+        } else {
+            self.mark.is_some()
+        }
+    }
+}
+
+/// The fields of a TCP segment in an Ethernet frame the egress side needs.
+struct TcpAt {
+    /// Offset of the TCP header in the frame.
+    at: usize,
+    /// End of the IP datagram in the frame.
+    end: usize,
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    seq: u32,
+    flags: u8,
+}
+
+/// Finds the TCP segment in an egress frame (smoltcp's own output, so well formed).
+fn tcp_at(frame: &[u8]) -> Option<TcpAt> {
+    if frame.len() < 14 + 20 + 20 || frame[12..14] != [0x08, 0x00] || frame[14 + 9] != 6 {
+        return None;
+    }
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+    let (at, end) = (14 + ihl, 14 + total);
+    if ihl < 20 || end > frame.len() || end < at + 20 {
+        return None;
+    }
+    let ip = |o: usize| Ipv4Addr::new(frame[o], frame[o + 1], frame[o + 2], frame[o + 3]);
+    let port = |o: usize| u16::from_be_bytes([frame[o], frame[o + 1]]);
+    Some(TcpAt {
+        at,
+        end,
+        src: SocketAddrV4::new(ip(14 + 12), port(at)),
+        dst: SocketAddrV4::new(ip(14 + 16), port(at + 2)),
+        seq: u32::from_be_bytes([frame[at + 4], frame[at + 5], frame[at + 6], frame[at + 7]]),
+        flags: frame[at + 13],
+    })
+}
+
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
+
+impl Core {
+    /// Takes in an ingress TCP segment for `local` ↔ `remote` (`id`: its socket, if the table
+    /// has one): initial sequence numbers, acknowledgment of our urgent pointer, a new urgent
+    /// pointer, the awaited urgent byte.
+    pub(crate) fn urg_ingress(
+        &mut self,
+        frame: &[u8],
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        id: Option<SocketId>,
+        seg: &Segment,
+    ) {
+        if seg.rst {
+            return;
+        }
+        let Some(id) = id else {
+            if seg.syn && seg.ack.is_none() {
+                if self.urgent.pre.len() >= MAX_PRE {
+                    self.urgent.pre.clear();
+                }
+                self.urgent.pre.entry((local, remote)).or_default().peer_isn = Some(seg.seq);
+            }
+            return;
+        };
+        self.urg_adopt(id);
+        let oobinline = match self.table.get(&id) {
+            Some(s) => s.opts.oobinline,
+            None => return,
+        };
+        let Some(u) = self.table.get_mut(&id).map(|s| &mut s.urg) else {
+            return;
+        };
+        if seg.syn {
+            u.peer_isn = Some(seg.seq);
+        }
+        if let (Some(up), Some(ack)) = (u.snd_up, seg.ack) {
+            if !seq_gt(up, ack) {
+                u.snd_up = None;
+                self.urgent.senders.remove(&id);
+            }
+        }
+        let Some(u) = self.table.get_mut(&id).map(|s| &mut s.urg) else {
+            return;
+        };
+        let Some(read) = u.read_pos() else {
+            return;
+        };
+        match seg.urg {
+            // BSD: the urgent byte precedes seq + pointer; a zero pointer names nothing.
+            Some(ptr) if ptr > 0 && !seg.syn => {
+                let at = seg.seq.wrapping_add(u32::from(ptr)).wrapping_sub(1);
+                let new = !seq_gt(read, at) && u.last_urg.is_none_or(|l| seq_gt(at, l));
+                if new {
+                    u.last_urg = Some(at);
+                    u.mark = Some(at);
+                    u.out_of_line = !oobinline;
+                    if !oobinline {
+                        // An unread urgent byte is replaced (and stays out of the stream).
+                        u.oob = None;
+                        u.awaiting = true;
+                        u.skips.push_back(at);
+                    }
+                }
+            }
+            _ => {}
+        }
+        let u = match self.table.get(&id) {
+            Some(s) if s.urg.awaiting => &s.urg,
+            _ => return,
+        };
+        let Some(at) = u.mark else { return };
+        let off = at.wrapping_sub(seg.seq) as usize;
+        if let Some(b) = urgent_byte(frame, off) {
+            if let Some(s) = self.table.get_mut(&id) {
+                s.urg.oob = Some(b);
+                s.urg.awaiting = false;
+            }
+        }
+    }
+
+    /// Takes in an egress frame: notes our SYN's sequence number and sets URG and the urgent
+    /// pointer on segments of connections with urgent data in flight.
+    pub(crate) fn urg_egress(&mut self, frame: &mut [u8]) {
+        let Some(t) = tcp_at(frame) else { return };
+        if t.flags & RST != 0 {
+            return;
+        }
+        let id = self.conns.get(&(t.src, t.dst)).copied();
+        if t.flags & SYN != 0 {
+            match id.and_then(|id| self.table.get_mut(&id)) {
+                Some(s) => s.urg.our_isn = Some(t.seq),
+                None => {
+                    if self.urgent.pre.len() >= MAX_PRE {
+                        self.urgent.pre.clear();
+                    }
+                    self.urgent.pre.entry((t.src, t.dst)).or_default().our_isn = Some(t.seq);
+                }
+            }
+            return;
+        }
+        if self.urgent.senders.is_empty() {
+            return;
+        }
+        let Some(id) = id.filter(|id| self.urgent.senders.contains(id)) else {
+            return;
+        };
+        let Some(up) = self.table.get(&id).and_then(|s| s.urg.snd_up) else {
+            self.urgent.senders.remove(&id);
+            return;
+        };
+        if !seq_gt(up, t.seq) || t.flags & ACK == 0 {
+            return;
+        }
+        let ptr = up.wrapping_sub(t.seq).min(0xffff) as u16;
+        let mut tcp = TcpPacket::new_unchecked(&mut frame[t.at..t.end]);
+        tcp.set_urg(true);
+        tcp.set_urgent_at(ptr);
+        tcp.fill_checksum(&(*t.src.ip()).into(), &(*t.dst.ip()).into());
+    }
+
+    /// Fills a table socket's initial sequence numbers from the SYNs seen before it was
+    /// accepted.
+    fn urg_adopt(&mut self, id: SocketId) {
+        let Some(s) = self.table.get(&id) else { return };
+        if s.urg.peer_isn.is_some() && s.urg.our_isn.is_some() {
+            return;
+        }
+        let (Some(l), Some(r)) = (s.local, s.peer) else {
+            return;
+        };
+        let Some(pre) = self.urgent.pre.remove(&(l, r)) else {
+            return;
+        };
+        if let Some(s) = self.table.get_mut(&id) {
+            s.urg.peer_isn = s.urg.peer_isn.or(pre.peer_isn);
+            s.urg.our_isn = s.urg.our_isn.or(pre.our_isn);
+        }
+    }
+
+    /// Counts bytes `tcp_send` queued.
+    pub(crate) fn urg_queued(&mut self, id: SocketId, n: usize) {
+        if let Some(s) = self.table.get_mut(&id) {
+            s.urg.queued = s.urg.queued.wrapping_add(n as u32);
+        }
+    }
+
+    /// `send(MSG_OOB)` queued its bytes: the last byte queued so far is urgent.
+    pub(crate) fn urg_mark_sent(&mut self, id: SocketId) -> Result<(), WsaError> {
+        self.urg_adopt(id);
+        let s = self.sock(id)?;
+        let Some(isn) = s.urg.our_isn else {
+            // Our SYN was never seen (cannot happen for a connection made by this engine).
+            return Err(WsaError::WSAEOPNOTSUPP);
+        };
+        s.urg.snd_up = Some(isn.wrapping_add(1).wrapping_add(s.urg.queued));
+        self.urgent.senders.insert(id);
+        self.wake = true;
+        Ok(())
+    }
+
+    /// Drops out-of-line urgent bytes at the read position from smoltcp's queue.
+    fn urg_settle(&mut self, id: SocketId) {
+        loop {
+            let Some(s) = self.table.get_mut(&id) else {
+                return;
+            };
+            let State::Connected(h) = s.state else { return };
+            let Some(read) = s.urg.read_pos() else { return };
+            while s.urg.skips.front().is_some_and(|&k| seq_gt(read, k)) {
+                s.urg.skips.pop_front();
+            }
+            if s.urg.skips.front() != Some(&read) {
+                return;
+            }
+            let t = self.sockets.get_mut::<stcp::Socket>(h);
+            if t.recv_queue() == 0 || !matches!(t.recv_slice(&mut [0u8; 1]), Ok(1)) {
+                return;
+            }
+            self.wake = true;
+            let Some(s) = self.table.get_mut(&id) else {
+                return;
+            };
+            s.urg.consumed = s.urg.consumed.wrapping_add(1);
+            s.urg.skips.pop_front();
+            if s.urg.mark == Some(read) && s.urg.oob.is_none() && !s.urg.awaiting {
+                s.urg.mark = None;
+            }
+        }
+    }
+
+    /// How many bytes a plain receive may return now (`None`: no limit): never across the
+    /// mark or an out-of-line urgent byte, and inline the urgent byte alone (499, 501).
+    pub(crate) fn urg_recv_limit(&mut self, id: SocketId) -> Option<usize> {
+        self.urg_settle(id);
+        let u = &self.table.get(&id)?.urg;
+        let read = u.read_pos()?;
+        let stops = u
+            .skips
+            .iter()
+            .chain(u.mark.iter().filter(|_| !u.out_of_line))
+            .map(|&k| k.wrapping_sub(read) as i32)
+            .filter(|&d| d >= 0);
+        stops.min().map(|d| (d as usize).max(1))
+    }
+
+    /// A plain receive consumed `n` bytes.
+    pub(crate) fn urg_consumed(&mut self, id: SocketId, n: usize) {
+        let Some(s) = self.table.get_mut(&id) else {
+            return;
+        };
+        s.urg.consumed = s.urg.consumed.wrapping_add(n as u32);
+        if let (Some(read), Some(mark)) = (s.urg.read_pos(), s.urg.mark) {
+            if !s.urg.out_of_line && seq_gt(read, mark) {
+                s.urg.mark = None;
+            }
+        }
+        self.urg_settle(id);
+    }
+
+    /// `recv(MSG_OOB)`: the held urgent byte (`Ok(None)`: announced, not yet arrived);
+    /// `WSAEINVAL` when none is pending (505) or `SO_OOBINLINE` is on (500).
+    pub(crate) fn tcp_recv_oob(
+        &mut self,
+        id: SocketId,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<Option<usize>, WsaError> {
+        let s = self.sock(id)?;
+        if !matches!(s.state, State::Connected(_)) {
+            return Err(WsaError::WSAENOTCONN);
+        }
+        if s.opts.oobinline {
+            return Err(WsaError::WSAEINVAL);
+        }
+        let u = &mut s.urg;
+        match u.oob {
+            Some(b) if !buf.is_empty() => {
+                buf[0] = b;
+                if !peek {
+                    u.oob = None;
+                    let passed = u.mark.is_some_and(|m| !u.skips.contains(&m));
+                    if passed {
+                        u.mark = None;
+                    }
+                }
+                Ok(Some(1))
+            }
+            Some(_) => Err(WsaError::WSAEFAULT),
+            None if u.awaiting && s.reset => Err(WsaError::WSAECONNRESET),
+            None if u.awaiting => Ok(None),
+            None => Err(WsaError::WSAEINVAL),
+        }
+    }
+
+    /// `SIOCATMARK` (D-21): TRUE unless urgent data is pending.
+    pub(crate) fn tcp_at_mark(&mut self, id: SocketId) -> Result<bool, WsaError> {
+        self.urg_settle(id);
+        Ok(!self.sock(id)?.urg.pending())
+    }
+
+    /// Whether an out-of-line urgent byte waits for `recv(MSG_OOB)` (FD_OOB, exceptfds).
+    pub(crate) fn urg_oob_ready(&mut self, id: SocketId) -> bool {
+        self.urg_settle(id);
+        self.table
+            .get(&id)
+            .is_some_and(|s| s.urg.out_of_line && s.urg.oob.is_some())
+    }
+}
+
+/// The payload byte at `off` of the TCP segment in `frame`, if the segment has it and its
+/// checksum is right (smoltcp drops it otherwise).
+fn urgent_byte(frame: &[u8], off: usize) -> Option<u8> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Tcp {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    let b = *tcp.payload().get(off)?;
+    tcp.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into())
+        .then_some(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_comparison_wraps() {
+        assert!(seq_gt(1, 0));
+        assert!(seq_gt(3, u32::MAX - 2));
+        assert!(!seq_gt(u32::MAX - 2, 3));
+        assert!(!seq_gt(5, 5));
+    }
+
+    #[test]
+    fn read_position_wraps() {
+        let u = UrgState {
+            peer_isn: Some(u32::MAX - 1),
+            consumed: 3,
+            ..UrgState::default()
+        };
+        assert_eq!(u.read_pos(), Some(1));
+    }
+}
