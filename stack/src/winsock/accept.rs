@@ -68,24 +68,9 @@ impl Winsock {
                 dwCallbackData,
             ));
         }
-        let pending = |core: &mut crate::engine::Core| core.tcp_pending(id).transpose();
-        let offered = if nonblocking {
-            self.stack
-                .with_quiet(pending)
-                .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
-        } else {
-            self.block(Some(id), None, pending)
-                .unwrap_or(Err(WsaError::WSAEINTR))
-        };
-        let (local, remote) = match offered {
-            Ok(ends) => ends,
-            Err(e) => {
-                if e != WsaError::WSAEINTR {
-                    self.rearm(s, FD_ACCEPT);
-                }
-                return record(Err(e));
-            }
-        };
+        let (local, remote) = record(self.next_offer(s, id, nonblocking, |core| {
+            core.tcp_pending(id)
+        }))?;
         if addr.is_some() {
             let _ = write_name(remote, addr, addrlen);
         }
@@ -116,6 +101,31 @@ impl Winsock {
         };
         self.rearm(s, FD_ACCEPT);
         record(r)
+    }
+
+    /// The oldest request waiting at listener `s` (`id`), for the condition function: at once
+    /// (`WSAEWOULDBLOCK` if none) or waiting for one. A failure re-enables `FD_ACCEPT`, except
+    /// an interrupted wait.
+    pub(super) fn next_offer<T>(
+        &self,
+        s: SOCKET,
+        id: SocketId,
+        nonblocking: bool,
+        mut pending: impl FnMut(&mut crate::engine::Core) -> Result<Option<T>, WsaError>,
+    ) -> Result<T, WsaError> {
+        let attempt = |core: &mut crate::engine::Core| pending(core).transpose();
+        let offered = if nonblocking {
+            self.stack
+                .with_quiet(attempt)
+                .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
+        } else {
+            self.block(Some(id), None, attempt)
+                .unwrap_or(Err(WsaError::WSAEINTR))
+        };
+        if matches!(offered, Err(e) if e != WsaError::WSAEINTR) {
+            self.rearm(s, FD_ACCEPT);
+        }
+        offered
     }
 
     /// Takes the offered connection (the oldest) as a socket and applies `*g` and the
