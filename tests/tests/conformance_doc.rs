@@ -110,13 +110,11 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
 /// Behaviours not claimed, with the reason: `(number, reason, status)` where status is `n/a`
 /// (cannot apply to this provider) or `todo` (later work).
 const NOT_CLAIMED: &[(u32, &str, &str)] = &[
-    (129, "TCP carries no connect data, so lpCalleeData is always empty (D-19)", "n/a"),
+    (129, "WSAConnect has no connect data to return: TCP carries none (D-19), and RMP sockets connect only through WSAJoinLeaf, whose lpCalleeData after FD_CONNECT is 436", "n/a"),
     (90, "TCP carries no connect data (no XP1_CONNECT_DATA; D-19)", "n/a"),
     (91, "TCP carries no connect data (no XP1_CONNECT_DATA; D-19)", "n/a"),
-    (99, "a request reset before it is offered leaves the backlog at once (never offered, so never WSAEACCES)", "n/a"),
-    (184, "no message-oriented protocol with partial messages in the catalog", "n/a"),
-    (185, "no reliable message-oriented protocol in the catalog", "n/a"),
-    (187, "no message-oriented connection-oriented protocol in the catalog (D-19)", "n/a"),
+    (140, "the Rust face's recv takes a slice, whose length cannot be negative (there is no C ABI)", "n/a"),
+    (184, "RMP, the only message-oriented entry, lacks XP1_PARTIAL_MESSAGE (docs/rmp.md §1): a message is never split", "n/a"),
     (247, "todo: issue 7 (TCP urgent data)", "todo"),
     (248, "todo: issue 7 (TCP urgent data)", "todo"),
     (281, "todo: issue 7 (TCP urgent data: FD_OOB)", "todo"),

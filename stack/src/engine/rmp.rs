@@ -629,8 +629,11 @@ impl Core {
         let Some(r) = self.rmp_ref(id) else {
             return (false, false, false);
         };
-        let readable =
-            !r.rx.is_empty() || r.closed.is_some() || r.offered.iter().any(|l| l.request.is_some());
+        // The peer's DISCONNECT is a half close: readable, like TCP's FIN (recv returns the end).
+        let readable = !r.rx.is_empty()
+            || r.closed.is_some()
+            || r.peer_done
+            || r.offered.iter().any(|l| l.request.is_some());
         let room = |l: &Link| l.out.len() + l.conn.pending_transmit() <= LINK_BACKLOG;
         let writable = if r.c_root {
             r.sends_to_leaves()

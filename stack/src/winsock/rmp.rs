@@ -215,32 +215,39 @@ impl Winsock {
     /// `WSASendDisconnect` (CHECKLIST §1.5): no more sends from this socket. On RMP the data
     /// (≤ 4,096 bytes) travels to the peer in DISCONNECT, which gets `FD_CLOSE` and reads it
     /// with `WSARecvDisconnect`; on a c_root it ends the session. TCP carries no disconnect
-    /// data: there it is `shutdown(SD_SEND)`, and data with bytes is `WSAEOPNOTSUPP`.
+    /// data: there it is `shutdown(SD_SEND)` (FIN; `WSAENOTCONN` when not connected, CHECKLIST
+    /// 216, 218), and any non-NULL `lpOutboundDisconnectData` is `WSAENOPROTOOPT` (217). It
+    /// never waits for the peer, whatever `SO_LINGER` says (222).
     pub fn WSASendDisconnect(
         &self,
         s: SOCKET,
         lpOutboundDisconnectData: Option<&WSABUF>,
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
-        let data = lpOutboundDisconnectData
-            .map(|b| b.data().to_vec())
-            .unwrap_or_default();
         let is_rmp = record(
             self.stack
                 .with_quiet(|core| core.sock(id).map(|s| s.rmp.is_some())),
         )?;
         if !is_rmp {
-            if !data.is_empty() {
-                return record(Err(WsaError::WSAEOPNOTSUPP));
+            // The spec's test is the pointer, not the length: the provider has no
+            // disconnect data at all (no XP1_DISCONNECT_DATA).
+            if lpOutboundDisconnectData.is_some() {
+                return record(Err(WsaError::WSAENOPROTOOPT));
             }
             return self.shutdown(s, SD_SEND);
         }
+        let data = lpOutboundDisconnectData
+            .map(|b| b.data().to_vec())
+            .unwrap_or_default();
         record(self.stack.with(|core| core.rmp_send_disconnect(id, &data)))
     }
 
     /// `WSARecvDisconnect` (CHECKLIST §1.5): no more receives; on RMP, copies the disconnect
     /// data the peer sent into `lpInboundDisconnectData` (`len` 0 if none; `WSAEFAULT` if it
-    /// does not fit). TCP has none.
+    /// does not fit, CHECKLIST 220, 221). TCP has none; there it only refuses further receives
+    /// (`WSAESHUTDOWN`), unlike `shutdown(SD_RECEIVE)` without resetting the connection when
+    /// data keeps arriving (219; D-35 is `shutdown`'s rule), and it is `WSAENOTCONN` on an
+    /// unconnected socket. It never waits, whatever `SO_LINGER` says (222).
     pub fn WSARecvDisconnect(
         &self,
         s: SOCKET,
@@ -249,6 +256,12 @@ impl Winsock {
         let id = record(self.check(s))?;
         let data = record(self.stack.with(|core| {
             let sock = core.sock(id)?;
+            if sock.proto == crate::engine::Proto::Tcp
+                && !matches!(sock.state, crate::engine::SockState::Connected(_))
+            {
+                return Err(WsaError::WSAENOTCONN);
+            }
+            // Not `watch_recv_shutdown`: that is shutdown(SD_RECEIVE)'s reset (D-35).
             sock.shut_recv = true;
             Ok(sock
                 .rmp
