@@ -463,6 +463,6 @@ mod tests {
             consumed: 3,
             ..UrgState::default()
         };
-        assert_eq!(u.read_pos(), Some(1));
+        assert_eq!(u.read_pos(), Some(2));
     }
 }
