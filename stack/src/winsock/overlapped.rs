@@ -317,12 +317,23 @@ impl Winsock {
                 Ok(r) => r,
                 Err(WsaError::WSAEMSGSIZE) => {
                     scatter(buffers, &tmp);
-                    *flags = MSG_PARTIAL as u32;
+                    // RMP keeps the whole message for the next read (no partial messages,
+                    // CHECKLIST 185); a datagram's rest is gone, which MSG_PARTIAL says.
+                    *flags = if proto == Proto::Rmp {
+                        0
+                    } else {
+                        MSG_PARTIAL as u32
+                    };
                     *received = room as u32;
                     return Err(WsaError::WSAEMSGSIZE);
                 }
                 Err(e) => return Err(e),
             };
+            // A message-oriented connection reports the peer's graceful close as WSAEDISCON
+            // (CHECKLIST 187, D-19): a zero-length message is data; the end has no sender.
+            if proto == Proto::Rmp && n == 0 && src.is_some_and(|a| a.ip().is_unspecified()) {
+                return Err(WsaError::WSAEDISCON);
+            }
             scatter(buffers, &tmp[..n as usize]);
             *flags = 0;
             *received = n as u32;

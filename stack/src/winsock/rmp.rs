@@ -135,24 +135,8 @@ impl Winsock {
         condition: LPCONDITIONPROC,
         dwCallbackData: usize,
     ) -> Result<SOCKET, WsaError> {
-        let pending = |core: &mut crate::engine::Core| core.rmp_pending(id).transpose();
-        let offered = if nonblocking {
-            self.stack
-                .with_quiet(pending)
-                .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
-        } else {
-            self.block(Some(id), None, pending)
-                .unwrap_or(Err(WsaError::WSAEINTR))
-        };
-        let (local, remote, request) = match offered {
-            Ok(o) => o,
-            Err(e) => {
-                if e != WsaError::WSAEINTR {
-                    self.rearm(s, FD_ACCEPT);
-                }
-                return Err(e);
-            }
-        };
+        let (local, remote, request) =
+            self.next_offer(s, id, nonblocking, |core| core.rmp_pending(id))?;
         if addr.is_some() {
             let _ = write_name(remote, addr, addrlen);
         }
