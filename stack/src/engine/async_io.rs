@@ -322,10 +322,30 @@ impl Core {
         let Some(sock) = self.table.get_mut(&id) else {
             return;
         };
+        let datagram = sock.proto != Proto::Tcp;
         for op in std::mem::take(&mut sock.ov_send) {
             op.complete(Some(WsaError::WSA_OPERATION_ABORTED), 0, 0);
         }
         self.watch(id);
+        // A shaped datagram socket's datagrams still waiting for their turn never reach the
+        // peer (CHECKLIST 491): those in smoltcp reach the shaper on the next pass, which then
+        // drops the flow's queue. A TCP stream cannot lose bytes smoltcp numbered already.
+        if datagram && self.qos.shaper.contains_flow(id) {
+            self.qos_flush.push(id);
+            self.wake = true;
+        }
+    }
+
+    /// Drops what the sockets flushed by `SIO_FLUSH` still have in the shaper.
+    pub(crate) fn qos_flush_pending(&mut self) {
+        for id in std::mem::take(&mut self.qos_flush) {
+            if let Some(frames) = self.qos.shaper.remove_flow(id) {
+                for f in frames {
+                    self.device.recycle(f);
+                }
+                self.qos_refresh_flow(id);
+            }
+        }
     }
 
     /// Aborts every operation of a socket being removed (D-10: no indication).

@@ -152,6 +152,8 @@ pub(crate) struct Core {
     qos_bypass: Vec<Vec<u8>>,
     /// Queued frames that could never conform after a renegotiation, dropped.
     qos_dropped: u64,
+    /// Shaped datagram sockets flushed by `SIO_FLUSH`, whose shaper queue the pass drops.
+    qos_flush: Vec<SocketId>,
     /// TCP connections by (local, remote), to attribute an observed RST.
     pub(crate) conns: HashMap<(SocketAddrV4, SocketAddrV4), SocketId>,
     /// TCP urgent data: sequence numbers of pending accepts, sockets sending urgent data.
@@ -232,6 +234,7 @@ impl Core {
             rmp_moved: false,
             qos_bypass: Vec::new(),
             qos_dropped: 0,
+            qos_flush: Vec::new(),
             conns: HashMap::new(),
             urgent: urgent::Tracker::default(),
             listeners: HashSet::new(),
@@ -462,6 +465,7 @@ impl Core {
         }
         let probed = self.maintain();
         self.update_watched();
+        self.qos_flush_pending();
         let release = self.qos_release(out);
         let mut delay = if self.device.rx.is_empty() && !probed {
             let t = self.smol_now();
