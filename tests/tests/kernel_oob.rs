@@ -181,7 +181,7 @@ fn events(q: &MessageQueue) -> Vec<i32> {
     out
 }
 
-/// Conformance: issue 7 acceptance (urgent data from the kernel) — out of line: exceptfds and `FD_OOB` (not `FD_READ`), `SIOCATMARK` FALSE until `recv(MSG_OOB)` took the kernel's urgent byte, plain receives "AB" then "CD"; inline (stack listening, accepting): `FD_READ` and never `FD_OOB`, receives "AB", "X", "CD" with `SIOCATMARK` moving past the mark.
+/// Conformance: issue 7 acceptance (urgent data from the kernel) — out of line: exceptfds and `FD_OOB` (not `FD_READ`), `SIOCATMARK` FALSE until `recv(MSG_OOB)` took the kernel's urgent byte, plain receives "AB" then "CD"; inline (stack listening, accepting): `FD_READ` and never `FD_OOB`, receives "AB", "X", "CD" with `SIOCATMARK` moving past the mark; urgent data sent before `accept` is kept.
 #[test]
 fn kernel_sends_urgent_data() {
     if require_netns().is_some() {
@@ -289,6 +289,29 @@ fn kernel_sends_urgent_data() {
     let events = events(&q);
     assert!(!events.contains(&FD_OOB), "never FD_OOB inline: {events:?}");
     drop(k);
+
+    // Out of line, everything sent while the connection waits in the stack's backlog.
+    let l = new_socket(&ws, SOCK_STREAM);
+    bind(&ws, l, at(peer.stack_ip, 7003)).unwrap();
+    ws.listen(l, 4).unwrap();
+    let k3 = peer
+        .ns
+        .enter_thread(|| {
+            std::net::TcpStream::connect_timeout(&at(peer.stack_ip, 7003).into(), WAIT)
+        })
+        .unwrap()
+        .expect("kernel connects");
+    (&k3).write_all(b"AB").unwrap();
+    kernel_send_oob(&k3, b"X");
+    (&k3).write_all(b"CD").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let s3 = ws.accept(l, None, None).expect("stack accepts");
+    assert!(!at_mark(&ws, s3), "urgent data pending");
+    assert!(poll_one(&ws, s3, 0).2, "exceptional");
+    assert_eq!(ws.recv(s3, &mut one, MSG_OOB), Ok(1));
+    assert_eq!(one[0], b'X');
+    assert!(at_mark(&ws, s3));
+    assert_eq!(ws_read(&ws, s3, 4).concat(), b"ABCD");
 }
 
 /// Conformance: 496, 506 — `send(MSG_OOB)` of one byte sets URG with the BSD urgent pointer: the kernel sees POLLPRI and reads exactly that byte with `recv(MSG_OOB)`, out of line (the stack connecting) and inline (the stack accepting), with the kernel's `SIOCATMARK` at the right place.

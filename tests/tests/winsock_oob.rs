@@ -278,3 +278,35 @@ fn both_directions_repeatedly() {
         }
     }
 }
+
+/// Conformance: 497, 498 — urgent data that arrives while the connection waits in the backlog is kept for the accepted socket: `recv(MSG_OOB)` returns it, plain receives return the rest; inline (the listener's `SO_OOBINLINE` inherited) it stays in the stream with its mark.
+#[test]
+fn urgent_data_before_accept() {
+    let (a, b) = two_hosts(4970);
+    for (port, inline) in [(49701, false), (49702, true)] {
+        let l = listener(&b, at(B, port), 4);
+        if inline {
+            set_int(&b, l, SOL_SOCKET, SO_OOBINLINE, 1).expect("SO_OOBINLINE");
+        }
+        let c = new_socket(&a, SOCK_STREAM);
+        connect(&a, c, at(B, port)).expect("connect");
+        send_urgent(&a, c, b"AB", b'X', b"CD");
+        std::thread::sleep(Duration::from_millis(300));
+        let s = b.accept(l, None, None).expect("accept");
+        assert!(!at_mark(&b, s), "urgent data pending (inline {inline})");
+        if inline {
+            let calls = recv_calls(&b, s, 5);
+            assert_eq!(calls[0], b"AB");
+            assert_eq!(calls[1], b"X");
+            assert_eq!(calls[2..].concat(), b"CD");
+        } else {
+            assert!(poll_one(&b, s, 0).2, "exceptional");
+            let mut one = [0u8; 1];
+            assert_eq!(b.recv(s, &mut one, MSG_OOB), Ok(1));
+            assert_eq!(one[0], b'X');
+            assert_eq!(recv_calls(&b, s, 4).concat(), b"ABCD");
+        }
+        assert!(at_mark(&b, s));
+        b.closesocket(l).unwrap();
+    }
+}

@@ -34,9 +34,12 @@
 //!   read with `MSG_OOB` (or announced and not yet arrived); inline, a mark the read position
 //!   has not passed.
 //!
-//! Limits: an urgent pointer that arrives before a connection is accepted (while it sits in
-//! the listen pool) is not seen; `FIONREAD` counts an out-of-line urgent byte still ahead of
-//! the read position.
+//! A connection still in a listen pool has no socket yet: its SYNs and newest urgent pointer
+//! (with the byte, when it passes) wait in [`Tracker::pre`] and are taken over on `accept`.
+//! Should an announced byte not be seen in a segment, it is read from smoltcp's queue once it
+//! is there.
+//!
+//! Limit: `FIONREAD` counts an out-of-line urgent byte still ahead of the read position.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -63,6 +66,10 @@ fn seq_gt(a: u32, b: u32) -> bool {
 pub(crate) struct Pre {
     peer_isn: Option<u32>,
     our_isn: Option<u32>,
+    /// The newest urgent byte's sequence number, announced before `accept`.
+    urg: Option<u32>,
+    /// That byte, if a segment carrying it passed.
+    byte: Option<u8>,
 }
 
 /// Engine-wide urgent-data state.
@@ -107,6 +114,24 @@ impl UrgState {
     fn read_pos(&self) -> Option<u32> {
         self.peer_isn
             .map(|i| i.wrapping_add(1).wrapping_add(self.consumed))
+    }
+
+    /// Takes in an urgent byte at `at` announced by the peer; `oobinline` as it is now.
+    fn announce(&mut self, at: u32, oobinline: bool) {
+        let Some(read) = self.read_pos() else { return };
+        let new = !seq_gt(read, at) && self.last_urg.is_none_or(|l| seq_gt(at, l));
+        if !new {
+            return;
+        }
+        self.last_urg = Some(at);
+        self.mark = Some(at);
+        self.out_of_line = !oobinline;
+        if !oobinline {
+            // An unread urgent byte is replaced (and stays out of the stream).
+            self.oob = None;
+            self.awaiting = true;
+            self.skips.push_back(at);
+        }
     }
 
     /// Whether urgent data is pending (`SIOCATMARK` FALSE).
@@ -178,7 +203,25 @@ impl Core {
                 if self.urgent.pre.len() >= MAX_PRE {
                     self.urgent.pre.clear();
                 }
-                self.urgent.pre.entry((local, remote)).or_default().peer_isn = Some(seg.seq);
+                self.urgent.pre.insert(
+                    (local, remote),
+                    Pre {
+                        peer_isn: Some(seg.seq),
+                        ..Pre::default()
+                    },
+                );
+            } else if let Some(p) = self.urgent.pre.get_mut(&(local, remote)) {
+                // A connection in a listen pool: keep its urgent byte until `accept`.
+                if let (Some(ptr), Some(isn)) = (seg.urg, p.peer_isn) {
+                    let at = seg.seq.wrapping_add(u32::from(ptr)).wrapping_sub(1);
+                    if ptr > 0 && seq_gt(at, isn) && p.urg.is_none_or(|l| seq_gt(at, l)) {
+                        p.urg = Some(at);
+                        p.byte = None;
+                    }
+                }
+                if let (Some(at), None) = (p.urg, p.byte) {
+                    p.byte = urgent_byte(frame, at.wrapping_sub(seg.seq) as usize);
+                }
             }
             return;
         };
@@ -202,25 +245,16 @@ impl Core {
         let Some(u) = self.table.get_mut(&id).map(|s| &mut s.urg) else {
             return;
         };
-        let Some(read) = u.read_pos() else {
+        if u.peer_isn.is_none() {
             return;
-        };
+        }
         match seg.urg {
             // BSD: the urgent byte precedes seq + pointer; a zero pointer names nothing.
             Some(ptr) if ptr > 0 && !seg.syn => {
-                let at = seg.seq.wrapping_add(u32::from(ptr)).wrapping_sub(1);
-                let new = !seq_gt(read, at) && u.last_urg.is_none_or(|l| seq_gt(at, l));
-                if new {
-                    u.last_urg = Some(at);
-                    u.mark = Some(at);
-                    u.out_of_line = !oobinline;
-                    if !oobinline {
-                        // An unread urgent byte is replaced (and stays out of the stream).
-                        u.oob = None;
-                        u.awaiting = true;
-                        u.skips.push_back(at);
-                    }
-                }
+                u.announce(
+                    seg.seq.wrapping_add(u32::from(ptr)).wrapping_sub(1),
+                    oobinline,
+                );
             }
             _ => {}
         }
@@ -294,6 +328,13 @@ impl Core {
         if let Some(s) = self.table.get_mut(&id) {
             s.urg.peer_isn = s.urg.peer_isn.or(pre.peer_isn);
             s.urg.our_isn = s.urg.our_isn.or(pre.our_isn);
+            if let Some(at) = pre.urg {
+                s.urg.announce(at, s.opts.oobinline);
+                if s.urg.awaiting && s.urg.mark == Some(at) {
+                    s.urg.oob = pre.byte;
+                    s.urg.awaiting = pre.byte.is_none();
+                }
+            }
         }
     }
 
@@ -318,8 +359,35 @@ impl Core {
         Ok(())
     }
 
-    /// Drops out-of-line urgent bytes at the read position from smoltcp's queue.
+    /// Drops out-of-line urgent bytes at the read position from smoltcp's queue (and reads an
+    /// awaited urgent byte that reached the queue without passing `urg_ingress`, as before
+    /// `accept`).
     fn urg_settle(&mut self, id: SocketId) {
+        if self
+            .table
+            .get(&id)
+            .is_some_and(|s| s.urg.peer_isn.is_none())
+        {
+            self.urg_adopt(id);
+        }
+        if let Some(s) = self.table.get(&id) {
+            if let (State::Connected(h), true, Some(at), Some(read)) =
+                (&s.state, s.urg.awaiting, s.urg.mark, s.urg.read_pos())
+            {
+                let h = *h;
+                let dist = at.wrapping_sub(read) as usize;
+                let t = self.sockets.get_mut::<stcp::Socket>(h);
+                if !seq_gt(read, at) && t.recv_queue() > dist {
+                    let mut upto = vec![0u8; dist + 1];
+                    if t.peek_slice(&mut upto) == Ok(dist + 1) {
+                        if let Some(s) = self.table.get_mut(&id) {
+                            s.urg.oob = upto.last().copied();
+                            s.urg.awaiting = false;
+                        }
+                    }
+                }
+            }
+        }
         loop {
             let Some(s) = self.table.get_mut(&id) else {
                 return;
