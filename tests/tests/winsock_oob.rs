@@ -310,3 +310,42 @@ fn urgent_data_before_accept() {
         b.closesocket(l).unwrap();
     }
 }
+
+/// Conformance: 506 — on a link that loses, duplicates, reorders and corrupts frames, retransmitted segments carry the same urgent pointer (rewritten by sequence number) and the receiver takes each urgent byte exactly once, in both directions.
+#[test]
+fn urgent_data_over_a_bad_link() {
+    let switch = ws2_tap::VirtualSwitch::new(5061);
+    let bad = ws2_tap::Impairments {
+        loss: 0.05,
+        duplicate: 0.03,
+        reorder: 0.05,
+        corrupt: 0.02,
+        ..Default::default()
+    };
+    let a = started(&stack_with(&switch, config(A), bad.clone()));
+    let b = started(&stack_with(&switch, config(B), bad));
+    let l = listener(&b, at(B, 50610), 4);
+    let c = new_socket(&a, SOCK_STREAM);
+    connect(&a, c, at(B, 50610)).expect("connect over the bad link");
+    let s = b.accept(l, None, None).expect("accept");
+    for round in 0..12u8 {
+        let filler = vec![b'.'; 4000];
+        let (tx, rx, sock_tx, sock_rx) = if round % 2 == 0 {
+            (&a, &b, c, s)
+        } else {
+            (&b, &a, s, c)
+        };
+        send_urgent(tx, sock_tx, &filler, b'a' + round, b"!");
+        assert!(
+            wait_until(Duration::from_secs(30), || poll_one(rx, sock_rx, 50).2),
+            "round {round}: never exceptional"
+        );
+        let mut one = [0u8; 1];
+        assert_eq!(rx.recv(sock_rx, &mut one, MSG_OOB), Ok(1));
+        assert_eq!(one[0], b'a' + round, "round {round}");
+        let data: Vec<u8> = recv_calls(rx, sock_rx, 4001).concat();
+        assert!(data[..4000].iter().all(|&d| d == b'.'), "round {round}");
+        assert_eq!(data[4000], b'!', "round {round}");
+        assert!(at_mark(rx, sock_rx));
+    }
+}

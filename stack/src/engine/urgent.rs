@@ -198,6 +198,11 @@ impl Core {
         if seg.rst {
             return;
         }
+        // SYNs and urgent pointers are rare; a corrupted one (which smoltcp drops) must not
+        // count either.
+        if (seg.syn || seg.urg.is_some()) && !checksum_ok(frame) {
+            return;
+        }
         let Some(id) = id else {
             if seg.syn && seg.ack.is_none() {
                 if self.urgent.pre.len() >= MAX_PRE {
@@ -493,6 +498,19 @@ impl Core {
             .get(&id)
             .is_some_and(|s| s.urg.out_of_line && s.urg.oob.is_some())
     }
+}
+
+/// Whether the TCP segment in `frame` has a valid checksum.
+fn checksum_ok(frame: &[u8]) -> bool {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return false;
+    };
+    let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+        return false;
+    };
+    ip.verify_checksum()
+        && TcpPacket::new_checked(ip.payload())
+            .is_ok_and(|t| t.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into()))
 }
 
 /// The payload byte at `off` of the TCP segment in `frame`, if the segment has it and its
