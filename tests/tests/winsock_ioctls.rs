@@ -1,10 +1,13 @@
 //! CHECKLIST §1.14.2 `WSAIoctl` control codes and §1.16 `WSAHtonl` and friends.
 
+use std::net::Ipv4Addr;
 use std::thread;
 use std::time::Duration;
 
 use ws2_stack::winsock::*;
 use ws2_stack::WsaError;
+use ws2_tap::VirtualSwitch;
+use ws2_tests::capture::{sniff, watch};
 use ws2_tests::*;
 
 fn ioctl(
@@ -82,11 +85,18 @@ fn broadcast_address_short() {
     );
 }
 
-/// Sends 100 numbered 1,000-byte datagrams to a receiver that reads none until all have
-/// arrived (its queue holds about 65), then returns the numbers it can read.
+/// The receiver's `SO_RCVBUF`, set before `bind`. smoltcp's datagram buffer is then
+/// max(`SO_RCVBUF`, 65,515 + 64) = 65,579 bytes (`dgram_bind`), so it holds about 64 of the
+/// 1,000-byte datagrams [`overflow`] sends.
+const SMALL_RCVBUF: i32 = 8192;
+
+/// Sends 100 numbered 1,000-byte datagrams to a receiver whose queue holds about 64 and that
+/// reads none until all have arrived, then returns the numbers it can read.
 fn overflow(seed: u64, circular: bool) -> Vec<u8> {
     let (a, b) = two_hosts(seed);
-    let r = udp_bound(&b, at(B, 4880));
+    let r = new_socket(&b, SOCK_DGRAM);
+    set_int(&b, r, SOL_SOCKET, SO_RCVBUF, SMALL_RCVBUF).unwrap();
+    bind(&b, r, at(B, 4880)).unwrap();
     if circular {
         ioctl(&b, r, SIO_ENABLE_CIRCULAR_QUEUEING, &[], &mut []).unwrap();
     }
@@ -95,12 +105,25 @@ fn overflow(seed: u64, circular: bool) -> Vec<u8> {
         sendto(&a, s, &[i; 1000], at(B, 4880)).unwrap();
         thread::sleep(Duration::from_millis(1));
     }
-    thread::sleep(Duration::from_millis(300));
+    // Every datagram has reached B's queue (or been dropped) once FIONREAD stops changing.
+    let mut last = u32::MAX;
+    for _ in 0..50 {
+        thread::sleep(Duration::from_millis(40));
+        let now = fionread(&b, r);
+        if now == last && now > 0 {
+            break;
+        }
+        last = now;
+    }
     set_nonblocking(&b, r, true);
     let mut got = Vec::new();
     let mut buf = [0u8; 2000];
     while let Ok(n) = b.recv(r, &mut buf, 0) {
         assert_eq!(n, 1000);
+        assert!(
+            buf[..1000].iter().all(|&x| x == buf[0]),
+            "one datagram's bytes"
+        );
         got.push(buf[0]);
     }
     got
@@ -108,23 +131,31 @@ fn overflow(seed: u64, circular: bool) -> Vec<u8> {
 
 /// Conformance: 488 — `WSAIoctl(SIO_ENABLE_CIRCULAR_QUEUEING)` on a UDP socket makes a full receive queue drop its oldest datagram when a new one arrives.
 #[test]
-#[ignore = "unfinished: the receiver's default buffer holds all 100 datagrams, so the queue never fills; the test must size it (SO_RCVBUF before bind) or send more"]
 fn circular_drops_oldest() {
     let got = overflow(488, true);
-    assert!(got.len() > 20 && got.len() < 100, "{got:?}");
-    assert_eq!(*got.last().unwrap(), 99, "the newest is kept");
-    assert!(!got.contains(&0), "the oldest was dropped");
-    assert!(got.windows(2).all(|w| w[0] < w[1]));
+    assert!(got.len() > 40 && got.len() < 100, "{got:?}");
+    assert_eq!(*got.last().unwrap(), 99, "the newest is kept: {got:?}");
+    assert!(!got.contains(&0), "the oldest was dropped: {got:?}");
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "in order: {got:?}");
+    // What survives is the most recent run: only the oldest are dropped, none in between.
+    assert!(
+        got.windows(2).all(|w| w[1] == w[0] + 1),
+        "contiguous: {got:?}"
+    );
 }
 
 /// Conformance: 489 — Without `SIO_ENABLE_CIRCULAR_QUEUEING`, a full UDP receive queue drops the newly arriving datagram.
 #[test]
-#[ignore = "unfinished: the receiver's default buffer holds all 100 datagrams, so the queue never fills; the test must size it (SO_RCVBUF before bind) or send more"]
 fn default_drops_newest() {
     let got = overflow(489, false);
-    assert!(got.len() > 20 && got.len() < 100, "{got:?}");
-    assert_eq!(got[0], 0, "the oldest is kept");
-    assert!(!got.contains(&99), "the newest was dropped");
+    assert!(got.len() > 40 && got.len() < 100, "{got:?}");
+    assert_eq!(got[0], 0, "the oldest is kept: {got:?}");
+    assert!(!got.contains(&99), "the newest was dropped: {got:?}");
+    // What survives is the first run: 0, 1, 2, … up to where the queue filled.
+    assert!(
+        got.iter().enumerate().all(|(i, &n)| usize::from(n) == i),
+        "{got:?}"
+    );
 }
 
 /// Conformance: 490 — `WSAIoctl(SIO_ENABLE_CIRCULAR_QUEUEING)` on a TCP socket fails (`WSAEINVAL`).
@@ -136,6 +167,56 @@ fn circular_on_tcp() {
         ioctl(&a, s, SIO_ENABLE_CIRCULAR_QUEUEING, &[], &mut []),
         WsaError::WSAEINVAL,
     );
+}
+
+/// Whether `frame` is an ARP request (Ethernet broadcast) from `sender` asking for `target`.
+fn is_arp_request(frame: &[u8], sender: Ipv4Addr, target: Ipv4Addr) -> bool {
+    frame.len() >= 14 + 28
+        && frame[..6] == [0xff; 6]
+        && frame[12..14] == [0x08, 0x06]
+        && frame[14 + 6..14 + 8] == [0, 1]
+        && frame[14 + 14..14 + 18] == sender.octets()
+        && frame[14 + 24..14 + 28] == target.octets()
+}
+
+/// Conformance: 492 — `WSAIoctl(SIO_FIND_ROUTE)` with a reachable address invalidates and re-resolves the neighbour entry (an ARP request is emitted).
+#[test]
+fn find_route_arp() {
+    let switch = VirtualSwitch::new(492);
+    let (a, b) = two_hosts_on(&switch, config(A), config(B));
+    let mut watcher = switch.port();
+    let r = udp_bound(&b, at(B, 4920));
+    let s = new_socket(&a, SOCK_DGRAM);
+    // A learns B's address: one exchange, then the link is quiet.
+    sendto(&a, s, b"first", at(B, 4920)).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(b.recv(r, &mut buf, 0), Ok(5));
+    sendto(&a, s, b"again", at(B, 4920)).unwrap();
+    assert_eq!(b.recv(r, &mut buf, 0), Ok(5));
+    assert!(
+        sniff(&mut watcher, Duration::from_secs(5), |f| is_arp_request(
+            f, A, B
+        ))
+        .is_some(),
+        "the first datagram made A ask for B"
+    );
+    let before = watch(&mut watcher, Duration::from_millis(200));
+    assert!(
+        !before.iter().any(|f| is_arp_request(f, A, B)),
+        "with B resolved, A sends no more requests"
+    );
+    let to = SOCKADDR_IN::new(at(B, 0)).to_bytes();
+    assert_eq!(ioctl(&a, s, SIO_FIND_ROUTE, &to, &mut []), Ok(0));
+    assert!(
+        sniff(&mut watcher, Duration::from_secs(5), |f| is_arp_request(
+            f, A, B
+        ))
+        .is_some(),
+        "SIO_FIND_ROUTE sends an ARP request for B"
+    );
+    // The route still works afterwards.
+    sendto(&a, s, b"after", at(B, 4920)).unwrap();
+    assert_eq!(b.recv(r, &mut buf, 0), Ok(5));
 }
 
 /// Conformance: 493 — `WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER)` with a supported GUID returns a usable function (an identifier to dispatch on) and with an unknown GUID fails (`WSAEINVAL`).
