@@ -246,7 +246,8 @@ impl Winsock {
     }
 
     /// `WSAAsyncSelect` (§1.6.3): posts `wMsg` to the window `hWnd` once per occurring event of
-    /// `lEvent` (`wParam` = the socket, `lParam` = `WSAMAKESELECTREPLY(event, error)`),
+    /// `lEvent` (`wParam` = `s`, the descriptor registered with, a duplicate too; `lParam` =
+    /// `WSAMAKESELECTREPLY(event, error)`),
     /// replacing any earlier `WSAAsyncSelect` or `WSAEventSelect`; `lEvent = 0` cancels (messages
     /// already queued stay). The socket becomes non-blocking in every case; an `hWnd` that is
     /// not a window is `WSAEINVAL`.
@@ -269,7 +270,7 @@ impl Winsock {
                 Target::Window {
                     hwnd: hWnd,
                     msg: wMsg,
-                    sink,
+                    sink: record(relay(sink, s, id))?,
                 },
                 lEvent,
             )),
@@ -278,11 +279,46 @@ impl Winsock {
     }
 
     /// Re-enables `events` of `s`'s registration (the re-enabling calls of §1.6.5).
+    /// `s` is a descriptor: a duplicate (`WSADuplicateSocket`) names its engine socket through
+    /// the session, as [`Winsock::check`] resolves it; a closed descriptor re-arms nothing.
     pub(crate) fn rearm(&self, s: super::SOCKET, events: i32) {
         if !self.stack.any_watched() {
             return;
         }
-        self.stack
-            .with_quiet(|core| core.fd_arm(s as crate::engine::SocketId, events));
+        let Some(id) = self.session().sockets.get(&s).copied() else {
+            return;
+        };
+        self.stack.with_quiet(|core| core.fd_arm(id, events));
     }
+}
+
+/// The sink a `WSAAsyncSelect` registration made through descriptor `s` of engine socket `id`
+/// posts to, so that `wParam` is `s`, the descriptor the application registered with
+/// (CHECKLIST §1.6.3; §1.12 for duplicates). The engine posts its socket id, which is the
+/// descriptor of a socket's first descriptor (`window` itself); a duplicated descriptor gets a
+/// relay thread that rewrites `wParam` and forwards to `window`, in order. The relay ends when
+/// the registration is dropped (replaced, cancelled, or its socket closed) or the window is
+/// destroyed. Messages it carries may trail ones posted directly by a later registration made
+/// through another descriptor of the same socket.
+fn relay(
+    window: Sender<MSG>,
+    s: super::SOCKET,
+    id: crate::engine::SocketId,
+) -> Result<Sender<MSG>, WsaError> {
+    if s == id as super::SOCKET {
+        return Ok(window);
+    }
+    let (tx, rx) = channel::<MSG>();
+    std::thread::Builder::new()
+        .name("ws2-async-select".into())
+        .spawn(move || {
+            for m in rx {
+                let m = MSG { wParam: s, ..m };
+                if window.send(m).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|_| WsaError::WSAENOBUFS)?;
+    Ok(tx)
 }
