@@ -22,6 +22,7 @@ mod events;
 mod hooks;
 mod mswsock;
 mod multicast;
+mod obsolete;
 mod options;
 mod overlapped;
 mod qos;
@@ -58,6 +59,7 @@ pub use events::*;
 pub use hooks::BlockingHook;
 pub use mswsock::*;
 pub use multicast::*;
+pub use obsolete::*;
 pub use qos::*;
 pub use resolve::*;
 pub use overlapped::{
