@@ -307,14 +307,7 @@ impl Core {
             self.urgent.senders.remove(&id);
             return;
         };
-        if !seq_gt(up, t.seq) || t.flags & ACK == 0 {
-            return;
-        }
-        let ptr = up.wrapping_sub(t.seq).min(0xffff) as u16;
-        let mut tcp = TcpPacket::new_unchecked(&mut frame[t.at..t.end]);
-        tcp.set_urg(true);
-        tcp.set_urgent_at(ptr);
-        tcp.fill_checksum(&(*t.src.ip()).into(), &(*t.dst.ip()).into());
+        mark_urgent(frame, &t, up);
     }
 
     /// Fills a table socket's initial sequence numbers from the SYNs seen before it was
@@ -500,6 +493,21 @@ impl Core {
     }
 }
 
+/// Sets URG and the urgent pointer for `up` (the sequence number just past the urgent byte)
+/// on the egress segment `t` of `frame`, if its sequence number precedes `up`; 0xFFFF when
+/// `up` is farther than that (as Linux does). Returns whether it did.
+fn mark_urgent(frame: &mut [u8], t: &TcpAt, up: u32) -> bool {
+    if !seq_gt(up, t.seq) || t.flags & ACK == 0 || t.flags & (SYN | RST) != 0 {
+        return false;
+    }
+    let ptr = up.wrapping_sub(t.seq).min(0xffff) as u16;
+    let mut tcp = TcpPacket::new_unchecked(&mut frame[t.at..t.end]);
+    tcp.set_urg(true);
+    tcp.set_urgent_at(ptr);
+    tcp.fill_checksum(&(*t.src.ip()).into(), &(*t.dst.ip()).into());
+    true
+}
+
 /// Whether the TCP segment in `frame` has a valid checksum.
 fn checksum_ok(frame: &[u8]) -> bool {
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
@@ -540,6 +548,75 @@ mod tests {
         assert!(seq_gt(3, u32::MAX - 2));
         assert!(!seq_gt(u32::MAX - 2, 3));
         assert!(!seq_gt(5, 5));
+    }
+
+    /// A pure ACK from `remote` to `local` with sequence number `seq`, as an egress frame.
+    fn segment(seq: u32) -> Vec<u8> {
+        let (local, remote) = (
+            "10.0.0.2:4000".parse().unwrap(),
+            "10.0.0.1:80".parse().unwrap(),
+        );
+        super::super::frames::dup_ack([2, 0, 0, 0, 0, 2], local, remote, seq, 1000, 512)
+    }
+
+    #[test]
+    fn egress_rewrite_sets_the_bsd_pointer() {
+        for (seq, up, want) in [
+            (100u32, 101u32, Some(1u16)),
+            (u32::MAX - 1, 3, Some(5)),
+            (100, 100, None),
+            (100, 99, None),
+            (0, 70_000, Some(0xffff)),
+        ] {
+            let mut f = segment(seq);
+            let t = tcp_at(&f).expect("a TCP segment");
+            assert_eq!(t.seq, seq);
+            assert_eq!(
+                mark_urgent(&mut f, &t, up),
+                want.is_some(),
+                "seq {seq} up {up}"
+            );
+            let eth = EthernetFrame::new_checked(&f[..]).unwrap();
+            let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+            let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
+            assert!(tcp.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into()));
+            assert_eq!(tcp.urg().then(|| tcp.urgent_at()), want);
+            // What the receiving side reads back: the urgent byte precedes seq + pointer.
+            if let (Some(ptr), true) = (want, up.wrapping_sub(seq) <= 0xffff) {
+                assert_eq!(
+                    seq.wrapping_add(u32::from(ptr)).wrapping_sub(1),
+                    up.wrapping_sub(1)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn announce_replaces_out_of_line_and_moves_the_mark_inline() {
+        let mut u = UrgState {
+            peer_isn: Some(u32::MAX - 10),
+            ..UrgState::default()
+        };
+        let read = u.read_pos().unwrap();
+        u.announce(read.wrapping_add(20), false);
+        assert!(u.awaiting && u.pending());
+        u.oob = Some(b'1');
+        u.awaiting = false;
+        u.announce(read.wrapping_add(20), false);
+        assert_eq!(u.oob, Some(b'1'), "the same pointer again changes nothing");
+        u.announce(read.wrapping_add(30), false);
+        assert_eq!(u.oob, None, "a newer urgent byte replaces the unread one");
+        assert_eq!(u.skips.len(), 2, "both stay out of the stream");
+        u.announce(read.wrapping_add(40), true);
+        assert_eq!(u.mark, Some(read.wrapping_add(40)));
+        assert!(!u.out_of_line && u.pending());
+        u.consumed = 60;
+        u.announce(read.wrapping_add(50), true);
+        assert_eq!(
+            u.mark,
+            Some(read.wrapping_add(40)),
+            "behind the read position: ignored"
+        );
     }
 
     #[test]
