@@ -115,14 +115,8 @@ const NOT_CLAIMED: &[(u32, &str, &str)] = &[
     (91, "TCP carries no connect data (no XP1_CONNECT_DATA; D-19)", "n/a"),
     (140, "the Rust face's recv takes a slice, whose length cannot be negative (there is no C ABI)", "n/a"),
     (184, "RMP, the only message-oriented entry, lacks XP1_PARTIAL_MESSAGE (docs/rmp.md §1): a message is never split", "n/a"),
-    (247, "todo: issue 7 (TCP urgent data)", "todo"),
-    (248, "todo: issue 7 (TCP urgent data)", "todo"),
-    (281, "todo: issue 7 (TCP urgent data: FD_OOB)", "todo"),
-    (282, "todo: issue 7 (TCP urgent data: FD_OOB)", "todo"),
-    (283, "todo: issue 7 (TCP urgent data: FD_OOB)", "todo"),
     (333, "smoltcp ties the TCP window to its receive buffer, so SO_RCVBUF = 0 cannot mean \"posted buffers only\" (Appendix C)", "n/a"),
     (334, "the UDP receive buffer is smoltcp's; SO_RCVBUF = 0 is raised to the 4 KiB minimum (decisions.md)", "n/a"),
-    (351, "todo: issue 7 (gethostbyname)", "todo"),
 ];
 
 /// Where an uncovered behaviour's work lives, by CHECKLIST group.

@@ -328,7 +328,6 @@ fn event_select_rearmed_through_duplicate() {
 /// `select` reports a duplicated descriptor readable when data arrives on its socket, and
 /// returns that descriptor in the set.
 #[test]
-#[ignore = "select.rs passes the descriptor as an engine id (`readiness(core, s as SocketId)`); it must use the ids `check` resolved"]
 fn select_on_duplicate() {
     let (a, b) = two_hosts(4564);
     let (c, s) = tcp_pair(&a, &b, 4564);

@@ -68,9 +68,8 @@ impl Winsock {
                 dwCallbackData,
             ));
         }
-        let (local, remote) = record(self.next_offer(s, id, nonblocking, |core| {
-            core.tcp_pending(id)
-        }))?;
+        let (local, remote) =
+            record(self.next_offer(s, id, nonblocking, |core| core.tcp_pending(id)))?;
         if addr.is_some() {
             let _ = write_name(remote, addr, addrlen);
         }

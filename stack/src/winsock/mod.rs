@@ -60,13 +60,13 @@ pub use hooks::BlockingHook;
 pub use mswsock::*;
 pub use multicast::*;
 pub use obsolete::*;
-pub use qos::*;
-pub use resolve::*;
 pub use overlapped::{
     ExtensionFunction, SIO_ASSOCIATE_HANDLE, SIO_ENABLE_CIRCULAR_QUEUEING, SIO_FIND_ROUTE,
     SIO_GET_BROADCAST_ADDRESS, SIO_GET_EXTENSION_FUNCTION_POINTER, SIO_TRANSLATE_HANDLE,
     WSAID_ACCEPTEX, WSAID_GETACCEPTEXSOCKADDRS, WSAID_TRANSMITFILE,
 };
+pub use qos::*;
+pub use resolve::*;
 pub use rmp::{IPPROTO_RMP, IPPROTO_RMP_RELAY};
 pub use sharing::{PVD_CONFIG_LEN, PVD_CONFIG_MAGIC, PVD_CONFIG_VERSION};
 pub use types::*;

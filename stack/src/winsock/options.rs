@@ -37,7 +37,10 @@ impl Winsock {
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
         let timeouts = self.session().version >= (2, 2);
-        self.so_debug(id, format_args!("getsockopt({s}, {level:#x}, {optname:#x})"));
+        self.so_debug(
+            id,
+            format_args!("getsockopt({s}, {level:#x}, {optname:#x})"),
+        );
         let bytes: Vec<u8> = match (level, optname) {
             // The catalog entry the socket was created from (CHECKLIST 446, 479), ANSI or
             // wide layout; get-only.
@@ -81,7 +84,10 @@ impl Winsock {
         optlen: i32,
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
-        self.so_debug(id, format_args!("setsockopt({s}, {level:#x}, {optname:#x})"));
+        self.so_debug(
+            id,
+            format_args!("setsockopt({s}, {level:#x}, {optname:#x})"),
+        );
         if level == SOL_SOCKET && optname == SO_UPDATE_ACCEPT_CONTEXT {
             return record(self.update_accept_context(id, optval, optlen));
         }

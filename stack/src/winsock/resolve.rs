@@ -49,7 +49,7 @@
 //!   ([`WSAQUERYSET::buffer_len`]), so `WSAEFAULT` with the required size works as specified.
 //! - `SVCID_INET_HOSTNAMEBYADDR` is SVCGUID.H's `SVCID_INET_HOSTADDRBYINETSTRING` GUID; the
 //!   `SVCID_TCP`/`SVCID_UDP` GUIDs follow SVCGUID.H's template [bg].
-//! - Not provided: the obsolete 1.1 extensions (`GetAddressByName`, `EnumProtocols`, …).
+//! - The obsolete 1.1 extensions (`GetAddressByName`, `EnumProtocols`, …) are thin layers in `obsolete.rs`.
 
 mod asyncget;
 mod db;

@@ -76,9 +76,13 @@ impl Winsock {
         }
         let check = |core: &mut Core| -> Option<[Vec<SOCKET>; 3]> {
             let mut ready: [Vec<SOCKET>; 3] = Default::default();
+            // `ids` holds the engine socket of every descriptor, in the sets' order (a
+            // duplicated descriptor is not its engine id).
+            let mut engine = ids.iter();
             for (which, set) in sets.iter().enumerate() {
                 for &s in set {
-                    let r = readiness(core, s as SocketId);
+                    let Some(&id) = engine.next() else { break };
+                    let r = readiness(core, id);
                     if [r.0, r.1, r.2][which] {
                         ready[which].push(s);
                     }

@@ -112,8 +112,7 @@ impl Winsock {
             }
             Some(info) => {
                 let entry = record(
-                    super::catalog::by_catalog_id(info.dwCatalogEntryId)
-                        .ok_or(WsaError::WSAEINVAL),
+                    super::catalog::by_catalog_id(info.dwCatalogEntryId).ok_or(WsaError::WSAEINVAL),
                 )?;
                 let pick = |v: i32, from: i32| if v == FROM_PROTOCOL_INFO { from } else { v };
                 let (af, t, p) = (
