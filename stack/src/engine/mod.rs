@@ -148,6 +148,8 @@ pub(crate) struct Core {
     rmp_hidden: HashSet<SocketId>,
     /// The last RMP pump handed bytes to TCP.
     rmp_moved: bool,
+    /// Scratch space the RMP pump reads TCP into.
+    rmp_buf: Vec<u8>,
     /// Frames of flows that were removed, leaving unshaped on the next pass.
     qos_bypass: Vec<Vec<u8>>,
     /// Queued frames that could never conform after a renegotiation, dropped.
@@ -232,6 +234,7 @@ impl Core {
             rmp_socks: HashSet::new(),
             rmp_hidden: HashSet::new(),
             rmp_moved: false,
+            rmp_buf: Vec::new(),
             qos_bypass: Vec::new(),
             qos_dropped: 0,
             qos_flush: Vec::new(),

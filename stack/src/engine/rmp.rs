@@ -1094,7 +1094,10 @@ impl Core {
         }
         let owner_room = owner.is_none_or(|o| self.rmp_room(o));
         if !link.eof && owner_room {
-            let mut buf = [0u8; 16 * 1024];
+            // One scratch buffer for every link (a fresh 16 KiB per link and pass would be
+            // zeroed hundreds of times per pass with many leaves).
+            let mut buf = std::mem::take(&mut self.rmp_buf);
+            buf.resize(16 * 1024, 0);
             loop {
                 match self.tcp_recv(link.tcp, &mut buf, false) {
                     Ok(Some(0)) | Err(_) => {
@@ -1109,6 +1112,7 @@ impl Core {
                     break;
                 }
             }
+            self.rmp_buf = buf;
         }
         if link.conn.poll_at().is_some_and(|t| t <= now) {
             link.conn.on_timer(now);
