@@ -692,7 +692,6 @@ impl Core {
 
     /// The c_root ends the session: END to every leaf, `FD_CLOSE` on every c_leaf socket here.
     fn rmp_end_session(&mut self, root: SocketId) {
-        let now = self.now;
         let Ok(r) = self.rmp(root) else {
             return;
         };
@@ -703,9 +702,24 @@ impl Core {
             .map(|s| s.leaves.into_values().collect())
             .unwrap_or_default();
         let inviting = r.inviting.take();
-        for leaf in leaves.into_iter().chain(inviting) {
+        self.rmp_end_leaves(leaves.into_iter().chain(inviting).collect());
+        // Deferred requests are refused; the listener stays (a new session may start).
+        let offered: Vec<Link> = match self.rmp(root) {
+            Ok(r) => r.offered.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        self.rmp_refuse(offered);
+        self.wake = true;
+    }
+
+    /// END on the links of a c_root's leaves: `FD_CLOSE` on their c_leaf sockets here,
+    /// invitations under way fail `WSAECONNABORTED`.
+    fn rmp_end_leaves(&mut self, leaves: Vec<SocketId>) {
+        let now = self.now;
+        for leaf in leaves {
             let Ok(lr) = self.rmp(leaf) else { continue };
             lr.closed.get_or_insert(0);
+            lr.root_of = None;
             if lr.join == JoinState::Pending {
                 lr.join = JoinState::Done(Err(WsaError::WSAECONNABORTED));
             }
@@ -715,16 +729,15 @@ impl Core {
             }
             self.fd_update(leaf);
         }
-        // Deferred requests are refused; the listener stays (a new session may start).
-        let offered: Vec<Link> = match self.rmp(root) {
-            Ok(r) => r.offered.drain(..).collect(),
-            Err(_) => Vec::new(),
-        };
+    }
+
+    /// Refuses join requests waiting at a listener (REJECT, then close).
+    fn rmp_refuse(&mut self, offered: impl IntoIterator<Item = Link>) {
+        let now = self.now;
         for mut link in offered {
             let _ = link.conn.reject(now);
             self.rmp_finish_link(link);
         }
-        self.wake = true;
     }
 
     /// `closesocket` of an RMP socket (already out of the table): a c_root ends its session, a
@@ -733,27 +746,16 @@ impl Core {
         let now = self.now;
         self.rmp_socks.remove(&id);
         if rs.c_root {
-            // Put it back for a moment so the session can be ended through it.
-            let session = rs.session.take();
+            let leaves: Option<Vec<SocketId>> =
+                rs.session.take().map(|s| s.leaves.into_values().collect());
             let inviting = rs.inviting.take();
-            for leaf in session
-                .map(|s| s.leaves.into_values().collect::<Vec<_>>())
-                .unwrap_or_default()
-                .into_iter()
-                .chain(inviting)
-            {
-                let Ok(lr) = self.rmp(leaf) else { continue };
-                lr.closed.get_or_insert(0);
-                lr.root_of = None;
-                if lr.join == JoinState::Pending {
-                    lr.join = JoinState::Done(Err(WsaError::WSAECONNABORTED));
-                }
-                if let Some(mut link) = lr.link.take() {
-                    let _ = link.conn.end_session(now);
-                    self.rmp_finish_link(link);
-                }
-                self.fd_update(leaf);
-            }
+            self.rmp_end_leaves(
+                leaves
+                    .unwrap_or_default()
+                    .into_iter()
+                    .chain(inviting)
+                    .collect(),
+            );
         }
         if let Some((root, leaf)) = rs.root_of {
             self.rmp_forget_leaf(root, id, leaf);
@@ -762,10 +764,7 @@ impl Core {
             let _ = link.conn.disconnect(now, &[]);
             self.rmp_finish_link(link);
         }
-        for mut link in rs.offered.drain(..) {
-            let _ = link.conn.reject(now);
-            self.rmp_finish_link(link);
-        }
+        self.rmp_refuse(rs.offered.drain(..));
         if let Some(l) = rs.listener {
             self.rmp_hidden.remove(&l);
             self.remove(l, true);
