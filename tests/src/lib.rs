@@ -421,3 +421,44 @@ pub mod bridge;
 pub mod capture;
 pub mod netns;
 pub mod wire;
+
+/// `WSAEnumNetworkEvents(s, ev)`: the network events recorded for `s` now (resetting `ev`).
+#[track_caller]
+pub fn network_events(ws: &Winsock, s: SOCKET, ev: WSAEVENT) -> WSANETWORKEVENTS {
+    let mut ne = WSANETWORKEVENTS::default();
+    ws.WSAEnumNetworkEvents(s, ev, Some(&mut ne))
+        .expect("WSAEnumNetworkEvents");
+    ne
+}
+
+/// Waits up to `limit` until `s` has recorded `event` on `ev`; returns everything recorded by
+/// then (each event's error as last recorded). Panics if `event` does not come.
+#[track_caller]
+pub fn wait_network_event(
+    ws: &Winsock,
+    s: SOCKET,
+    ev: WSAEVENT,
+    event: i32,
+    limit: Duration,
+) -> WSANETWORKEVENTS {
+    let end = Instant::now() + limit;
+    let mut seen = WSANETWORKEVENTS::default();
+    loop {
+        let ne = network_events(ws, s, ev);
+        seen.lNetworkEvents |= ne.lNetworkEvents;
+        for (i, e) in ne.iErrorCode.iter().enumerate() {
+            if ne.lNetworkEvents & (1 << i) != 0 {
+                seen.iErrorCode[i] = *e;
+            }
+        }
+        if seen.lNetworkEvents & event != 0 {
+            return seen;
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no event {event:#x} within {limit:?}; saw {seen:?}"
+        );
+        let _ = ws.WSAWaitForMultipleEvents(&[ev], false, left.as_millis() as u32 + 1, false);
+    }
+}

@@ -87,15 +87,6 @@ fn signaled(ws: &Winsock, ev: WSAEVENT, ms: u32) -> bool {
     }
 }
 
-/// `WSAEnumNetworkEvents(s, ev)`.
-#[track_caller]
-fn enum_events(ws: &Winsock, s: SOCKET, ev: WSAEVENT) -> WSANETWORKEVENTS {
-    let mut ne = WSANETWORKEVENTS::default();
-    ws.WSAEnumNetworkEvents(s, ev, Some(&mut ne))
-        .expect("WSAEnumNetworkEvents");
-    ne
-}
-
 /// Sends `data` from the peer and waits until all of it is queued at `s` (`FIONREAD`), so
 /// whatever notification its arrival causes has been produced.
 #[track_caller]
@@ -258,14 +249,14 @@ fn select_leaves_indications_alone() {
     assert_eq!(poll_one(&b, s2, 0), (true, true, false));
     expect_msg(&q, s, WM_SOCK, FD_READ, 0);
     assert!(signaled(&b, ev, 0), "select did not reset the event");
-    assert_eq!(enum_events(&b, s2, ev).lNetworkEvents, FD_READ);
+    assert_eq!(network_events(&b, s2, ev).lNetworkEvents, FD_READ);
     // select is not a re-enabling function: no new FD_READ while the data stays unread.
     for _ in 0..3 {
         assert!(wait_readable(&b, s, 0) && wait_readable(&b, s2, 0));
     }
     assert_quiet(&q, "select does not re-enable FD_READ");
     assert!(!signaled(&b, ev, 300));
-    assert_eq!(enum_events(&b, s2, ev).lNetworkEvents, 0);
+    assert_eq!(network_events(&b, s2, ev).lNetworkEvents, 0);
 }
 
 // ---- §1.6.3/§1.6.4: registration ------------------------------------------------------------
@@ -313,7 +304,7 @@ fn event_select_and_async_select_replace_each_other() {
     b.WSAEventSelect(s, ev, FD_READ).expect("WSAEventSelect");
     deliver(&a, c, &b, s, b"one");
     assert!(signaled(&b, ev, WAIT_MS), "the event registration is live");
-    assert_eq!(enum_events(&b, s, ev).lNetworkEvents, FD_READ);
+    assert_eq!(network_events(&b, s, ev).lNetworkEvents, FD_READ);
     assert_quiet(&q, "WSAEventSelect replaced WSAAsyncSelect");
     let mut buf = [0u8; 16];
     assert_eq!(b.recv(s, &mut buf, 0), Ok(3));
@@ -326,7 +317,11 @@ fn event_select_and_async_select_replace_each_other() {
         !signaled(&b, ev, 300),
         "WSAAsyncSelect replaced WSAEventSelect"
     );
-    assert_eq!(enum_events(&b, s, ev).lNetworkEvents, 0, "nothing recorded");
+    assert_eq!(
+        network_events(&b, s, ev).lNetworkEvents,
+        0,
+        "nothing recorded"
+    );
 }
 
 /// Conformance: 254 — `WSAEventSelect` with a second event object replaces the first; only the second is signalled afterwards.
@@ -341,7 +336,7 @@ fn second_event_object_replaces_first() {
     send_all(&a, c, b"x");
     assert!(signaled(&b, ev2, WAIT_MS), "the second event is signalled");
     assert!(!signaled(&b, ev1, 0), "the first event is not");
-    assert_eq!(enum_events(&b, s, ev2).lNetworkEvents, FD_READ);
+    assert_eq!(network_events(&b, s, ev2).lNetworkEvents, FD_READ);
     let mut buf = [0u8; 4];
     assert_eq!(b.recv(s, &mut buf, 0), Ok(1));
     send_all(&a, c, b"y");
@@ -441,7 +436,7 @@ fn read_registered_with_data_queued() {
     let ev = b.WSACreateEvent().expect("event");
     b.WSAEventSelect(s2, ev, FD_READ).expect("WSAEventSelect");
     assert!(signaled(&b, ev, WAIT_MS));
-    let ne = enum_events(&b, s2, ev);
+    let ne = network_events(&b, s2, ev);
     assert_eq!(ne.lNetworkEvents, FD_READ);
     assert_eq!(ne.iErrorCode[FD_READ_BIT], 0);
     // The same holds for a datagram socket.
@@ -477,13 +472,13 @@ fn read_not_reposted_until_recv() {
     b.WSAEventSelect(s2, ev, FD_READ).expect("WSAEventSelect");
     send_all(&a, c2, b"first");
     assert!(signaled(&b, ev, WAIT_MS));
-    assert_eq!(enum_events(&b, s2, ev).lNetworkEvents, FD_READ);
+    assert_eq!(network_events(&b, s2, ev).lNetworkEvents, FD_READ);
     deliver(&a, c2, &b, s2, b"second");
     assert!(!signaled(&b, ev, 300), "no FD_READ before a recv");
-    assert_eq!(enum_events(&b, s2, ev).lNetworkEvents, 0);
+    assert_eq!(network_events(&b, s2, ev).lNetworkEvents, 0);
     assert_eq!(b.recv(s2, &mut buf, 0), Ok(4));
     assert!(signaled(&b, ev, WAIT_MS), "the recv re-enabled FD_READ");
-    assert_eq!(enum_events(&b, s2, ev).lNetworkEvents, FD_READ);
+    assert_eq!(network_events(&b, s2, ev).lNetworkEvents, FD_READ);
 }
 
 /// Conformance: 260 — with 100 bytes queued, one `recv` of 50 bytes after `FD_READ` produces exactly one new `FD_READ`.
@@ -526,11 +521,11 @@ fn peek_reenables_read() {
     let ev = b.WSACreateEvent().expect("event");
     b.WSAEventSelect(s, ev, FD_READ).expect("WSAEventSelect");
     assert!(signaled(&b, ev, WAIT_MS));
-    assert_eq!(enum_events(&b, s, ev).lNetworkEvents, FD_READ);
+    assert_eq!(network_events(&b, s, ev).lNetworkEvents, FD_READ);
     assert!(!signaled(&b, ev, 0));
     assert_eq!(b.recvfrom(s, &mut buf, MSG_PEEK, None, None), Ok(7));
     assert!(signaled(&b, ev, WAIT_MS), "peeking re-enabled FD_READ");
-    assert_eq!(enum_events(&b, s, ev).lNetworkEvents, FD_READ);
+    assert_eq!(network_events(&b, s, ev).lNetworkEvents, FD_READ);
 }
 
 /// Conformance: 262 — a `recv` that fails (with `WSAEWOULDBLOCK` or any other error) still re-enables `FD_READ`.
@@ -641,7 +636,7 @@ fn write_after_connect_once() {
     let end = Instant::now() + WAIT;
     while seen != FD_CONNECT | FD_WRITE && Instant::now() < end {
         if signaled(&a, ev, 100) {
-            let ne = enum_events(&a, c2, ev);
+            let ne = network_events(&a, c2, ev);
             assert_eq!(ne.lNetworkEvents & seen, 0, "each event once");
             assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0);
             assert_eq!(ne.iErrorCode[FD_WRITE_BIT], 0);
@@ -692,11 +687,11 @@ fn write_on_datagram_bind() {
     let u2 = new_socket(&b, SOCK_DGRAM);
     let ev = b.WSACreateEvent().expect("event");
     b.WSAEventSelect(u2, ev, FD_WRITE).expect("WSAEventSelect");
-    let _ = enum_events(&b, u2, ev);
+    let _ = network_events(&b, u2, ev);
     assert!(!signaled(&b, ev, 300));
     bind(&b, u2, at(B, 26601)).expect("bind");
     assert!(signaled(&b, ev, WAIT_MS), "bind produced FD_WRITE");
-    let ne = enum_events(&b, u2, ev);
+    let ne = network_events(&b, u2, ev);
     assert_eq!(ne.lNetworkEvents, FD_WRITE);
     assert_eq!(ne.iErrorCode[FD_WRITE_BIT], 0);
 }
@@ -714,7 +709,7 @@ fn write_registered_when_sendable() {
     let ev = a.WSACreateEvent().expect("event");
     a.WSAEventSelect(c, ev, FD_WRITE).expect("WSAEventSelect");
     assert!(signaled(&a, ev, WAIT_MS));
-    assert_eq!(enum_events(&a, c, ev).lNetworkEvents, FD_WRITE);
+    assert_eq!(network_events(&a, c, ev).lNetworkEvents, FD_WRITE);
     // A connected datagram socket too.
     let u = udp_bound(&b, at(B, 26701));
     connect(&b, u, at(A, 26702)).expect("connect");
@@ -772,11 +767,11 @@ fn would_block_send_rearms_write_once() {
     let ev = a.WSACreateEvent().expect("event");
     a.WSAEventSelect(c, ev, FD_WRITE).expect("WSAEventSelect");
     assert!(signaled(&a, ev, WAIT_MS));
-    assert_eq!(enum_events(&a, c, ev).lNetworkEvents, FD_WRITE);
+    assert_eq!(network_events(&a, c, ev).lNetworkEvents, FD_WRITE);
     let queued = fill_send_buffer(&a, c);
     assert_eq!(recv_exact(&b, s, queued).len(), queued);
     assert!(signaled(&a, ev, WAIT_MS), "FD_WRITE after WSAEWOULDBLOCK");
-    assert_eq!(enum_events(&a, c, ev).lNetworkEvents, FD_WRITE);
+    assert_eq!(network_events(&a, c, ev).lNetworkEvents, FD_WRITE);
     assert!(!signaled(&a, ev, 300), "once");
 }
 
@@ -798,7 +793,7 @@ fn accept_registered_with_pending_connection() {
     let ev = b.WSACreateEvent().expect("event");
     b.WSAEventSelect(l, ev, FD_ACCEPT).expect("WSAEventSelect");
     assert!(signaled(&b, ev, WAIT_MS));
-    let ne = enum_events(&b, l, ev);
+    let ne = network_events(&b, l, ev);
     assert_eq!(ne.lNetworkEvents, FD_ACCEPT);
     assert_eq!(ne.iErrorCode[FD_ACCEPT_BIT], 0);
 }
@@ -854,11 +849,11 @@ fn no_second_accept_before_accept_call() {
     let c3 = new_socket(&a, SOCK_STREAM);
     connect(&a, c3, at(B, 27200)).expect("connect");
     assert!(signaled(&b, ev, WAIT_MS));
-    assert_eq!(enum_events(&b, l, ev).lNetworkEvents, FD_ACCEPT);
+    assert_eq!(network_events(&b, l, ev).lNetworkEvents, FD_ACCEPT);
     let c4 = new_socket(&a, SOCK_STREAM);
     connect(&a, c4, at(B, 27200)).expect("connect");
     assert!(!signaled(&b, ev, 300), "no second FD_ACCEPT before accept");
-    assert_eq!(enum_events(&b, l, ev).lNetworkEvents, 0);
+    assert_eq!(network_events(&b, l, ev).lNetworkEvents, 0);
 }
 
 // ---- FD_CONNECT -----------------------------------------------------------------------------
@@ -876,7 +871,7 @@ fn connect_registered_when_connected() {
     let ev = a.WSACreateEvent().expect("event");
     a.WSAEventSelect(c, ev, FD_CONNECT).expect("WSAEventSelect");
     assert!(signaled(&a, ev, WAIT_MS));
-    let ne = enum_events(&a, c, ev);
+    let ne = network_events(&a, c, ev);
     assert_eq!(ne.lNetworkEvents, FD_CONNECT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0);
 }
@@ -909,9 +904,9 @@ fn connect_is_one_shot() {
     a.WSAEventSelect(r, ev, FD_CONNECT).expect("WSAEventSelect");
     assert_would_block(connect(&a, r, at(B, 27409)));
     assert!(signaled(&a, ev, WAIT_MS));
-    assert_eq!(enum_events(&a, r, ev).lNetworkEvents, FD_CONNECT);
+    assert_eq!(network_events(&a, r, ev).lNetworkEvents, FD_CONNECT);
     assert!(!signaled(&a, ev, 300), "FD_CONNECT once for the failure");
-    assert_eq!(enum_events(&a, r, ev).lNetworkEvents, 0);
+    assert_eq!(network_events(&a, r, ev).lNetworkEvents, 0);
 }
 
 // ---- FD_CLOSE -------------------------------------------------------------------------------
@@ -947,7 +942,7 @@ fn close_waits_for_unread_data() {
     assert!(!signaled(&b, ev, 300), "no FD_CLOSE while data is unread");
     assert_eq!(b.recv(s2, &mut buf, 0), Ok(6));
     assert!(signaled(&b, ev, WAIT_MS));
-    let ne = enum_events(&b, s2, ev);
+    let ne = network_events(&b, s2, ev);
     assert_eq!(ne.lNetworkEvents, FD_CLOSE);
     assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], 0);
 }
@@ -974,7 +969,7 @@ fn graceful_close_without_data() {
         .expect("WSAEventSelect");
     a.shutdown(c2, SD_SEND).expect("shutdown");
     assert!(signaled(&b, ev, WAIT_MS));
-    let ne = enum_events(&b, s2, ev);
+    let ne = network_events(&b, s2, ev);
     assert_eq!(ne.lNetworkEvents, FD_CLOSE);
     assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], 0);
 }
@@ -997,7 +992,7 @@ fn reset_posts_close_with_connreset() {
     set_linger(&a, c2, 1, 0);
     a.closesocket(c2).expect("abortive close");
     assert!(signaled(&b, ev, WAIT_MS));
-    let ne = enum_events(&b, s2, ev);
+    let ne = network_events(&b, s2, ev);
     assert_eq!(ne.lNetworkEvents, FD_CLOSE);
     assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], WsaError::WSAECONNRESET.0);
 }
@@ -1044,7 +1039,7 @@ fn close_registered_after_closure() {
     let ev = b.WSACreateEvent().expect("event");
     b.WSAEventSelect(s2, ev, FD_CLOSE).expect("WSAEventSelect");
     assert!(signaled(&b, ev, WAIT_MS));
-    let ne = enum_events(&b, s2, ev);
+    let ne = network_events(&b, s2, ev);
     assert_eq!(ne.lNetworkEvents, FD_CLOSE);
     assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], WsaError::WSAECONNRESET.0);
 }
@@ -1080,7 +1075,7 @@ fn no_close_for_datagrams() {
     b.WSAEventSelect(u, ev, FD_CLOSE).expect("WSAEventSelect");
     b.shutdown(u, SD_BOTH).expect("shutdown");
     assert!(!signaled(&b, ev, 300));
-    assert_eq!(enum_events(&b, u, ev).lNetworkEvents, 0);
+    assert_eq!(network_events(&b, u, ev).lNetworkEvents, 0);
 }
 
 // ---- WSAEnumNetworkEvents -------------------------------------------------------------------
@@ -1095,22 +1090,22 @@ fn enum_reports_and_clears() {
         .expect("WSAEventSelect");
     deliver(&a, c, &b, s, b"data");
     assert!(signaled(&b, ev, WAIT_MS));
-    let ne = enum_events(&b, s, ev);
+    let ne = network_events(&b, s, ev);
     assert_eq!(ne.lNetworkEvents, FD_READ | FD_WRITE);
     assert_eq!(ne.iErrorCode, [0; FD_MAX_EVENTS]);
-    let again = enum_events(&b, s, ev);
+    let again = network_events(&b, s, ev);
     assert_eq!(again.lNetworkEvents, 0, "the record was cleared");
     assert_eq!(again.iErrorCode, [0; FD_MAX_EVENTS]);
     // An event with an error: the error is at its bit, the others stay 0.
     set_linger(&a, c, 1, 0);
     a.closesocket(c).expect("abortive close");
     assert!(signaled(&b, ev, WAIT_MS));
-    let ne = enum_events(&b, s, ev);
+    let ne = network_events(&b, s, ev);
     assert_eq!(ne.lNetworkEvents & FD_CLOSE, FD_CLOSE);
     let mut expected = [0; FD_MAX_EVENTS];
     expected[FD_CLOSE_BIT] = WsaError::WSAECONNRESET.0;
     assert_eq!(ne.iErrorCode, expected);
-    assert_eq!(enum_events(&b, s, ev).lNetworkEvents, 0);
+    assert_eq!(network_events(&b, s, ev).lNetworkEvents, 0);
 }
 
 /// Conformance: 289 — `WSAEnumNetworkEvents` with a non-NULL `hEventObject` leaves that event nonsignaled.
@@ -1122,11 +1117,11 @@ fn enum_with_event_resets_it() {
     b.WSAEventSelect(s, ev, FD_READ).expect("WSAEventSelect");
     send_all(&a, c, b"x");
     assert!(signaled(&b, ev, WAIT_MS));
-    assert_eq!(enum_events(&b, s, ev).lNetworkEvents, FD_READ);
+    assert_eq!(network_events(&b, s, ev).lNetworkEvents, FD_READ);
     assert!(!signaled(&b, ev, 0), "the event was reset");
     // Even with nothing recorded, the named event is reset.
     b.WSASetEvent(ev).expect("set");
-    assert_eq!(enum_events(&b, s, ev).lNetworkEvents, 0);
+    assert_eq!(network_events(&b, s, ev).lNetworkEvents, 0);
     assert!(!signaled(&b, ev, 0));
 }
 
@@ -1139,9 +1134,9 @@ fn enum_without_event_leaves_it_signaled() {
     b.WSAEventSelect(s, ev, FD_READ).expect("WSAEventSelect");
     send_all(&a, c, b"x");
     assert!(signaled(&b, ev, WAIT_MS));
-    assert_eq!(enum_events(&b, s, 0).lNetworkEvents, FD_READ);
+    assert_eq!(network_events(&b, s, 0).lNetworkEvents, FD_READ);
     assert!(signaled(&b, ev, 0), "still signaled");
-    assert_eq!(enum_events(&b, s, 0).lNetworkEvents, 0, "but cleared");
+    assert_eq!(network_events(&b, s, 0).lNetworkEvents, 0, "but cleared");
     assert!(signaled(&b, ev, 0));
 }
 
@@ -1167,7 +1162,7 @@ fn failing_enum_clears_and_resets_nothing() {
     );
     assert_eq!(ne, WSANETWORKEVENTS::default(), "nothing written");
     assert!(signaled(&b, ev, 0), "not reset");
-    let ne = enum_events(&b, s, ev);
+    let ne = network_events(&b, s, ev);
     assert_eq!(ne.lNetworkEvents, FD_READ, "the record survived");
     assert!(!signaled(&b, ev, 0));
 }
@@ -1184,13 +1179,13 @@ fn no_lost_wakeup_after_enum() {
     // re-enables FD_READ, which signals again at once.
     deliver(&a, c, &b, s, b"0123456789");
     assert!(signaled(&b, ev, WAIT_MS));
-    assert_eq!(enum_events(&b, s, ev).lNetworkEvents, FD_READ);
+    assert_eq!(network_events(&b, s, ev).lNetworkEvents, FD_READ);
     let mut one = [0u8; 1];
     assert_eq!(b.recv(s, &mut one, 0), Ok(1));
     assert!(signaled(&b, ev, WAIT_MS), "re-signaled after the enum");
     let mut buf = [0u8; 64];
     assert_eq!(b.recv(s, &mut buf, 0), Ok(9));
-    let _ = enum_events(&b, s, ev);
+    let _ = network_events(&b, s, ev);
     // A sender racing the receiver's wait/enum/recv loop: every arrival must wake it.
     const ROUNDS: usize = 200;
     let sender = thread::spawn(move || {
@@ -1210,7 +1205,7 @@ fn no_lost_wakeup_after_enum() {
             "lost wake-up after {} bytes",
             got.len()
         );
-        let ne = enum_events(&b, s, ev);
+        let ne = network_events(&b, s, ev);
         closed = ne.lNetworkEvents & FD_CLOSE != 0;
         loop {
             match b.recv(s, &mut buf, 0) {
@@ -1241,7 +1236,11 @@ fn event_select_zero_stops_everything() {
     assert_eq!(b.recv(s, &mut buf, 0), Ok(4));
     assert!(wait_readable(&b, s, 5000), "the close arrived");
     assert!(!signaled(&b, ev, 300), "nothing signalled");
-    assert_eq!(enum_events(&b, s, ev).lNetworkEvents, 0, "nothing recorded");
+    assert_eq!(
+        network_events(&b, s, ev).lNetworkEvents,
+        0,
+        "nothing recorded"
+    );
 }
 
 /// Conformance: 294 — calling `WSAEventSelect` again clears events recorded under the previous registration.
@@ -1257,7 +1256,7 @@ fn event_select_again_clears_record() {
     // New registration with events whose conditions do not hold: the old record is gone.
     b.WSAEventSelect(s, ev, FD_CLOSE | FD_ACCEPT)
         .expect("WSAEventSelect");
-    let ne = enum_events(&b, s, ev);
+    let ne = network_events(&b, s, ev);
     assert_eq!(ne.lNetworkEvents, 0, "FD_READ|FD_WRITE were cleared");
     assert_eq!(ne.iErrorCode, [0; FD_MAX_EVENTS]);
     // A re-registration keeps only what it raises itself.
@@ -1265,7 +1264,7 @@ fn event_select_again_clears_record() {
     b.WSAEventSelect(s, ev, FD_READ | FD_CLOSE)
         .expect("WSAEventSelect");
     assert_eq!(
-        enum_events(&b, s, ev).lNetworkEvents,
+        network_events(&b, s, ev).lNetworkEvents,
         FD_READ,
         "the new registration's FD_READ only"
     );
@@ -1276,7 +1275,7 @@ fn event_select_again_clears_record() {
     b.WSAAsyncSelect(s, q.hwnd(), WM_SOCK, FD_CLOSE)
         .expect("WSAAsyncSelect");
     b.WSAEventSelect(s, ev, FD_CLOSE).expect("WSAEventSelect");
-    assert_eq!(enum_events(&b, s, ev).lNetworkEvents, 0);
+    assert_eq!(network_events(&b, s, ev).lNetworkEvents, 0);
 }
 
 /// Conformance: 295 — `WSAEnumNetworkEvents` reports `FD_CONNECT` with `WSAECONNREFUSED` in `iErrorCodes[FD_CONNECT_BIT]` for a refused nonblocking connect.
@@ -1289,7 +1288,7 @@ fn enum_reports_refused_connect() {
         .expect("WSAEventSelect");
     assert_would_block(connect(&a, c, at(B, 29500)));
     assert!(signaled(&a, ev, WAIT_MS));
-    let ne = enum_events(&a, c, ev);
+    let ne = network_events(&a, c, ev);
     assert_eq!(ne.lNetworkEvents, FD_CONNECT, "no FD_WRITE for a failure");
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], WsaError::WSAECONNREFUSED.0);
     assert!(!signaled(&a, ev, 300));
@@ -1301,7 +1300,7 @@ fn enum_reports_refused_connect() {
     let end = Instant::now() + WAIT;
     while seen.lNetworkEvents & FD_CONNECT == 0 && Instant::now() < end {
         if signaled(&a, ev, 100) {
-            let ne = enum_events(&a, c, ev);
+            let ne = network_events(&a, c, ev);
             seen.lNetworkEvents |= ne.lNetworkEvents;
             seen.iErrorCode[FD_CONNECT_BIT] |= ne.iErrorCode[FD_CONNECT_BIT];
         }
@@ -1321,7 +1320,7 @@ fn enum_reports_events_together() {
     assert!(signaled(&b, ev, WAIT_MS));
     // FD_CONNECT and FD_WRITE at registration, FD_READ when data arrives: no enum between.
     deliver(&a, c, &b, s, b"data");
-    let ne = enum_events(&b, s, ev);
+    let ne = network_events(&b, s, ev);
     assert_eq!(ne.lNetworkEvents, FD_CONNECT | FD_WRITE | FD_READ);
     assert_eq!(ne.iErrorCode, [0; FD_MAX_EVENTS]);
 }
@@ -1376,7 +1375,7 @@ fn enum_with_null_record_pointer() {
     assert_wsa_error(b.WSAEnumNetworkEvents(s, ev, None), WsaError::WSAEFAULT);
     assert_wsa_error(b.WSAEnumNetworkEvents(s, 0, None), WsaError::WSAEFAULT);
     assert!(signaled(&b, ev, 0));
-    assert_eq!(enum_events(&b, s, ev).lNetworkEvents, FD_WRITE);
+    assert_eq!(network_events(&b, s, ev).lNetworkEvents, FD_WRITE);
 }
 
 /// Event masks with bits no `FD_` event has fail `WSAEINVAL` (D-34) for both registrations.

@@ -257,16 +257,7 @@ fn next_events(ws: &Winsock, s: SOCKET, ev: WSAEVENT) -> WSANETWORKEVENTS {
         Ok(WSA_WAIT_EVENT_0),
         "an event within {WAIT:?}"
     );
-    recorded_events(ws, s, ev)
-}
-
-/// The network events recorded for `s` now (resetting `ev`).
-#[track_caller]
-fn recorded_events(ws: &Winsock, s: SOCKET, ev: WSAEVENT) -> WSANETWORKEVENTS {
-    let mut ne = WSANETWORKEVENTS::default();
-    ws.WSAEnumNetworkEvents(s, ev, Some(&mut ne))
-        .expect("WSAEnumNetworkEvents");
-    ne
+    network_events(ws, s, ev)
 }
 
 // ---- creation (group B) -------------------------------------------------------------------
@@ -691,7 +682,7 @@ fn second_join_while_outstanding_fails() {
     // If the stack completed the join before the second call (FD_CONNECT already recorded),
     // the socket is a member and WSAEISCONN is the right answer; otherwise it must be
     // WSAEALREADY. FD_CONNECT stays recorded until WSAEnumNetworkEvents takes it.
-    let completed_first = recorded_events(&a, s, ev).lNetworkEvents & FD_CONNECT != 0;
+    let completed_first = network_events(&a, s, ev).lNetworkEvents & FD_CONNECT != 0;
     open.store(true, Ordering::SeqCst);
     match second {
         Err(WsaError::WSAEALREADY) => {

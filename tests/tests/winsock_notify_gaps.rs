@@ -60,40 +60,6 @@ fn quiet_for(q: &MessageQueue, s: SOCKET) -> Vec<(i32, i32)> {
     out
 }
 
-/// `WSAEnumNetworkEvents(s, ev)`.
-#[track_caller]
-fn enum_events(ws: &Winsock, s: SOCKET, ev: WSAEVENT) -> WSANETWORKEVENTS {
-    let mut ne = WSANETWORKEVENTS::default();
-    ws.WSAEnumNetworkEvents(s, ev, Some(&mut ne))
-        .expect("WSAEnumNetworkEvents");
-    ne
-}
-
-/// Waits up to `WAIT` until `s` has recorded `event` on `ev`; everything recorded by then.
-#[track_caller]
-fn wait_event(ws: &Winsock, s: SOCKET, ev: WSAEVENT, event: i32) -> WSANETWORKEVENTS {
-    let end = Instant::now() + WAIT;
-    let mut seen = WSANETWORKEVENTS::default();
-    loop {
-        let ne = enum_events(ws, s, ev);
-        seen.lNetworkEvents |= ne.lNetworkEvents;
-        for (i, e) in ne.iErrorCode.iter().enumerate() {
-            if ne.lNetworkEvents & (1 << i) != 0 {
-                seen.iErrorCode[i] = *e;
-            }
-        }
-        if seen.lNetworkEvents & event != 0 {
-            return seen;
-        }
-        let left = end.saturating_duration_since(Instant::now());
-        assert!(
-            !left.is_zero(),
-            "no event {event:#x} within {WAIT:?}; saw {seen:?}"
-        );
-        let _ = ws.WSAWaitForMultipleEvents(&[ev], false, left.as_millis() as u32 + 1, false);
-    }
-}
-
 /// `WSARecv` into one buffer of `room` bytes (not overlapped): the bytes and the output flags.
 fn wsa_recv(ws: &Winsock, s: SOCKET, room: usize) -> Result<(Vec<u8>, u32), WsaError> {
     let mut bufs = [WSABUF::zeroed(room)];
@@ -223,18 +189,18 @@ fn accepted_socket_inherits_event_select() {
         .expect("WSAEventSelect");
     let c = new_socket(&a, SOCK_STREAM);
     connect(&a, c, at(B, 7002)).expect("connect");
-    let ne = wait_event(&b, l, ev, FD_ACCEPT);
+    let ne = wait_network_event(&b, l, ev, FD_ACCEPT, WAIT);
     assert_eq!(ne.iErrorCode[FD_ACCEPT_BIT], 0);
     let s = b.accept(l, None, None).expect("accept");
     b.WSAResetEvent(ev).expect("WSAResetEvent");
-    assert_eq!(enum_events(&b, s, 0).lNetworkEvents, 0, "nothing yet");
+    assert_eq!(network_events(&b, s, 0).lNetworkEvents, 0, "nothing yet");
     send_all(&a, c, b"x");
     assert_eq!(
         b.WSAWaitForMultipleEvents(&[ev], false, WAIT.as_millis() as u32, false),
         Ok(WSA_WAIT_EVENT_0),
         "the listener's event object is signalled for the accepted socket"
     );
-    let ne = wait_event(&b, s, ev, FD_READ);
+    let ne = wait_network_event(&b, s, ev, FD_READ, WAIT);
     assert_eq!(ne.lNetworkEvents & FD_READ, FD_READ);
     // The accepted socket is nonblocking, as event-selected sockets are.
     let mut on = 0u32;
@@ -334,7 +300,7 @@ fn nonblocking_connect_signals_event() {
         Ok(WSA_WAIT_EVENT_0),
         "the event is signalled"
     );
-    let ne = wait_event(&a, c, ev, FD_CONNECT);
+    let ne = wait_network_event(&a, c, ev, FD_CONNECT, WAIT);
     assert_eq!(ne.lNetworkEvents, FD_CONNECT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0);
 }
@@ -532,7 +498,7 @@ fn peer_send_disconnect_is_fd_close_and_eof() {
         .expect("WSAEventSelect");
     ra.WSASendDisconnect(c_leaf, None)
         .expect("WSASendDisconnect on RMP");
-    let ne = wait_event(&rb, leaf, ev, FD_CLOSE);
+    let ne = wait_network_event(&rb, leaf, ev, FD_CLOSE, WAIT);
     assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], 0);
     assert_eq!(rb.recv(leaf, &mut buf, 0), Ok(0), "recv: end of data");
 }
@@ -551,7 +517,7 @@ fn recv_disconnect_returns_peer_data() {
         .expect("WSAEventSelect");
     b.WSASendDisconnect(leaf, Some(&WSABUF::new(b"leaf leaves".to_vec())))
         .expect("WSASendDisconnect at the leaf");
-    let ne = wait_event(&a, c_leaf, ev_root, FD_CLOSE);
+    let ne = wait_network_event(&a, c_leaf, ev_root, FD_CLOSE, WAIT);
     assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], 0);
     let mut got = WSABUF::zeroed(64);
     a.WSARecvDisconnect(c_leaf, Some(&mut got))
@@ -559,7 +525,7 @@ fn recv_disconnect_returns_peer_data() {
     assert_eq!(got.data(), b"leaf leaves");
     a.WSASendDisconnect(c_leaf, Some(&WSABUF::new(b"root agrees".to_vec())))
         .expect("the answer");
-    wait_event(&b, leaf, ev_leaf, FD_CLOSE);
+    wait_network_event(&b, leaf, ev_leaf, FD_CLOSE, WAIT);
     let mut got = WSABUF::zeroed(64);
     b.WSARecvDisconnect(leaf, Some(&mut got))
         .expect("WSARecvDisconnect at the leaf");
@@ -575,7 +541,7 @@ fn recv_disconnect_small_buffer_is_efault() {
         .expect("WSAEventSelect");
     b.WSASendDisconnect(leaf, Some(&WSABUF::new(vec![9u8; 100])))
         .expect("WSASendDisconnect");
-    wait_event(&a, c_leaf, ev, FD_CLOSE);
+    wait_network_event(&a, c_leaf, ev, FD_CLOSE, WAIT);
     let mut small = WSABUF::zeroed(99);
     assert_wsa_error(
         a.WSARecvDisconnect(c_leaf, Some(&mut small)),

@@ -235,50 +235,11 @@ fn select_events(ws: &Winsock, s: SOCKET, events: i32) -> WSAEVENT {
     ev
 }
 
-/// The network events recorded for `s` now (resetting `ev`).
-#[track_caller]
-fn recorded_events(ws: &Winsock, s: SOCKET, ev: WSAEVENT) -> WSANETWORKEVENTS {
-    let mut ne = WSANETWORKEVENTS::default();
-    ws.WSAEnumNetworkEvents(s, ev, Some(&mut ne))
-        .expect("WSAEnumNetworkEvents");
-    ne
-}
-
-/// Waits up to `limit` until `s` has recorded `event`; returns everything recorded then.
-#[track_caller]
-fn wait_event(
-    ws: &Winsock,
-    s: SOCKET,
-    ev: WSAEVENT,
-    event: i32,
-    limit: Duration,
-) -> WSANETWORKEVENTS {
-    let end = Instant::now() + limit;
-    let mut seen = WSANETWORKEVENTS::default();
-    loop {
-        let ne = recorded_events(ws, s, ev);
-        seen.lNetworkEvents |= ne.lNetworkEvents;
-        for (i, e) in ne.iErrorCode.iter().enumerate() {
-            if ne.lNetworkEvents & (1 << i) != 0 {
-                seen.iErrorCode[i] = *e;
-            }
-        }
-        if seen.lNetworkEvents & event != 0 {
-            return seen;
-        }
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            panic!("no event {event:#x} within {limit:?}; saw {seen:?}");
-        }
-        let _ = ws.WSAWaitForMultipleEvents(&[ev], false, left.as_millis() as u32 + 1, false);
-    }
-}
-
 /// Asserts that `event` is not recorded on `s` during `QUIET`.
 #[track_caller]
 fn assert_no_event(ws: &Winsock, s: SOCKET, ev: WSAEVENT, event: i32, why: &str) {
     let _ = ws.WSAWaitForMultipleEvents(&[ev], false, QUIET.as_millis() as u32, false);
-    let ne = recorded_events(ws, s, ev);
+    let ne = network_events(ws, s, ev);
     assert_eq!(ne.lNetworkEvents & event, 0, "{why}: {ne:?}");
 }
 
@@ -504,7 +465,7 @@ fn invited_leaf_gets_fd_accept() {
     let ev = select_events(&h[1], l, FD_ACCEPT);
     let w = h[0].clone();
     let t = thread::spawn(move || join(&w, r, at(B, 41801), JL_BOTH));
-    let ne = wait_event(&h[1], l, ev, FD_ACCEPT, WAIT);
+    let ne = wait_network_event(&h[1], l, ev, FD_ACCEPT, WAIT);
     assert_eq!(ne.iErrorCode[FD_ACCEPT_BIT], 0);
     let mut seen = Seen::default();
     let s = wsa_accept_next(&h[1], l, CF_ACCEPT, b"", &mut seen).expect("WSAAccept");
@@ -530,7 +491,7 @@ fn root_gets_fd_connect_once_accepted() {
     let ev = select_events(&h[0], c_leaf, FD_CONNECT);
     assert_no_event(&h[0], c_leaf, ev, FD_CONNECT, "before the leaf accepted");
     let _s = accept_one(&h[1], l);
-    let ne = wait_event(&h[0], c_leaf, ev, FD_CONNECT, WAIT);
+    let ne = wait_network_event(&h[0], c_leaf, ev, FD_CONNECT, WAIT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0, "FD_CONNECT error");
 }
 
@@ -562,7 +523,7 @@ fn leaf_reject_refuses_the_join() {
         wsa_accept_next(&h[1], l, CF_REJECT, b"", &mut seen),
         WsaError::WSAECONNREFUSED,
     );
-    let ne = wait_event(&h[0], c_leaf, ev, FD_CONNECT, WAIT);
+    let ne = wait_network_event(&h[0], c_leaf, ev, FD_CONNECT, WAIT);
     assert_eq!(
         ne.iErrorCode[FD_CONNECT_BIT],
         WsaError::WSAECONNREFUSED.0,
@@ -671,7 +632,7 @@ fn leaf_request_raises_fd_accept_at_the_root() {
     let s = leaf(&h[1], IPPROTO_RMP);
     nonblocking(&h[1], s);
     assert_eq!(join(&h[1], s, at(A, 42500), JL_BOTH), Ok(s));
-    let ne = wait_event(&h[0], r, ev, FD_ACCEPT, WAIT);
+    let ne = wait_network_event(&h[0], r, ev, FD_ACCEPT, WAIT);
     assert_eq!(ne.iErrorCode[FD_ACCEPT_BIT], 0);
     let c_leaf = accept_one(&h[0], r);
     assert_ne!(c_leaf, r);
@@ -711,7 +672,7 @@ fn leaf_gets_fd_connect_once_admitted() {
     let c_leaf = wsa_accept_next(&h[0], r, CF_ACCEPT, b"", &mut second).expect("WSAAccept");
     assert_eq!(second.caller_data, first.caller_data, "the same request");
     assert_eq!(second.caller, first.caller, "the same request");
-    let ne = wait_event(&h[1], s, ev, FD_CONNECT, WAIT);
+    let ne = wait_network_event(&h[1], s, ev, FD_CONNECT, WAIT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0, "FD_CONNECT error");
     send_msg(&h[1], s, b"admitted");
     let (m, from) = next_msg(&h[0], r);
@@ -747,7 +708,7 @@ fn listening_leaf_refuses_plain_tcp() {
     let r = root(&h[0], IPPROTO_RMP, at(A, 42701));
     let w = h[0].clone();
     let t = thread::spawn(move || join(&w, r, at(B, 42700), JL_BOTH));
-    wait_event(&h[1], l, ev, FD_ACCEPT, WAIT);
+    wait_network_event(&h[1], l, ev, FD_ACCEPT, WAIT);
     let s = accept_one(&h[1], l);
     bounded(WAIT, "invite", move || t.join().expect("thread")).expect("WSAJoinLeaf");
     send_msg(&h[0], r, b"still works");
@@ -767,7 +728,7 @@ fn second_root_join_while_outstanding_fails() {
     // The leaf has not accepted: the first join is outstanding.
     assert_wsa_error(join(&h[0], r, at(C, 42802), JL_BOTH), WsaError::WSAEALREADY);
     let _s1 = accept_one(&h[1], l1);
-    let ne = wait_event(&h[0], c1, ev, FD_CONNECT, WAIT);
+    let ne = wait_network_event(&h[0], c1, ev, FD_CONNECT, WAIT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0);
     let c2 = join(&h[0], r, at(C, 42802), JL_BOTH).expect("second WSAJoinLeaf");
     assert_ne!(c2, c1);
@@ -960,10 +921,10 @@ fn closing_the_c_root_closes_every_leaf() {
         .collect();
     h[0].closesocket(r).expect("closesocket(c_root)");
     for (c, ev) in c_leaves.iter().zip(&root_evs) {
-        wait_event(&h[0], *c, *ev, FD_CLOSE, WAIT);
+        wait_network_event(&h[0], *c, *ev, FD_CLOSE, WAIT);
     }
     for (n, (s, ev)) in leaves.iter().zip(&leaf_evs).enumerate() {
-        let ne = wait_event(&h[n + 1], *s, *ev, FD_CLOSE, WAIT);
+        let ne = wait_network_event(&h[n + 1], *s, *ev, FD_CLOSE, WAIT);
         assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], 0, "leaf {n}: a graceful end");
         let mut buf = [0u8; 16];
         assert_eq!(h[n + 1].recv(*s, &mut buf, 0), Ok(0), "leaf {n}: recv 0");
@@ -986,10 +947,10 @@ fn shutdown_of_the_c_root_closes_every_leaf() {
     h[0].shutdown(r, SD_SEND)
         .expect("shutdown(c_root, SD_SEND)");
     for (c, ev) in c_leaves.iter().zip(&root_evs) {
-        wait_event(&h[0], *c, *ev, FD_CLOSE, WAIT);
+        wait_network_event(&h[0], *c, *ev, FD_CLOSE, WAIT);
     }
     for (n, (s, ev)) in leaves.iter().zip(&leaf_evs).enumerate() {
-        wait_event(&h[n + 1], *s, *ev, FD_CLOSE, WAIT);
+        wait_network_event(&h[n + 1], *s, *ev, FD_CLOSE, WAIT);
     }
 }
 
@@ -1004,7 +965,7 @@ fn closing_a_root_side_c_leaf_drops_one_leaf() {
         .collect();
     h[0].closesocket(c_leaves[0])
         .expect("closesocket(c_leaf for B)");
-    wait_event(&h[1], leaves[0], evs[0], FD_CLOSE, WAIT);
+    wait_network_event(&h[1], leaves[0], evs[0], FD_CLOSE, WAIT);
     for n in [1, 2] {
         assert_no_event(&h[n + 1], leaves[n], evs[n], FD_CLOSE, "another leaf");
     }
@@ -1023,7 +984,7 @@ fn a_leaf_leaving_keeps_the_others() {
         .map(|c| select_events(&h[0], *c, FD_CLOSE))
         .collect();
     h[1].closesocket(leaves[0]).expect("the leaf on B leaves");
-    let ne = wait_event(&h[0], c_leaves[0], evs[0], FD_CLOSE, WAIT);
+    let ne = wait_network_event(&h[0], c_leaves[0], evs[0], FD_CLOSE, WAIT);
     assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], 0, "a graceful leave");
     for n in [1, 2] {
         assert_no_event(
@@ -1093,7 +1054,7 @@ fn connect_data_both_ways() {
     let mut seen = Seen::default();
     wsa_accept_next(&h[0], r, CF_ACCEPT, b"root admits", &mut seen).expect("WSAAccept");
     assert_eq!(seen.caller_data.as_deref(), Some(&b"leaf asking"[..]));
-    let ne = wait_event(&h[2], s, ev, FD_CONNECT, WAIT);
+    let ne = wait_network_event(&h[2], s, ev, FD_CONNECT, WAIT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0);
     let mut callee = WSABUF::zeroed(64);
     h[2].rmp_callee_data(s, &mut callee)
@@ -1133,7 +1094,7 @@ fn defer_at_a_listening_leaf() {
     let mut second = Seen::default();
     let s = wsa_accept_next(&h[1], l, CF_ACCEPT, b"", &mut second).expect("WSAAccept");
     assert_eq!(second.caller_data, first.caller_data, "the same request");
-    let ne = wait_event(&h[0], c_leaf, ev, FD_CONNECT, WAIT);
+    let ne = wait_network_event(&h[0], c_leaf, ev, FD_CONNECT, WAIT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0);
     send_msg(&h[0], r, b"deferred, then accepted");
     assert_eq!(next_msg(&h[1], s).0, b"deferred, then accepted");
@@ -1155,7 +1116,7 @@ fn deferred_request_survives_keepalive() {
     );
     thread::sleep(Duration::from_secs(4));
     wsa_accept_next(&h[0], r, CF_ACCEPT, b"", &mut seen).expect("WSAAccept after 4 s");
-    let ne = wait_event(&h[1], s, ev, FD_CONNECT, WAIT);
+    let ne = wait_network_event(&h[1], s, ev, FD_CONNECT, WAIT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0, "{ne:?}");
     assert_eq!(ne.lNetworkEvents & FD_CLOSE, 0, "{ne:?}");
 }
@@ -1183,7 +1144,7 @@ fn root_reject_refuses_the_request() {
         wsa_accept_next(&h[0], r, CF_REJECT, b"", &mut seen),
         WsaError::WSAECONNREFUSED,
     );
-    let ne = wait_event(&h[2], s2, ev, FD_CONNECT, WAIT);
+    let ne = wait_network_event(&h[2], s2, ev, FD_CONNECT, WAIT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], WsaError::WSAECONNREFUSED.0);
 }
 
@@ -1200,7 +1161,7 @@ fn disconnect_data_from_a_leaf() {
         h[1].send(leaves[0], b"too late", 0).is_err(),
         "no sends after it"
     );
-    let ne = wait_event(&h[0], c_leaves[0], ev, FD_CLOSE, WAIT);
+    let ne = wait_network_event(&h[0], c_leaves[0], ev, FD_CLOSE, WAIT);
     assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], 0);
     let mut got = WSABUF::zeroed(64);
     h[0].WSARecvDisconnect(c_leaves[0], Some(&mut got))
@@ -1220,7 +1181,7 @@ fn disconnect_data_from_the_root() {
     let bye = WSABUF::new(b"root drops B".to_vec());
     h[0].WSASendDisconnect(c_leaves[0], Some(&bye))
         .expect("WSASendDisconnect on a c_leaf");
-    let ne = wait_event(&h[1], leaves[0], ev, FD_CLOSE, WAIT);
+    let ne = wait_network_event(&h[1], leaves[0], ev, FD_CLOSE, WAIT);
     assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], 0);
     let mut got = WSABUF::zeroed(64);
     h[1].WSARecvDisconnect(leaves[0], Some(&mut got))
@@ -1252,7 +1213,7 @@ fn crashed_leaf_is_detected() {
     let ev_c = select_events(&a, cc, FD_CLOSE);
     pull.store(true, Ordering::SeqCst);
     let pulled = Instant::now();
-    let ne = wait_event(&a, cb, ev_b, FD_CLOSE, CRASH_LIMIT);
+    let ne = wait_network_event(&a, cb, ev_b, FD_CLOSE, CRASH_LIMIT);
     assert_eq!(
         ne.iErrorCode[FD_CLOSE_BIT],
         WsaError::WSAECONNABORTED.0,
@@ -1281,7 +1242,7 @@ fn crashed_root_is_detected() {
     let (_cb, sb) = invite(&a, r, &b, lb, at(B, 43711));
     let ev = select_events(&b, sb, FD_CLOSE);
     pull.store(true, Ordering::SeqCst);
-    let ne = wait_event(&b, sb, ev, FD_CLOSE, CRASH_LIMIT);
+    let ne = wait_network_event(&b, sb, ev, FD_CLOSE, CRASH_LIMIT);
     assert_eq!(ne.iErrorCode[FD_CLOSE_BIT], WsaError::WSAECONNABORTED.0);
 }
 
@@ -1371,7 +1332,7 @@ fn admitted_intruder_is_dropped(seed: u64, bad: &[u8], what: &str) {
         "{what}: HELLO, ACCEPT first: {types:?}"
     );
     assert_eq!(types.last(), Some(&4), "{what}: REJECT last: {types:?}");
-    wait_event(&h[0], c_leaf, ev, FD_CLOSE, WAIT);
+    wait_network_event(&h[0], c_leaf, ev, FD_CLOSE, WAIT);
     session_still_works(&h, r, &leaves, what);
     assert_quiet(&h[1], leaves[0], "nothing of the intruder's reached a leaf");
 }
@@ -1634,13 +1595,13 @@ fn invitation_to_nobody_is_refused() {
     nonblocking(&h[0], r);
     let c = join(&h[0], r, at(B, 42011), JL_BOTH).expect("nonblocking WSAJoinLeaf");
     let ev = select_events(&h[0], c, FD_CONNECT);
-    let ne = wait_event(&h[0], c, ev, FD_CONNECT, WAIT);
+    let ne = wait_network_event(&h[0], c, ev, FD_CONNECT, WAIT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], WsaError::WSAECONNREFUSED.0);
     let l = listening_leaf(&h[1], IPPROTO_RMP, at(B, 42012));
     let c2 = join(&h[0], r, at(B, 42012), JL_BOTH).expect("a later invitation");
     let ev2 = select_events(&h[0], c2, FD_CONNECT);
     let _s = accept_one(&h[1], l);
-    let ne = wait_event(&h[0], c2, ev2, FD_CONNECT, WAIT);
+    let ne = wait_network_event(&h[0], c2, ev2, FD_CONNECT, WAIT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0);
 }
 
@@ -1655,7 +1616,7 @@ fn leaf_join_twice() {
     assert_eq!(join(&h[1], s, at(A, 42810), JL_BOTH), Ok(s));
     assert_wsa_error(join(&h[1], s, at(A, 42810), JL_BOTH), WsaError::WSAEALREADY);
     let _c = accept_one(&h[0], r);
-    wait_event(&h[1], s, ev, FD_CONNECT, WAIT);
+    wait_network_event(&h[1], s, ev, FD_CONNECT, WAIT);
     assert_wsa_error(join(&h[1], s, at(A, 42810), JL_BOTH), WsaError::WSAEISCONN);
 }
 
@@ -1667,7 +1628,7 @@ fn leaf_half_close_still_receives() {
     let ev = select_events(&h[0], c_leaves[0], FD_CLOSE);
     h[1].WSASendDisconnect(leaves[0], None)
         .expect("WSASendDisconnect");
-    wait_event(&h[0], c_leaves[0], ev, FD_CLOSE, WAIT);
+    wait_network_event(&h[0], c_leaves[0], ev, FD_CLOSE, WAIT);
     send_msg(&h[0], r, b"after B's half close");
     assert_eq!(next_msg(&h[2], leaves[1]).0, b"after B's half close");
     assert_eq!(
