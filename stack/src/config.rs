@@ -125,6 +125,14 @@ pub struct StackConfig {
     /// IGMP version to speak (1, 2 or 3), like Linux's `force_igmp_version`; `None` (the
     /// default) starts with IGMPv3 and follows older queriers (RFC 3376 §7.2.1).
     pub igmp_version: Option<u8>,
+    /// The seed of all the node's randomness (ephemeral ports, TCP initial sequence numbers,
+    /// IGMP delays). `None` (the default) draws one when the stack starts; `Stack::seed`
+    /// reports it, so a run can be replayed.
+    pub seed: Option<u64>,
+    /// How long the graceful end may take when the last handle of a stack is dropped (shaped
+    /// datagrams leaving at their rate, IGMP leaves, TCP closes); `Stack::shutdown` takes its
+    /// own. Default 5 s.
+    pub drain_timeout: Duration,
 }
 
 impl StackConfig {
@@ -146,6 +154,8 @@ impl StackConfig {
             link_rate: None,
             qos_support: true,
             igmp_version: None,
+            seed: None,
+            drain_timeout: Duration::from_secs(5),
         }
     }
 

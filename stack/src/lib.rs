@@ -1,7 +1,8 @@
 //! ws2: a userspace TCP/IP stack with the Windows Sockets 2 API, on smoltcp.
 //!
-//! - [`Stack`]: one network node (a link, addresses, smoltcp, the socket table) driven by its
-//!   own thread.
+//! - [`Stack`]: one network node (a link, addresses, smoltcp, the socket table): a sans-IO
+//!   engine moved by a [`Driver`] — on its own thread on the system clock, or stepped by a test
+//!   on a [`VirtualClock`].
 //! - [`winsock`]: the Winsock face — the spec's functions, constants and error codes.
 //! - [`echo`]: echo servers on the notification models and a client swarm (used by `ws2 demo`
 //!   and the acceptance tests).
@@ -15,6 +16,7 @@
 #![deny(missing_debug_implementations)]
 
 mod config;
+mod driver;
 pub mod echo;
 mod engine;
 mod error;
@@ -23,5 +25,6 @@ mod notify;
 pub mod winsock;
 
 pub use config::{parse_mac, ConfigError, Ipv4Cidr, StackConfig};
-pub use engine::{EngineStats, Proto, Stack};
+pub use driver::{Clock, DrainReport, Driver, Stack, SystemClock, VirtualClock};
+pub use engine::{Dropped, EngineStats, Proto};
 pub use error::WsaError;

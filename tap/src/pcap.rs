@@ -27,8 +27,10 @@ const FLUSH_FRAMES: u32 = 64;
 /// # Contract
 /// - **What is recorded.** Every frame `recv` returns and every frame `send` accepted (a refused
 ///   send is not on the wire and is not recorded), in call order, stamped with the wall clock
-///   ([`SystemTime`]; for the record only, the link itself uses the `now` it is given). Frames
-///   over 65535 bytes are cut to the snaplen.
+///   ([`SystemTime`]; for the record only, the link itself uses the `now` it is given), or — made
+///   with [`PcapTee::with_time_origin`] — with the `now` the link is given, counted from an
+///   origin, so a run on virtual time writes the same file every time. Frames over 65535 bytes
+///   are cut to the snaplen.
 /// - **Buffering.** Records are buffered and flushed every 64 frames, whenever `recv` answers
 ///   `Ok(None)` (the end of the stack's receive batch, so once per pass at most), on
 ///   [`PcapTee::flush`] and on drop: `tcpdump -r` sees a live file at most one pass behind.
@@ -43,6 +45,8 @@ pub struct PcapTee<L: Link> {
     out: Option<BufWriter<File>>,
     unflushed: u32,
     write_errors: u64,
+    /// Stamps are `now - origin` (from 1970-01-01) instead of the wall clock.
+    origin: Option<Instant>,
 }
 
 impl<L: Link> PcapTee<L> {
@@ -67,7 +71,20 @@ impl<L: Link> PcapTee<L> {
             out: Some(out),
             unflushed: 0,
             write_errors: 0,
+            origin: None,
         })
+    }
+
+    /// Like [`PcapTee::new`], but every record is stamped with the `now` given to `send` or
+    /// `recv`, less `origin` (so the first second of a run is 1970-01-01 00:00:00 UTC): on a
+    /// virtual clock the same run writes the same bytes.
+    ///
+    /// # Errors
+    /// Creating the file or writing its header.
+    pub fn with_time_origin(inner: L, path: &Path, origin: Instant) -> io::Result<PcapTee<L>> {
+        let mut tee = PcapTee::new(inner, path)?;
+        tee.origin = Some(origin);
+        Ok(tee)
     }
 
     /// The wrapped link.
@@ -103,15 +120,18 @@ impl<L: Link> PcapTee<L> {
         self.unflushed = 0;
     }
 
-    /// Appends one record for `frame`; flushes every [`FLUSH_FRAMES`].
-    fn record(&mut self, frame: &[u8]) {
+    /// Appends one record for `frame` seen at `now`; flushes every [`FLUSH_FRAMES`].
+    fn record(&mut self, frame: &[u8], now: Instant) {
         let Some(out) = &mut self.out else {
             self.write_errors += 1;
             return;
         };
-        let stamp = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
+        let stamp = match self.origin {
+            Some(origin) => now.saturating_duration_since(origin),
+            None => SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default(),
+        };
         let orig_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
         let incl_len = orig_len.min(SNAPLEN);
         let mut header = [0u8; 16];
@@ -138,7 +158,7 @@ impl<L: Link> Link for PcapTee<L> {
     fn recv(&mut self, buf: &mut [u8], now: Instant) -> io::Result<Option<usize>> {
         let got = self.inner.recv(buf, now)?;
         match got {
-            Some(n) => self.record(&buf[..n.min(buf.len())]),
+            Some(n) => self.record(&buf[..n.min(buf.len())], now),
             None if self.unflushed > 0 => self.flush(),
             None => {}
         }
@@ -147,7 +167,7 @@ impl<L: Link> Link for PcapTee<L> {
 
     fn send(&mut self, frame: &[u8], now: Instant) -> io::Result<()> {
         self.inner.send(frame, now)?;
-        self.record(frame);
+        self.record(frame, now);
         Ok(())
     }
 

@@ -420,6 +420,7 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 pub mod bridge;
 pub mod capture;
 pub mod netns;
+pub mod sim;
 pub mod wire;
 
 /// `WSAEnumNetworkEvents(s, ev)`: the network events recorded for `s` now (resetting `ev`).

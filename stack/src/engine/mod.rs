@@ -1,50 +1,49 @@
-//! The engine: one `Stack` is one network node, driven by one owner thread.
+//! The engine: one network node as a sans-IO state machine.
 //!
-//! Read first: DESIGN.md "stack: the engine". Each pass of the owner thread
-//! 1. reads a bounded batch of frames from the link, notes what smoltcp does not report
-//!    ([`frames::observe`]) and queues them for smoltcp;
+//! Read first: DESIGN.md "stack: the engine and its driver". The engine reads no clock, opens no
+//! descriptor and starts no thread: the driver (`crate::driver`) hands it the frames read from
+//! the link with `now` ([`Core::pass`]) and takes the frames it produced; application calls run
+//! on it under the driver's lock at the clock's `now`. Each pass
+//! 1. notes what smoltcp does not report about the arriving frames ([`frames::observe`]) and
+//!    queues them for smoltcp;
 //! 2. polls the smoltcp `Interface`; egress frames for this node go back into its own receive
-//!    queue (local delivery), the rest to the link — a frame the link refuses is kept, never
-//!    dropped;
+//!    queue (local delivery), the rest through the shaper to the driver;
 //! 3. maintains listen pools and closing sockets;
-//! 4. wakes every application thread waiting on the stack (one condition variable) and sleeps
-//!    on the link's descriptor, the waker and the next deadline (smoltcp's `poll_at` and the
-//!    link's own).
+//! 4. says when it next needs a pass (smoltcp's, the shaper's, IGMP's and RMP's deadlines).
 //!
-//! Application threads lock the core briefly through [`Stack::with`] and [`Stack::block_on`];
-//! nothing waits while holding the lock.
+//! All randomness (ephemeral ports, TCP initial sequence numbers, IGMP delays) comes from the
+//! seed the driver passes to [`Core::new`] (`StackConfig::seed`), so the same seed on the same
+//! input replays a run.
 
 mod async_io;
 mod device;
+mod drain;
 mod frames;
 mod groups;
 pub(crate) mod multicast;
 mod qos;
 pub(crate) mod rmp;
 pub(crate) mod socket;
-mod sys;
 mod tcp;
 mod udp;
 mod urgent;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp as stcp;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address};
-use ws2_tap::{Link, LinkStats};
+use ws2_tap::LinkStats;
 
 use crate::config::StackConfig;
 use crate::error::WsaError;
 pub(crate) use async_io::{gather, scatter, OvOp};
 use device::QueueDevice;
+pub use drain::Dropped;
 use frames::Observed;
 pub(crate) use groups::group_error;
 pub use socket::Proto;
@@ -55,26 +54,37 @@ pub(crate) use udp::{MAX_RAW_PAYLOAD, MAX_UDP_PAYLOAD};
 
 /// A new socket with the stack's defaults.
 pub(crate) fn new_sock(proto: Proto, core: &Core) -> Sock {
-    Sock::new(proto, core.config.tcp_buffer)
+    Sock::new(proto, core.config.tcp_buffer, core.now)
 }
 
-/// Frames read from the link in one pass before smoltcp runs (bounded work per pass).
-const RX_BATCH: usize = 128;
-/// How long the owner thread naps when smoltcp asks for an immediate poll that achieves
-/// nothing.
-const IDLE_NAP: Duration = Duration::from_micros(500);
 /// How often the engine scans its connections (tail-loss probe, lone FINs).
 const PROBE_SCAN: Duration = Duration::from_millis(2);
 /// Probes per stall before the engine leaves recovery to smoltcp's RTO.
 const MAX_PROBES: u8 = 32;
 /// The longest a probe waits (Linux's minimum RTO).
 const MAX_PROBE_WAIT: Duration = Duration::from_millis(200);
-/// How often the owner thread asks the link whether it has carrier (`NetworkAvailability`).
-const CARRIER_CHECK: Duration = Duration::from_millis(250);
-/// How long a dropped stack keeps running to finish its connections' closes.
-const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// How long a closed TCP connection may keep finishing in the background.
 const ORPHAN_LIFETIME: Duration = Duration::from_secs(120);
+
+/// What a part of the engine draws random numbers for; each use gets its own stream of the
+/// stack's seed, so adding a use never shifts another's numbers.
+#[derive(Debug, Clone, Copy)]
+enum SeedUse {
+    /// smoltcp's `random_seed` (TCP initial sequence numbers).
+    Smoltcp = 1,
+    /// The first ephemeral port.
+    EphemeralPorts = 2,
+    /// IGMP report delays.
+    Igmp = 3,
+}
+
+/// The seed of one use, from the stack's seed (SplitMix64's finaliser over seed and use).
+fn derive_seed(seed: u64, what: SeedUse) -> u64 {
+    let mut z = seed ^ (what as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
 
 /// Counters of the engine (not of any one socket).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -117,10 +127,14 @@ pub struct EngineStats {
     pub mcast_dropped: u64,
 }
 
-/// A smoltcp socket whose Winsock socket was closed, finishing its close in the background.
+/// A smoltcp socket whose Winsock socket was closed, finishing its close in the background: a
+/// TCP connection sending its queued data and FIN, or a datagram socket whose queued datagrams
+/// have not left yet.
 #[derive(Debug)]
 struct Orphan {
     handle: SocketHandle,
+    /// TCP (`None`) or the datagram socket's transport.
+    datagram: Option<Proto>,
     /// The port binding it keeps until it is gone (so a new socket cannot collide with it).
     port: Option<(Proto, u16, SocketId)>,
     since: Instant,
@@ -190,14 +204,14 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
-    fn new(config: StackConfig) -> Core {
+    /// A node with `config`, whose randomness all comes from `seed`, started at `now`.
+    pub(crate) fn new(config: StackConfig, seed: u64, now: Instant) -> Core {
         let mac = config.hardware_addr();
         let mut device = QueueDevice::new(config.mtu);
-        let epoch = Instant::now();
+        let epoch = now;
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
-        iface_config.random_seed =
-            u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0x57, 0x32]);
-        let seed = iface_config.random_seed ^ (u64::from(std::process::id()) << 32);
+        // smoltcp draws TCP initial sequence numbers and its other choices from this.
+        iface_config.random_seed = derive_seed(seed, SeedUse::Smoltcp);
         let mut iface = Interface::new(iface_config, &mut device, smoltcp::time::Instant::ZERO);
         iface.update_ip_addrs(|addrs| {
             for cidr in &config.addrs {
@@ -215,11 +229,7 @@ impl Core {
             link_stats: LinkStats::default(),
             table: HashMap::new(),
             next_id: 1,
-            ports: Ports::starting_at(
-                epoch.elapsed().subsec_nanos() as u16
-                    ^ std::process::id() as u16
-                    ^ u16::from_le_bytes([mac[4], mac[5]]),
-            ),
+            ports: Ports::starting_at(derive_seed(seed, SeedUse::EphemeralPorts) as u16),
             groups: groups::Groups::new(),
             qos: qos::QosEngine::new(config.mtu, config.qos_capacity, config.link_rate, epoch),
             mcast: multicast::Multicast::new(
@@ -229,7 +239,7 @@ impl Core {
                     .addrs
                     .first()
                     .map_or(Ipv4Addr::UNSPECIFIED, |c| c.addr),
-                seed ^ u64::from(epoch.elapsed().subsec_nanos()) << 20,
+                derive_seed(seed, SeedUse::Igmp),
             ),
             rmp_socks: HashSet::new(),
             rmp_hidden: HashSet::new(),
@@ -327,6 +337,7 @@ impl Core {
     fn orphan(&mut self, handle: SocketHandle, port: Option<(Proto, u16, SocketId)>) {
         self.orphans.push(Orphan {
             handle,
+            datagram: None,
             port,
             since: self.now,
         });
@@ -396,11 +407,52 @@ impl Core {
                 self.orphan(h, port);
             }
             State::Datagram(h) => {
-                self.sockets.remove(h);
-                if let Some((p, port, id)) = port {
-                    self.ports.release(p, port, id);
+                if !abortive && self.datagram_send_queue(sock.proto, h) > 0 {
+                    // Datagrams the application handed over still leave (a graceful close).
+                    self.orphans.push(Orphan {
+                        handle: h,
+                        datagram: Some(sock.proto),
+                        port,
+                        since: self.now,
+                    });
+                } else {
+                    self.sockets.remove(h);
+                    if let Some((p, port, id)) = port {
+                        self.ports.release(p, port, id);
+                    }
                 }
             }
+        }
+    }
+
+    /// Bytes a datagram socket's smoltcp buffer still holds for sending.
+    fn datagram_send_queue(&self, proto: Proto, h: SocketHandle) -> usize {
+        match proto {
+            Proto::Udp => self
+                .sockets
+                .get::<smoltcp::socket::udp::Socket>(h)
+                .send_queue(),
+            Proto::RawIcmp => self
+                .sockets
+                .get::<smoltcp::socket::raw::Socket>(h)
+                .send_queue(),
+            Proto::Tcp | Proto::Rmp => 0,
+        }
+    }
+
+    /// The smoltcp handles of the TCP connections closing in the background.
+    pub(crate) fn tcp_orphans(&self) -> impl Iterator<Item = SocketHandle> + '_ {
+        self.orphans
+            .iter()
+            .filter(|o| o.datagram.is_none())
+            .map(|o| o.handle)
+    }
+
+    /// Whether an orphan has finished: a TCP connection closed, a datagram socket emptied.
+    fn orphan_done(&self, o: &Orphan) -> bool {
+        match o.datagram {
+            Some(proto) => self.datagram_send_queue(proto, o.handle) == 0,
+            None => self.sockets.get::<stcp::Socket>(o.handle).state() == stcp::State::Closed,
         }
     }
 
@@ -429,10 +481,10 @@ impl Core {
 
     // ---- the pass -----------------------------------------------------------------------
 
-    /// One pass of the owner thread, under the lock: takes the frames read from the link
+    /// One pass of the engine at `now`, under the driver's lock: takes the frames read from the link
     /// (`rx`), runs smoltcp, and leaves the frames for the link in `out`. Returns how long
     /// smoltcp may sleep and whether the tail-loss probe fed it anything.
-    fn pass(
+    pub(crate) fn pass(
         &mut self,
         now: Instant,
         rx: &mut Vec<Vec<u8>>,
@@ -565,9 +617,8 @@ impl Core {
         let mut i = 0;
         while i < self.orphans.len() {
             let o = &self.orphans[i];
-            let s = self.sockets.get_mut::<stcp::Socket>(o.handle);
             let expired = now.saturating_duration_since(o.since) > ORPHAN_LIFETIME;
-            if s.state() == stcp::State::Closed || expired {
+            if self.orphan_done(o) || expired {
                 let o = self.orphans.swap_remove(i);
                 self.sockets.remove(o.handle);
                 if let Some((p, port, id)) = o.port {
@@ -649,6 +700,9 @@ impl Core {
     /// Whether every background close got its data and FIN acknowledged (or died).
     fn closes_delivered(&self) -> bool {
         self.orphans.iter().all(|o| {
+            if o.datagram.is_some() {
+                return self.orphan_done(o);
+            }
             let s = self.sockets.get::<stcp::Socket>(o.handle);
             s.send_queue() == 0
                 && matches!(
@@ -661,7 +715,36 @@ impl Core {
         })
     }
 
-    fn stats(&self) -> EngineStats {
+    /// Takes the driver's link counters: frames moved and link errors since the last call,
+    /// frames waiting for the link, and the link's own counters.
+    pub(crate) fn note_link(&mut self, moved: u64, errors: u64, backlog: u64, link: LinkStats) {
+        self.stats.frames_moved += moved;
+        self.stats.link_errors += errors;
+        self.stats.tx_backlog = backlog;
+        self.link_stats = link;
+    }
+
+    /// Counts a pass after which smoltcp asked for an immediate poll without anything moving.
+    pub(crate) fn note_idle_nap(&mut self) {
+        self.stats.idle_naps += 1;
+    }
+
+    /// The link's counters as of the last pass.
+    pub(crate) fn link_stats(&self) -> LinkStats {
+        self.link_stats
+    }
+
+    /// Set while a multicast join waits to hear that the link took its report.
+    pub(crate) fn mcast_joins_waiting(&self) -> Arc<AtomicBool> {
+        self.mcast.waiting.clone()
+    }
+
+    /// The number of watched sockets, readable without the lock.
+    pub(crate) fn watched_count(&self) -> Arc<AtomicUsize> {
+        self.watched_count.clone()
+    }
+
+    pub(crate) fn stats(&self) -> EngineStats {
         EngineStats {
             orphans: self.orphans.len() as u64,
             sockets: self.table.len() as u64,
@@ -674,367 +757,6 @@ impl Core {
             mcast_delivered: self.mcast.delivered,
             mcast_dropped: self.mcast.dropped,
             ..self.stats
-        }
-    }
-}
-
-struct Inner {
-    core: Mutex<Core>,
-    /// The core's count of watched sockets.
-    watched: Arc<AtomicUsize>,
-    /// Notified after every pass of the owner thread.
-    changed: Condvar,
-    waker: sys::Waker,
-    shutdown: AtomicBool,
-}
-
-/// Stops the owner thread when the last `Stack` clone goes away.
-struct Owner {
-    inner: Arc<Inner>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Owner {
-    fn drop(&mut self) {
-        self.inner.shutdown.store(true, Ordering::SeqCst);
-        self.inner.waker.wake();
-        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// One network node: a link, addresses, smoltcp and the socket table, run by one owner thread.
-///
-/// `Stack` is a cheap handle; clones share the node, and the owner thread stops when the last
-/// clone is dropped.
-///
-/// # Examples
-/// ```
-/// use ws2_stack::{Stack, StackConfig};
-/// use ws2_tap::VirtualSwitch;
-///
-/// let switch = VirtualSwitch::new(1);
-/// let stack = Stack::new(StackConfig::new("10.0.0.1/24".parse()?), switch.port())?;
-/// assert_eq!(stack.config().addrs[0].to_string(), "10.0.0.1/24");
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct Stack {
-    inner: Arc<Inner>,
-    _owner: Arc<Owner>,
-}
-
-impl std::fmt::Debug for Stack {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stack")
-            .field("addrs", &self.config().addrs)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Stack {
-    /// Starts a node on `link` with `config`. Fails if `config` has no address or the waker
-    /// cannot be made.
-    pub fn new(config: StackConfig, link: impl Link + 'static) -> io::Result<Stack> {
-        Stack::from_box(config, Box::new(link))
-    }
-
-    /// [`Stack::new`] for a link chosen at run time.
-    pub fn from_box(config: StackConfig, link: Box<dyn Link>) -> io::Result<Stack> {
-        if config.addrs.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a stack needs an address",
-            ));
-        }
-        let core = Core::new(config);
-        let inner = Arc::new(Inner {
-            watched: core.watched_count.clone(),
-            core: Mutex::new(core),
-            changed: Condvar::new(),
-            waker: sys::Waker::new()?,
-            shutdown: AtomicBool::new(false),
-        });
-        let thread_inner = inner.clone();
-        let thread = std::thread::Builder::new()
-            .name("ws2-stack".into())
-            .spawn(move || run(&thread_inner, link))?;
-        let owner = Arc::new(Owner {
-            inner: inner.clone(),
-            thread: Mutex::new(Some(thread)),
-        });
-        Ok(Stack {
-            inner,
-            _owner: owner,
-        })
-    }
-
-    /// The configuration the stack runs with.
-    pub fn config(&self) -> StackConfig {
-        self.lock().config.clone()
-    }
-
-    /// Engine counters.
-    pub fn stats(&self) -> EngineStats {
-        self.lock().stats()
-    }
-
-    /// The link's counters.
-    pub fn link_stats(&self) -> LinkStats {
-        self.lock().link_stats
-    }
-
-    /// The multicast groups the interface is a member of (the merged state of every socket's
-    /// memberships, RFC 3376 §3.2).
-    pub fn multicast_groups(&self) -> Vec<Ipv4Addr> {
-        self.lock().mcast_groups()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Core> {
-        // A panic while holding the lock is a bug already reported; keep serving.
-        self.inner.core.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Runs `f` on the core and wakes the owner thread to act on what it changed.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
-        let mut core = self.lock();
-        core.now = Instant::now();
-        core.wake = true;
-        let r = f(&mut core);
-        core.wake = false;
-        drop(core);
-        self.inner.waker.wake();
-        r
-    }
-
-    /// Sets the bandwidth QoS reservations may use on the link, in bytes/s (D-14). Grants that
-    /// no longer fit are revoked (those sockets fall back to best effort) and their owners get
-    /// `FD_QOS`.
-    pub fn set_qos_capacity(&self, bytes_per_second: u64) {
-        self.with(|core| core.qos_set_capacity(bytes_per_second));
-    }
-
-    /// Declares the link usable or not (carrier up or down): `NetworkAvailability` in every
-    /// flowspec follows, and every socket gets `FD_QOS` (group members `FD_GROUP_QOS`).
-    pub fn set_link_available(&self, available: bool) {
-        self.with(|core| core.qos_set_available(available));
-    }
-
-    /// Whether any socket has a notification registration or overlapped operations.
-    pub(crate) fn any_watched(&self) -> bool {
-        self.inner.watched.load(Ordering::Relaxed) > 0
-    }
-
-    /// Runs `f` on the core without waking the owner thread (for calls that only read, or act
-    /// on the socket table alone).
-    pub(crate) fn with_quiet<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
-        let mut core = self.lock();
-        core.now = Instant::now();
-        let r = f(&mut core);
-        let wake = std::mem::take(&mut core.wake);
-        drop(core);
-        if wake {
-            self.inner.waker.wake();
-        }
-        r
-    }
-
-    /// Runs `f` until it returns `Some`, waiting for the owner thread between tries; `None` if
-    /// `deadline` passes first.
-    pub(crate) fn block_on<R>(
-        &self,
-        deadline: Option<Instant>,
-        mut f: impl FnMut(&mut Core) -> Option<R>,
-    ) -> Option<R> {
-        let mut core = self.lock();
-        loop {
-            core.now = Instant::now();
-            let done = f(&mut core);
-            if std::mem::take(&mut core.wake) {
-                self.inner.waker.wake();
-            }
-            if let Some(r) = done {
-                return Some(r);
-            }
-            let wait = match deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return None;
-                    }
-                    left.min(Duration::from_millis(200))
-                }
-                None => Duration::from_millis(200),
-            };
-            core = match self.inner.changed.wait_timeout(core, wait) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
-        }
-    }
-}
-
-/// The owner thread. Link I/O happens outside the core's lock, so application threads copy data
-/// while frames move.
-fn run(inner: &Inner, mut link: Box<dyn Link>) {
-    // Shaped frames leave on deadlines tens of microseconds apart: wake on time.
-    sys::set_timer_slack(1_000);
-    let fds = [link.as_raw_fd(), inner.waker.as_raw_fd()];
-    let mut rx: Vec<Vec<u8>> = Vec::with_capacity(RX_BATCH);
-    let mut out: VecDeque<Vec<u8>> = VecDeque::new();
-    let mut spare: Vec<Vec<u8>> = Vec::new();
-    let (mut moved, mut errors) = (0u64, 0u64);
-    let mut drain_until: Option<Instant> = None;
-    // The link's carrier, checked every CARRIER_CHECK: NetworkAvailability follows it.
-    let (mut carrier, mut carrier_checked) = (None, Instant::now());
-    // Frames the link accepted in all, and whether a multicast join waits to hear of them.
-    let mut link_sent = 0u64;
-    let joins_waiting = inner
-        .core
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .mcast
-        .waiting
-        .clone();
-    loop {
-        if inner.shutdown.load(Ordering::SeqCst) {
-            let mut core = inner.core.lock().unwrap_or_else(|e| e.into_inner());
-            let until = *drain_until.get_or_insert_with(|| {
-                // The last handle is gone: close every socket gracefully, so queued data and
-                // FINs still reach the peers, for at most DRAIN_TIME.
-                // RMP sockets first: their last words (DISCONNECT, END) go into the hidden TCP
-                // sockets, which close after them.
-                let (hidden, visible): (Vec<SocketId>, Vec<SocketId>) = core
-                    .table
-                    .keys()
-                    .copied()
-                    .partition(|id| core.rmp_hidden.contains(id));
-                for id in visible.into_iter().chain(hidden) {
-                    core.remove(id, false);
-                }
-                Instant::now() + DRAIN_TIME
-            });
-            if core.closes_delivered() && core.device.tx.is_empty() && out.is_empty() {
-                break;
-            }
-            if Instant::now() >= until {
-                // Out of time: reset what is left, in one last pass.
-                let orphans: Vec<SocketHandle> = core.orphans.iter().map(|o| o.handle).collect();
-                for h in orphans {
-                    core.tcp(h).abort();
-                }
-                core.pass(Instant::now(), &mut rx, &mut out);
-                drop(core);
-                while let Some(f) = out.pop_front() {
-                    let _ = link.send(&f, Instant::now());
-                }
-                break;
-            }
-        }
-        let now = Instant::now();
-        let mtu = link.mtu();
-        for _ in 0..RX_BATCH {
-            let mut buf = spare.pop().unwrap_or_default();
-            buf.resize(mtu + 32, 0);
-            match link.recv(&mut buf, now) {
-                Ok(Some(n)) => {
-                    buf.truncate(n);
-                    rx.push(buf);
-                }
-                Ok(None) => {
-                    spare.push(buf);
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    errors += 1;
-                    break;
-                }
-            }
-        }
-        if now.saturating_duration_since(carrier_checked) >= CARRIER_CHECK {
-            carrier_checked = now;
-            let up = link.carrier();
-            if up.is_some() && up != carrier {
-                carrier = up;
-                let mut core = inner.core.lock().unwrap_or_else(|e| e.into_inner());
-                core.qos_set_available(up.unwrap_or(true));
-            }
-        }
-        let read = rx.len() as u64;
-        let (mut delay, probed) = {
-            let mut core = inner.core.lock().unwrap_or_else(|e| e.into_inner());
-            core.stats.frames_moved += moved + read;
-            core.stats.link_errors += errors;
-            core.stats.tx_backlog = out.len() as u64;
-            core.link_stats = link.stats();
-            (moved, errors) = (0, 0);
-            core.pass(now, &mut rx, &mut out)
-        };
-        inner.changed.notify_all();
-        let mut sent = 0u64;
-        while let Some(frame) = out.pop_front() {
-            match link.send(&frame, now) {
-                Ok(()) => {
-                    sent += 1;
-                    if spare.len() < 256 {
-                        spare.push(frame);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    out.push_front(frame);
-                    break;
-                }
-                // A frame the link failed on (too long, device gone) would fail again.
-                Err(_) => errors += 1,
-            }
-        }
-        moved += sent;
-        link_sent += sent;
-        if joins_waiting.load(Ordering::Relaxed) {
-            inner
-                .core
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .mcast_link_progress(link_sent);
-            inner.changed.notify_all();
-        }
-        if let Some(at) = link.poll_at() {
-            let d = at.saturating_duration_since(now);
-            delay = Some(delay.map_or(d, |x| x.min(d)));
-        }
-        if delay == Some(Duration::ZERO) && read + sent == 0 && !probed {
-            // smoltcp asked to be polled at once but this pass moved no frame: a socket that
-            // believes it can send while its dispatch declines would make this a busy loop.
-            // Application calls wake the thread anyway, so a short nap loses nothing.
-            inner
-                .core
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .stats
-                .idle_naps += 1;
-            delay = Some(IDLE_NAP);
-        }
-        if !out.is_empty() {
-            // The link refused frames: try again soon rather than wait for ingress.
-            delay = Some(delay.map_or(Duration::from_millis(1), |x| {
-                x.min(Duration::from_millis(1))
-            }));
-        }
-        if delay == Some(Duration::ZERO) {
-            continue;
-        }
-        let timeout = delay.map_or(Duration::from_millis(500), |d| {
-            d.min(Duration::from_millis(500))
-        });
-        match sys::wait_readable(&fds, Some(timeout)) {
-            Ok([_, woken]) => {
-                if woken {
-                    inner.waker.drain();
-                }
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(1)),
         }
     }
 }

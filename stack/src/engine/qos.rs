@@ -337,6 +337,14 @@ impl Core {
         }
     }
 
+    /// Drops what the flows of closed sockets still queue (a drain past its deadline).
+    pub(crate) fn qos_drop_all(&mut self) {
+        for id in std::mem::take(&mut self.qos.draining) {
+            self.qos.shaper.remove_flow(id);
+            self.qos.dscp.remove(&id);
+        }
+    }
+
     /// The socket whose flow an egress frame belongs to, if that socket is shaped.
     fn qos_classify(&mut self, frame: &[u8]) -> Option<SocketId> {
         if self.qos.shaper.flow_count() == 0 {

@@ -88,12 +88,12 @@ pub(crate) struct AckState {
 }
 
 impl AckState {
-    fn new() -> AckState {
+    fn new(now: Instant) -> AckState {
         AckState {
             seq_end: None,
             ack: None,
             window: 0,
-            stall_since: Instant::now(),
+            stall_since: now,
             probes: 0,
         }
     }
@@ -189,7 +189,7 @@ pub(crate) struct Sock {
 }
 
 impl Sock {
-    pub(crate) fn new(proto: Proto, tcp_buffer: usize) -> Sock {
+    pub(crate) fn new(proto: Proto, tcp_buffer: usize, now: Instant) -> Sock {
         let (rcvbuf, sndbuf) = match proto {
             Proto::Tcp => (tcp_buffer, tcp_buffer),
             Proto::Udp | Proto::RawIcmp | Proto::Rmp => (256 * 1024, 256 * 1024),
@@ -228,7 +228,7 @@ impl Sock {
             icmp_unreachable: false,
             disconnected: false,
             keepalive_reported: false,
-            acks: AckState::new(),
+            acks: AckState::new(now),
             select: None,
             ov_recv: VecDeque::new(),
             ov_send: VecDeque::new(),

@@ -261,7 +261,7 @@ impl Core {
             return Ok(None);
         };
         let (local, remote) = (v4(local), v4(remote));
-        let mut new = Sock::new(Proto::Tcp, opts.rcvbuf);
+        let mut new = Sock::new(Proto::Tcp, opts.rcvbuf, self.now);
         new.opts = opts;
         new.nonblocking = nonblocking;
         new.overlapped = overlapped;
@@ -430,7 +430,7 @@ impl Core {
                 State::Connected(h) => Some(h),
                 _ => None,
             })
-            .chain(self.orphans.iter().map(|o| o.handle))
+            .chain(self.tcp_orphans())
             .collect();
         for h in handles {
             let s = self.sockets.get_mut::<stcp::Socket>(h);

@@ -1,0 +1,217 @@
+//! Virtual time for in-process networks: several stacks on one [`VirtualSwitch`], each moved by
+//! its [`Driver`] on one shared [`VirtualClock`] that jumps to the earliest deadline.
+//!
+//! Shaped like quinn-proto's test `Pair` and smoltcp's `tests/netsim.rs`: no threads, no sleeps,
+//! no wall clock, so an hour of shaped traffic or IGMP timers runs in a moment and the same seed
+//! replays the same run frame for frame. A run that panics prints its seed; set
+//! `WS2_SIM_SEED` to that number to replay it.
+//!
+//! What holds the simulation to the seed: the switch's impairments are seeded from it, every
+//! stack's `StackConfig::seed` is derived from it (ephemeral ports, TCP initial sequence numbers,
+//! IGMP delays), and drivers run in the order the hosts were added.
+//!
+//! Blocking Winsock calls cannot complete here (nothing moves while the test's thread waits):
+//! use non-blocking sockets and [`Sim::run_until`]. Tests of blocking calls stay on the real
+//! clock.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ws2_stack::winsock::*;
+use ws2_stack::{Clock, Driver, Stack, StackConfig, VirtualClock};
+use ws2_tap::{Impairments, Link, PcapTee, SwitchStats, VirtualSwitch};
+
+/// Rounds of driver steps at one instant before the simulation calls it a livelock.
+const MAX_ROUNDS_PER_INSTANT: usize = 10_000;
+
+/// One host: its stack handle and the driver the simulation steps.
+struct Host {
+    stack: Stack,
+    driver: Driver,
+    /// When the driver last asked to run again.
+    next: Option<Instant>,
+}
+
+/// A LAN of stacks on virtual time.
+pub struct Sim {
+    seed: u64,
+    clock: VirtualClock,
+    switch: VirtualSwitch,
+    hosts: Vec<Host>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("seed", &self.seed)
+            .field("elapsed", &self.clock.elapsed())
+            .field("hosts", &self.hosts.len())
+            .finish()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "virtual-time run failed with seed {0}: replay it with WS2_SIM_SEED={0}",
+                self.seed
+            );
+        }
+    }
+}
+
+/// The seed of host `index` from the simulation's seed (SplitMix64 over both).
+fn host_seed(seed: u64, index: usize) -> u64 {
+    let mut z = seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Sim {
+    /// An empty LAN on a clock at zero, with `seed` — or the seed `WS2_SIM_SEED` names, to
+    /// replay a failed run.
+    pub fn new(seed: u64) -> Sim {
+        let seed = std::env::var("WS2_SIM_SEED")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(seed);
+        Sim {
+            seed,
+            clock: VirtualClock::new(),
+            switch: VirtualSwitch::new(seed),
+            hosts: Vec::new(),
+        }
+    }
+
+    /// The seed this run uses.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The shared clock.
+    pub fn clock(&self) -> &VirtualClock {
+        &self.clock
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.clock.elapsed()
+    }
+
+    /// The switch's counters.
+    pub fn switch_stats(&self) -> SwitchStats {
+        self.switch.stats()
+    }
+
+    /// Adds a host with `config` on a clean port; its seed is derived from the simulation's.
+    pub fn host(&mut self, config: StackConfig) -> Stack {
+        self.host_with(config, Impairments::default(), None)
+    }
+
+    /// Adds a host whose arriving frames suffer `impairments`, recording its link to `pcap`
+    /// (stamped with virtual time, so the same run writes the same file).
+    pub fn host_with(
+        &mut self,
+        mut config: StackConfig,
+        impairments: Impairments,
+        pcap: Option<&Path>,
+    ) -> Stack {
+        config.seed = Some(host_seed(self.seed, self.hosts.len()));
+        let port = self.switch.port_with(impairments);
+        let link: Box<dyn Link> = match pcap {
+            Some(path) => Box::new(
+                PcapTee::with_time_origin(port, path, self.clock.origin()).expect("pcap file"),
+            ),
+            None => Box::new(port),
+        };
+        let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
+        let (stack, driver) = Stack::with_driver(config, link, clock).expect("stack starts");
+        self.hosts.push(Host {
+            stack: stack.clone(),
+            driver,
+            next: Some(self.clock.now()),
+        });
+        stack
+    }
+
+    /// A started `Winsock` application (2.2) on `stack`.
+    pub fn winsock(&mut self, stack: &Stack) -> Winsock {
+        let ws = Winsock::new(stack.clone());
+        let mut data = WSADATA::default();
+        assert_eq!(ws.WSAStartup(MAKEWORD(2, 2), Some(&mut data)), 0);
+        ws
+    }
+
+    /// Steps every driver at the current instant until none wants to run now and no frame
+    /// moved on the switch in a whole round.
+    fn settle(&mut self) {
+        let now = self.clock.now();
+        for _ in 0..MAX_ROUNDS_PER_INSTANT {
+            let before = self.switch.stats().forwarded;
+            let mut again = false;
+            for h in &mut self.hosts {
+                h.next = h.driver.step();
+                again |= h.next.is_some_and(|t| t <= now);
+            }
+            if !again && self.switch.stats().forwarded == before {
+                return;
+            }
+        }
+        panic!(
+            "livelock: the drivers kept asking to run at {:?} of virtual time",
+            self.clock.elapsed()
+        );
+    }
+
+    /// The earliest instant any driver wants to run at.
+    fn next_deadline(&self) -> Option<Instant> {
+        self.hosts.iter().filter_map(|h| h.next).min()
+    }
+
+    /// Runs the LAN for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.clock.now() + d;
+        self.run_until_instant(end, |_| false);
+    }
+
+    /// Runs the LAN until `done` holds (checked after every instant the simulation stops at)
+    /// or `limit` of virtual time has passed; returns whether `done` held.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Sim) -> bool) -> bool {
+        let end = self.clock.now() + limit;
+        self.run_until_instant(end, &mut done)
+    }
+
+    fn run_until_instant(&mut self, end: Instant, mut done: impl FnMut(&mut Sim) -> bool) -> bool {
+        loop {
+            self.settle();
+            if done(self) {
+                return true;
+            }
+            // What `done` did through the API (data queued, sockets opened) is work for now.
+            self.settle();
+            let now = self.clock.now();
+            if now >= end {
+                return false;
+            }
+            let next = self.next_deadline().map_or(end, |t| t.clamp(now, end));
+            // Time always moves: a driver asking for `now` again was just stepped.
+            self.clock
+                .advance_to(next.max(now + Duration::from_micros(1)).min(end));
+        }
+    }
+
+    /// Ends every host gracefully (as dropping its last handle would) and runs until all have
+    /// drained or `limit` passes; returns their reports in the order the hosts were added.
+    pub fn shutdown_all(&mut self, limit: Duration) -> Vec<Option<ws2_stack::DrainReport>> {
+        for h in &self.hosts {
+            h.stack.begin_shutdown(limit);
+        }
+        self.run_until(limit + Duration::from_millis(1), |sim| {
+            sim.hosts.iter().all(|h| h.driver.is_finished())
+        });
+        self.hosts.iter().map(|h| h.driver.report()).collect()
+    }
+}
