@@ -12,7 +12,7 @@
 
 use std::net::SocketAddrV4;
 
-use super::sockets::write_name;
+use super::names::write_name;
 use super::{record, types::*, Winsock, QOS, WSABUF};
 use crate::engine::SocketId;
 use crate::error::WsaError;

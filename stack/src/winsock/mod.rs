@@ -22,6 +22,7 @@ mod events;
 mod hooks;
 mod mswsock;
 mod multicast;
+mod names;
 mod obsolete;
 mod options;
 mod overlapped;

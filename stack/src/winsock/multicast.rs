@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ws2_multipoint::igmp::{FilterMode, SourceFilter};
 
-use super::{record, sockets::read_name, types::*, Winsock, QOS};
+use super::{names::read_name, record, types::*, Winsock, QOS};
 use crate::engine::multicast::JoinRole;
 use crate::engine::{Core, Proto, SocketId};
 use crate::error::WsaError;

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use super::catalog::GUID;
 use super::events::WSAEVENT;
-use super::sockets::{read_name, write_name};
+use super::names::{read_name, write_name};
 use super::{record, types::*, Winsock};
 use crate::engine::{gather, scatter, OvOp, Proto, SockState, SocketId};
 use crate::error::WsaError;

@@ -196,7 +196,7 @@ impl Winsock {
         sqos: Option<&QOS>,
         gqos: Option<&QOS>,
     ) {
-        let Ok(remote) = super::sockets::read_name(name, namelen, WsaError::WSAEFAULT) else {
+        let Ok(remote) = super::names::read_name(name, namelen, WsaError::WSAEFAULT) else {
             return;
         };
         let local = self.stack.with(|core| {

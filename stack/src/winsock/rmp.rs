@@ -10,7 +10,7 @@ use ws2_multipoint::rmp::wire::MAX_USER_DATA;
 use ws2_multipoint::rmp::JoinFlags;
 
 use super::accept::{CF_ACCEPT, CF_DEFER, CF_REJECT, LPCONDITIONPROC};
-use super::sockets::write_name;
+use super::names::write_name;
 use super::{record, types::*, Winsock, JL_BOTH, JL_RECEIVER_ONLY, JL_SENDER_ONLY, QOS, WSABUF};
 use crate::engine::rmp::JoinArgs;
 use crate::engine::SocketId;
