@@ -1,8 +1,14 @@
 //! The `ws2` command line (clap): `demo`, `switch`, `send`, `recv`, `mcast`, `root`, `leaf`,
 //! `bench`.
 //!
+//! A crate of its own (`ws2-cli`), so a library user of `ws2-stack` compiles no command-line
+//! code: it reaches the stack only through `ws2_stack`'s public paths.
+//!
 //! Every command that runs a stack takes the same link options ([`LinkArgs`]):
 //! `--link tap:NAME|raw:IFNAME|unix:PATH`, `--addr A.B.C.D/P`, `--gateway`, `--mtu`, `--pcap`.
+#![deny(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+#![deny(missing_debug_implementations)]
 
 mod bench;
 mod demo;
@@ -117,7 +123,12 @@ pub(crate) fn open_link(spec: &str) -> Result<Box<dyn Link>, String> {
     })
 }
 
-pub(crate) fn main() -> i32 {
+fn main() {
+    std::process::exit(run());
+}
+
+/// Parses the command line and runs the command; the process's exit code.
+fn run() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
