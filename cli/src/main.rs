@@ -13,16 +13,16 @@
 mod bench;
 mod demo;
 mod flow_socket;
+mod interrupt;
 mod mcast;
 mod qos_arg;
 mod rmp;
 mod transfer;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use interrupt::Interrupts;
 use ws2_stack::{Ipv4Cidr, Stack, StackConfig};
 use ws2_tap::{Link, PcapTee, RawSocket, Tap, UnixLink, UnixSwitch};
 
@@ -149,10 +149,20 @@ fn run() -> i32 {
     }
 }
 
+/// `ws2 switch`: serves the socket until SIGINT or SIGTERM, then removes the socket file.
 fn run_switch(path: &std::path::Path) -> Result<(), String> {
+    // Before the socket exists: whoever waits for the file to appear may signal at once.
+    let interrupts =
+        Interrupts::install().map_err(|e| format!("cannot handle SIGINT and SIGTERM: {e}"))?;
     let switch =
         UnixSwitch::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
     eprintln!("ws2 switch: listening on {}", path.display());
-    let stop = Arc::new(AtomicBool::new(false));
-    switch.run(&stop).map_err(|e| format!("switch failed: {e}"))
+    switch
+        .run(interrupts.first_flag())
+        .map_err(|e| format!("switch failed: {e}"))?;
+    if interrupts.first() {
+        eprintln!("ws2 switch: interrupted, removing {}", path.display());
+    }
+    drop(switch); // removes the socket file
+    Ok(())
 }
