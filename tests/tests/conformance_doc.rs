@@ -37,11 +37,22 @@ fn behaviours(checklist: &str) -> BTreeMap<u32, (char, String)> {
     out
 }
 
+/// The folders searched for marker lines: every crate of the workspace.
+const CRATE_DIRS: [&str; 7] = [
+    "tests",
+    "stack",
+    "cli",
+    "tap",
+    "qos",
+    "groups",
+    "multipoint",
+];
+
 /// `file::test` names per behaviour number, from the marker lines in every `.rs` file.
 fn covered(root: &Path) -> BTreeMap<u32, Vec<String>> {
     let mut out: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     let mut files = Vec::new();
-    for dir in ["tests", "stack", "tap", "qos", "groups", "multipoint"] {
+    for dir in CRATE_DIRS {
         collect(&root.join(dir), &mut files);
     }
     files.sort();

@@ -2,7 +2,8 @@
 //! TCP, and the SHA-256 each prints of the bytes it sent or received match.
 //!
 //! The CLI contract under test:
-//! - `ws2 switch --socket PATH` runs the switch until killed;
+//! - `ws2 switch --socket PATH` runs the switch until SIGINT or SIGTERM, then removes the
+//!   socket file and exits 0;
 //! - `ws2 recv --link unix:PATH --addr 10.9.0.2/24 --proto tcp --port 5001 --bytes N` accepts
 //!   one connection, reads to end of stream or N bytes, prints `received <N> bytes sha256 <hex>`
 //!   and exits 0;
@@ -163,4 +164,45 @@ fn cli_switch_two_processes_talk_tcp() {
         BYTES as f64 / 1048576.0 / took.as_secs_f64()
     );
     drop(switch);
+}
+
+/// Starts `ws2 switch`, sends it `signal` and checks that it exits 0 within a few seconds and
+/// that its socket file is gone.
+fn switch_ends_cleanly_on(signal: libc::c_int, tag: &str) {
+    let dir = TempDir::new(tag);
+    let (mut switch, _link) = start_switch(&dir);
+    let socket = dir.path("switch.sock");
+    assert!(
+        switch.poll().is_none(),
+        "the switch exited on its own\n{}",
+        switch.describe()
+    );
+
+    switch.signal(signal);
+    let status = switch.wait_for(Duration::from_secs(5)).unwrap_or_else(|| {
+        panic!(
+            "ws2 switch still running 5 s after signal {signal}\n{}",
+            switch.describe()
+        )
+    });
+    assert!(
+        status.success(),
+        "ws2 switch should exit 0 on signal {signal}, got {status}\n{}",
+        switch.describe()
+    );
+    assert!(
+        !socket.exists(),
+        "ws2 switch left its socket file {} behind",
+        socket.display()
+    );
+}
+
+#[test]
+fn switch_removes_its_socket_on_sigterm() {
+    switch_ends_cleanly_on(libc::SIGTERM, "cli-switch-sigterm");
+}
+
+#[test]
+fn switch_removes_its_socket_on_sigint() {
+    switch_ends_cleanly_on(libc::SIGINT, "cli-switch-sigint");
 }

@@ -266,6 +266,7 @@ impl Drop for VethPair {
 }
 
 /// Why the anchor cannot run here, if it cannot.
+#[allow(unsafe_code)]
 fn anchor_unavailable() -> Option<String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {

@@ -1,22 +1,28 @@
 //! The `ws2` command line (clap): `demo`, `switch`, `send`, `recv`, `mcast`, `root`, `leaf`,
 //! `bench`.
 //!
+//! A crate of its own (`ws2-cli`), so a library user of `ws2-stack` compiles no command-line
+//! code: it reaches the stack only through `ws2_stack`'s public paths.
+//!
 //! Every command that runs a stack takes the same link options ([`LinkArgs`]):
 //! `--link tap:NAME|raw:IFNAME|unix:PATH`, `--addr A.B.C.D/P`, `--gateway`, `--mtu`, `--pcap`.
+#![deny(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+#![deny(missing_debug_implementations)]
 
 mod bench;
 mod demo;
 mod flow_socket;
+mod interrupt;
 mod mcast;
 mod qos_arg;
 mod rmp;
 mod transfer;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use interrupt::Interrupts;
 use ws2_stack::{Ipv4Cidr, Stack, StackConfig};
 use ws2_tap::{Link, PcapTee, RawSocket, Tap, UnixLink, UnixSwitch};
 
@@ -117,7 +123,12 @@ pub(crate) fn open_link(spec: &str) -> Result<Box<dyn Link>, String> {
     })
 }
 
-pub(crate) fn main() -> i32 {
+fn main() {
+    std::process::exit(run());
+}
+
+/// Parses the command line and runs the command; the process's exit code.
+fn run() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
@@ -138,10 +149,20 @@ pub(crate) fn main() -> i32 {
     }
 }
 
+/// `ws2 switch`: serves the socket until SIGINT or SIGTERM, then removes the socket file.
 fn run_switch(path: &std::path::Path) -> Result<(), String> {
+    // Before the socket exists: whoever waits for the file to appear may signal at once.
+    let interrupts =
+        Interrupts::install().map_err(|e| format!("cannot handle SIGINT and SIGTERM: {e}"))?;
     let switch =
         UnixSwitch::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
     eprintln!("ws2 switch: listening on {}", path.display());
-    let stop = Arc::new(AtomicBool::new(false));
-    switch.run(&stop).map_err(|e| format!("switch failed: {e}"))
+    switch
+        .run(interrupts.first_flag())
+        .map_err(|e| format!("switch failed: {e}"))?;
+    if interrupts.first() {
+        eprintln!("ws2 switch: interrupted, removing {}", path.display());
+    }
+    drop(switch); // removes the socket file
+    Ok(())
 }

@@ -392,6 +392,8 @@ fn wait64_ours() -> Result<f64, String> {
 
 // ---- the anchor: epoll on kernel sockets ---------------------------------------------------
 
+// The anchor calls libc directly (epoll and eventfd); each unsafe block has its SAFETY line.
+#[allow(unsafe_code)]
 mod kernel {
     //! Linux epoll over kernel UDP sockets on 127.0.0.1 and eventfds.
 

@@ -61,6 +61,19 @@ impl Proc {
         }
     }
 
+    /// Sends `signal` (`libc::SIGTERM`, …) to the process. Only while [`poll`](Self::poll)
+    /// has not seen it exit: once reaped, its pid may be another process's.
+    #[allow(
+        dead_code,
+        reason = "each test crate compiles its own copy of this module; not all send signals"
+    )]
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: kill takes no pointers.
+        let r = unsafe { libc::kill(pid, signal) };
+        assert_eq!(r, 0, "kill {pid}: {}", std::io::Error::last_os_error());
+    }
+
     /// The exit status, if the process has exited.
     pub fn poll(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("try_wait")

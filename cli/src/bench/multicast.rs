@@ -344,6 +344,8 @@ fn stream(stop: &AtomicBool, mut send: impl FnMut() -> Result<(), String>) -> Re
 
 // ---- the anchor: the kernel on lo ----------------------------------------------------------
 
+// The anchor calls libc directly (kernel sockets); each unsafe block has its SAFETY line.
+#[allow(unsafe_code)]
 mod kernel {
     //! Kernel UDP multicast confined to this host: members joined on 127.0.0.1, senders with
     //! `IP_MULTICAST_IF` 127.0.0.1 and TTL 0.
