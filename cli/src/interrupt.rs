@@ -134,6 +134,11 @@ impl Interrupts {
         self.received.count.load(Ordering::SeqCst) >= 2
     }
 
+    /// SIGINT and SIGTERM received so far (both count alike).
+    pub(crate) fn count(&self) -> usize {
+        self.received.count.load(Ordering::SeqCst)
+    }
+
     /// The flag behind [`first`](Self::first), for APIs that poll an `AtomicBool`
     /// (`UnixSwitch::run`).
     pub(crate) fn first_flag(&self) -> &AtomicBool {

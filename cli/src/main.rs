@@ -12,6 +12,7 @@
 
 mod bench;
 mod demo;
+mod ending;
 mod flow_socket;
 mod interrupt;
 mod mcast;

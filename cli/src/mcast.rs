@@ -35,6 +35,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::{Args, ValueEnum};
 use ws2_stack::winsock::*;
 
+use super::ending;
+use super::interrupt::Interrupts;
 use super::qos_arg::{self, QosArg};
 use super::transfer::{Counters, RateTicker, UDP_FRAME_OVERHEAD};
 use super::LinkArgs;
@@ -346,6 +348,8 @@ pub(crate) fn run(args: &McastArgs) -> Result<(), String> {
         }
     }
     let stack = args.link.start()?;
+    // A first Ctrl-C (or SIGTERM) ends the session early; the leave still goes out.
+    let interrupts = Interrupts::install().map_err(|e| format!("signal handlers: {e}"))?;
     let ws = winsock(&stack)?;
     let local = args.link.addr.addr;
     let flags = match (args.send, args.recv) {
@@ -463,21 +467,30 @@ pub(crate) fn run(args: &McastArgs) -> Result<(), String> {
     let mut outcome = Outcome::default();
     let result = thread::scope(|scope| -> Result<(), String> {
         let sender = sending.then(|| {
-            let (ws, counters, stop) = (&ws, &counters, &stop);
+            let (ws, counters, stop, interrupts) = (&ws, &counters, &stop, &interrupts);
             let count = !receiving;
             scope.spawn(move || {
-                let r = send_loop(ws, s, group, args.datagram, rate, duration, |n| {
-                    if count {
-                        counters.add(n, true);
-                    }
-                });
+                let r = send_loop(
+                    ws,
+                    s,
+                    group,
+                    args.datagram,
+                    rate,
+                    duration,
+                    interrupts,
+                    |n| {
+                        if count {
+                            counters.add(n, true);
+                        }
+                    },
+                );
                 stop.store(true, Ordering::Relaxed);
                 r
             })
         });
         if receiving {
             let deadline = start + duration;
-            outcome.received = Some(recv_loop(&ws, s, deadline, &counters)?);
+            outcome.received = Some(recv_loop(&ws, s, deadline, &interrupts, &counters)?);
         }
         if let Some(job) = sender {
             let sent = job
@@ -491,6 +504,8 @@ pub(crate) fn run(args: &McastArgs) -> Result<(), String> {
     drop(ticker);
     let _ = ws.closesocket(s);
     let _ = ws.WSACleanup();
+    // The leave (IGMPv2) or state change (IGMPv3) goes out before the process exits.
+    ending::finish(stack, Some(&interrupts));
     result?;
     if args.json {
         println!("{}", json(args, &how, join_time, elapsed, &outcome));
@@ -501,8 +516,9 @@ pub(crate) fn run(args: &McastArgs) -> Result<(), String> {
 }
 
 /// Sends stamped datagrams of `size` bytes to `group` for `duration`, paced to `rate` payload
-/// bytes/s (0: unpaced); `(datagrams, bytes, time spent sending)`. Waits 200 ms at the end so
-/// the last datagrams leave before the socket closes.
+/// bytes/s (0: unpaced), or until interrupted; `(datagrams, bytes, time spent sending)`. What is
+/// still queued when the socket closes leaves in the stack's graceful end.
+#[allow(clippy::too_many_arguments)]
 fn send_loop(
     ws: &Winsock,
     s: SOCKET,
@@ -510,6 +526,7 @@ fn send_loop(
     size: usize,
     rate: u64,
     duration: Duration,
+    interrupts: &Interrupts,
     mut sent_one: impl FnMut(usize),
 ) -> Result<(u64, u64, Duration), String> {
     let to = SOCKADDR_IN::new(group);
@@ -517,7 +534,7 @@ fn send_loop(
     super::transfer::pattern(0, &mut buf);
     let start = Instant::now();
     let (mut seq, mut bytes) = (0u64, 0u64);
-    while start.elapsed() < duration {
+    while start.elapsed() < duration && !interrupts.first() {
         if rate > 0 {
             let due = start + Duration::from_secs_f64(seq as f64 * size as f64 / rate as f64);
             if due >= start + duration {
@@ -535,9 +552,7 @@ fn send_loop(
         bytes += n as u64;
         sent_one(n as usize);
     }
-    let took = start.elapsed();
-    thread::sleep(Duration::from_millis(200));
-    Ok((seq, bytes, took))
+    Ok((seq, bytes, start.elapsed()))
 }
 
 /// Receives until `deadline`; what each sender's datagrams looked like.
@@ -545,12 +560,13 @@ fn recv_loop(
     ws: &Winsock,
     s: SOCKET,
     deadline: Instant,
+    interrupts: &Interrupts,
     counters: &Counters,
 ) -> Result<BTreeMap<SocketAddrV4, Track>, String> {
     setsockopt_int(ws, s, SOL_SOCKET, SO_RCVTIMEO, "SO_RCVTIMEO", POLL_MS)?;
     let mut senders: BTreeMap<SocketAddrV4, Track> = BTreeMap::new();
     let mut buf = vec![0u8; 65_536];
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && !interrupts.first() {
         let mut from = SOCKADDR_IN::default();
         let mut fromlen = SOCKADDR_IN_LEN;
         match ws.recvfrom(s, &mut buf, 0, Some(&mut from), Some(&mut fromlen)) {

@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 use ws2_stack::net::{TcpListener, UdpSocket};
 use ws2_stack::winsock::{WsaError, SD_SEND, SOL_SOCKET, SO_RCVTIMEO};
 
+use super::ending;
 use super::flow_socket::FlowSocket;
+use super::interrupt::Interrupts;
 use super::qos_arg::{self, GroupArg, QosArg};
 use super::LinkArgs;
 
@@ -182,6 +184,8 @@ impl Drop for RateTicker {
 
 pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
     let stack = args.link.start()?;
+    // A first Ctrl-C (or SIGTERM) ends the sending; what was handed over still drains.
+    let interrupts = Interrupts::install().map_err(|e| format!("signal handlers: {e}"))?;
     let qos = args.qos.as_ref();
     if let Some(q) = qos {
         println!("flowspec: {q}");
@@ -190,9 +194,12 @@ pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
     let deadline = args.duration.map(Duration::from_secs_f64);
     let mut hash = Sha256::new();
     let mut sent = 0u64;
-    let more = |sent: u64, start: Instant| match deadline {
-        Some(d) => start.elapsed() < d,
-        None => sent < args.bytes,
+    let more = |sent: u64, start: Instant| {
+        !interrupts.first()
+            && match deadline {
+                Some(d) => start.elapsed() < d,
+                None => sent < args.bytes,
+            }
     };
     // Bytes to offer in the next call: shaped TCP gets small calls so the per-second lines
     // follow the shaper rather than 64 KiB steps.
@@ -277,11 +284,12 @@ pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
                 sent += n as u64;
                 counters.add(n, true);
             }
-            std::thread::sleep(Duration::from_millis(200));
         }
     }
     drop(ticker);
     report("sent", sent, start, hash);
+    // The socket is closed: its datagrams still in the shaper leave at the flow's rate.
+    ending::finish(stack, Some(&interrupts));
     Ok(())
 }
 

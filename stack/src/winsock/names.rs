@@ -3,7 +3,7 @@
 
 use std::net::SocketAddrV4;
 
-use super::types::{SOCKADDR, SOCKADDR_IN, SOCKADDR_IN_LEN, AF_INET};
+use super::types::{AF_INET, SOCKADDR, SOCKADDR_IN, SOCKADDR_IN_LEN};
 use crate::error::WsaError;
 
 /// Reads a `struct sockaddr` argument: NULL or short is `WSAEFAULT`; another family is
@@ -42,4 +42,3 @@ pub(super) fn write_name(
         _ => Err(WsaError::WSAEFAULT),
     }
 }
-
