@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 
 use smoltcp::socket::tcp as stcp;
 
-use super::socket::{Proto, SocketId, State};
+use super::lifecycle::{Proto, SocketId, State};
 use super::Core;
 use crate::error::WsaError;
 use crate::notify::fd::{Conditions, Registration, Target, FD_CONNECT};

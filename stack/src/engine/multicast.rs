@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use ws2_multipoint::igmp::{self, Host, HostConfig, JoinError, SourceFilter};
 
 use super::frames::checksum;
-use super::socket::{Proto, SocketId};
+use super::lifecycle::{Proto, SocketId};
 use super::udp::{Received, MAX_UDP_PAYLOAD};
 use super::Core;
 use crate::error::WsaError;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use ws2_qos::{Admission, Class, FlowConfig, Guarantee, Qos, Scheduler, Shape};
 
-use super::socket::{Proto, SocketId};
+use super::lifecycle::{Proto, SocketId};
 use super::Core;
 use crate::error::WsaError;
 
@@ -477,10 +477,11 @@ impl Core {
         }
         // What waits in smoltcp's send buffer reaches the shaper on the next pass: count it too.
         let in_smoltcp = match self.table.get(&id).map(|s| &s.state) {
-            Some(super::socket::State::Datagram(h)) if self.table[&id].proto == Proto::Udp => self
-                .sockets
-                .get::<smoltcp::socket::udp::Socket>(*h)
-                .send_queue(),
+            Some(super::lifecycle::State::Datagram(h)) if self.table[&id].proto == Proto::Udp => {
+                self.sockets
+                    .get::<smoltcp::socket::udp::Socket>(*h)
+                    .send_queue()
+            }
             _ => 0,
         };
         let queued = self.qos.shaper.queued_bytes(id).unwrap_or(0) as usize + in_smoltcp;

@@ -25,7 +25,7 @@ use ws2_multipoint::rmp::{
     Connection, DataPlane, Delivery, Event, JoinFlags, LeafId, Origin, RootSession, Side,
 };
 
-use super::socket::{Proto, SocketId};
+use super::lifecycle::{Proto, SocketId};
 use super::udp::Received;
 use super::Core;
 use crate::error::WsaError;

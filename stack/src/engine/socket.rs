@@ -15,24 +15,10 @@ use std::time::Instant;
 use smoltcp::iface::SocketHandle;
 
 use super::async_io::OvOp;
+pub(crate) use super::lifecycle::Proto;
+pub(crate) use super::lifecycle::{Listener, SocketId, State};
 use crate::error::WsaError;
 use crate::notify::fd::Registration;
-
-/// The engine's name for a socket (the Winsock face's `SOCKET` value).
-pub(crate) type SocketId = u64;
-
-/// Transport of a socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Proto {
-    /// `SOCK_STREAM` / `IPPROTO_TCP`.
-    Tcp,
-    /// `SOCK_DGRAM` / `IPPROTO_UDP`.
-    Udp,
-    /// `SOCK_RAW` / `IPPROTO_ICMP`.
-    RawIcmp,
-    /// The rooted multipoint protocol over TCP (docs/rmp.md): `SOCK_RDM` on the RMP entries.
-    Rmp,
-}
 
 /// Socket options the engine keeps (CHECKLIST §1.13.2); defaults as the spec gives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,15 +53,6 @@ pub(crate) struct Opts {
     pub(crate) circular: bool,
 }
 
-/// A listening TCP socket: a pool of `backlog` smoltcp sockets in LISTEN (smoltcp has no
-/// backlog, CHECKLIST Appendix C) and the connections that completed, oldest first.
-#[derive(Debug)]
-pub(crate) struct Listener {
-    pub(crate) backlog: usize,
-    pub(crate) pool: Vec<SocketHandle>,
-    pub(crate) ready: VecDeque<SocketHandle>,
-}
-
 /// What the peer's segments last said, for the tail-loss probe.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AckState {
@@ -108,21 +85,6 @@ impl AckState {
         self.ack = seg.ack.or(self.ack);
         self.window = seg.window;
     }
-}
-
-/// Where a socket is in its life.
-#[derive(Debug)]
-pub(crate) enum State {
-    /// Created; maybe bound (TCP), no smoltcp socket yet.
-    Idle,
-    /// TCP `listen` was called.
-    Listening(Listener),
-    /// TCP connect under way.
-    Connecting(SocketHandle),
-    /// TCP connection (established or later).
-    Connected(SocketHandle),
-    /// UDP or raw socket with its smoltcp socket.
-    Datagram(SocketHandle),
 }
 
 /// One Winsock socket.

@@ -26,7 +26,7 @@ use smoltcp::wire::{
     EthernetRepr, IpListenEndpoint, IpProtocol, IpVersion, Ipv4Packet, Ipv4Repr,
 };
 
-use super::socket::{Proto, SocketId, State};
+use super::lifecycle::{Proto, SocketId, State};
 use super::Core;
 use crate::error::WsaError;
 

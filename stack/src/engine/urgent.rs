@@ -48,7 +48,7 @@ use smoltcp::socket::tcp as stcp;
 use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
 
 use super::frames::Segment;
-use super::socket::{SocketId, State};
+use super::lifecycle::{SocketId, State};
 use super::Core;
 use crate::error::WsaError;
 
