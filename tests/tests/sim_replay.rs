@@ -239,3 +239,59 @@ fn shaped_datagrams_leave_after_close_and_shutdown() {
         sim.elapsed()
     );
 }
+
+/// IGMP messages (type, first group record type, group) in a capture: Ethernet, IPv4 protocol
+/// 2, read by hand (RFC 3376 §4.2 for v3 reports).
+fn igmp_in(pcap: &[u8]) -> Vec<(u8, Option<u8>, [u8; 4])> {
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let len = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &pcap[at + 16..(at + 16 + len).min(pcap.len())];
+        at += 16 + len;
+        if frame.len() < 34 || frame[12..14] != [0x08, 0x00] || frame[23] != 2 {
+            continue;
+        }
+        let igmp = &frame[14 + usize::from(frame[14] & 0x0f) * 4..];
+        match igmp.first() {
+            Some(0x22) if igmp.len() >= 16 => {
+                out.push((0x22, Some(igmp[8]), igmp[12..16].try_into().unwrap()))
+            }
+            Some(&t) if igmp.len() >= 8 => out.push((t, None, igmp[4..8].try_into().unwrap())),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Issue 12 item 5: a stack that ends with a member socket still open leaves the group on the
+/// wire (IGMPv3 CHANGE_TO_INCLUDE_MODE with no sources, RFC 3376 §5.1) before its driver stops,
+/// so a snooping switch stops forwarding at once instead of after its membership timer.
+#[test]
+fn ending_a_stack_leaves_its_groups_on_the_wire() {
+    let pcap = temp("leave");
+    let mut sim = Sim::new(5);
+    let a = sim.host_with(config(A), Impairments::default(), Some(&pcap));
+    let _b = sim.host(config(B));
+    let sock = ws2_stack::net::UdpSocket::bind(&a, "0.0.0.0:5000").expect("bind");
+    let group = std::net::Ipv4Addr::new(239, 1, 2, 3);
+    sock.join_multicast_v4(&group, &A).expect("join");
+    sim.run_for(Duration::from_secs(3));
+    let reports = sim.shutdown_all(Duration::from_secs(5));
+    assert!(reports[0].is_some_and(|r| r.complete), "{reports:?}");
+    drop(sock);
+    drop(sim);
+    let seen = igmp_in(&std::fs::read(&pcap).expect("capture"));
+    let _ = std::fs::remove_file(&pcap);
+    assert!(
+        seen.iter()
+            .any(|&(t, rec, g)| t == 0x22 && rec == Some(4) && g == group.octets()),
+        "the join: CHANGE_TO_EXCLUDE_MODE {{}} for the group: {seen:?}"
+    );
+    let (t, rec, g) = *seen.last().expect("IGMP on the wire");
+    assert_eq!(
+        (t, rec, g),
+        (0x22, Some(3), group.octets()),
+        "the last IGMP message is the leave (CHANGE_TO_INCLUDE_MODE {{}}): {seen:?}"
+    );
+}
