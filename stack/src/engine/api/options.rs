@@ -1,0 +1,1 @@
+//! Engine operations for the Winsock face: see the module docs of `api`.
