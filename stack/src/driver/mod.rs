@@ -254,7 +254,7 @@ impl Stack {
 
     /// The configuration the stack runs with (its `seed` filled in).
     pub fn config(&self) -> StackConfig {
-        self.lock().config.clone()
+        self.lock().config().clone()
     }
 
     /// The seed all of this node's randomness (ephemeral ports, TCP initial sequence numbers,
@@ -355,10 +355,9 @@ impl Stack {
     /// changed.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
         let mut core = self.lock();
-        core.now = self.inner.clock.now();
-        core.wake = true;
+        core.enter(self.inner.clock.now(), true);
         let r = f(&mut core);
-        core.wake = false;
+        core.take_wake();
         drop(core);
         self.inner.waker.wake();
         r
@@ -386,9 +385,9 @@ impl Stack {
     /// the socket table alone).
     pub(crate) fn with_quiet<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
         let mut core = self.lock();
-        core.now = self.inner.clock.now();
+        core.enter(self.inner.clock.now(), false);
         let r = f(&mut core);
-        let wake = std::mem::take(&mut core.wake);
+        let wake = core.take_wake();
         drop(core);
         if wake {
             self.inner.waker.wake();
@@ -405,9 +404,9 @@ impl Stack {
     ) -> Option<R> {
         let mut core = self.lock();
         loop {
-            core.now = self.inner.clock.now();
+            core.enter(self.inner.clock.now(), false);
             let done = f(&mut core);
-            if std::mem::take(&mut core.wake) {
+            if core.take_wake() {
                 self.inner.waker.wake();
             }
             if let Some(r) = done {
@@ -589,17 +588,17 @@ impl Driver {
     fn drain_step(&mut self, now: Instant) -> bool {
         let mut core = self.inner.lock();
         let (began, deadline) = *self.drain.get_or_insert_with(|| {
-            core.now = now;
+            core.enter(now, false);
             core.begin_drain();
-            let deadline =
-                lock(&self.inner.deadline).unwrap_or_else(|| now + core.config.drain_timeout);
+            let deadline = lock(&self.inner.deadline)
+                .unwrap_or_else(|| now + core.config().drain_timeout);
             (now, deadline)
         });
         let (complete, dropped) = if core.drained() && self.out.is_empty() {
             (true, Dropped::default())
         } else if now >= deadline || self.inner.cut.load(Ordering::SeqCst) {
             // Out of time: drop what is left and send the resets, in one last pass.
-            core.now = now;
+            core.enter(now, false);
             let mut dropped = core.abort_drain();
             dropped.frames += self.out.len() as u64;
             self.out.clear();

@@ -717,6 +717,24 @@ impl Core {
         })
     }
 
+    /// Starts an API call or a pass at `now`; `wake`: the call will leave smoltcp something to
+    /// act on whatever it does (the driver is woken after it).
+    pub(crate) fn enter(&mut self, now: Instant, wake: bool) {
+        self.now = now;
+        self.wake = wake;
+    }
+
+    /// Whether the call just made gave smoltcp something to act on (the caller then wakes the
+    /// driver); resets the mark.
+    pub(crate) fn take_wake(&mut self) -> bool {
+        std::mem::take(&mut self.wake)
+    }
+
+    /// The configuration the node runs with.
+    pub(crate) fn config(&self) -> &StackConfig {
+        &self.config
+    }
+
     /// Takes the driver's link counters: frames moved and link errors since the last call,
     /// frames waiting for the link, and the link's own counters.
     pub(crate) fn note_link(&mut self, moved: u64, errors: u64, backlog: u64, link: LinkStats) {
