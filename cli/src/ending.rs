@@ -50,6 +50,7 @@ pub(crate) fn finish(stack: Stack, interrupts: Option<&Interrupts>) -> DrainRepo
         complete: false,
         elapsed: Duration::ZERO,
         dropped: ws2_stack::Dropped::default(),
+        link_error: None,
     });
     eprintln!("ws2: {report}");
     report

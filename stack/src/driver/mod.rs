@@ -53,21 +53,31 @@ const CARRIER_CHECK: Duration = Duration::from_millis(250);
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 /// How often a driver whose link refused frames offers them again.
 const LINK_RETRY: Duration = Duration::from_millis(1);
+/// How long a link may fail every receive and send (no success between) before the node ends
+/// with its error: a TAP that was deleted, a `ws2 switch` that went away.
+const LINK_FAILURE_TIME: Duration = Duration::from_secs(1);
 
 /// How a stack's graceful end went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DrainReport {
     /// Whether everything applications handed over left before the deadline.
     pub complete: bool,
     /// How long the drain took.
     pub elapsed: Duration,
-    /// What was dropped when the deadline (or a second interruption) cut the drain short.
+    /// What was dropped when the deadline (or a second interruption) cut the drain short, or
+    /// the link failed.
     pub dropped: Dropped,
+    /// Why the node ended by itself: its link failed (the error it kept returning). Calls on
+    /// the stack then fail `WSAENETDOWN`.
+    pub link_error: Option<String>,
 }
 
 impl std::fmt::Display for DrainReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let secs = self.elapsed.as_secs_f64();
+        if let Some(e) = &self.link_error {
+            return write!(f, "stack ended: its link failed ({e}); {}", self.dropped);
+        }
         if self.complete {
             write!(f, "stack drained in {secs:.3} s")
         } else {
@@ -244,6 +254,7 @@ impl Stack {
             link_sent: 0,
             joins_waiting,
             drain: None,
+            failing: None,
         };
         let owner = Arc::new(Owner {
             inner: inner.clone(),
@@ -304,7 +315,7 @@ impl Stack {
         }
         let mut report = lock(&self.inner.report);
         if self.inner.clock.is_virtual() {
-            return report.ok_or_else(|| {
+            return report.clone().ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::WouldBlock,
                     "the stack is draining: step its driver",
@@ -313,8 +324,8 @@ impl Stack {
         }
         // Another thread joined the owner thread: wait for its report.
         loop {
-            if let Some(r) = *report {
-                return Ok(r);
+            if let Some(r) = report.as_ref() {
+                return Ok(r.clone());
             }
             report = match self.inner.changed.wait_timeout(report, MAX_SLEEP) {
                 Ok((g, _)) => g,
@@ -344,7 +355,7 @@ impl Stack {
 
     /// How the graceful end went, once it is over.
     pub fn drain_report(&self) -> Option<DrainReport> {
-        *lock(&self.inner.report)
+        lock(&self.inner.report).clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
@@ -456,6 +467,8 @@ pub struct Driver {
     joins_waiting: Arc<AtomicBool>,
     /// When the drain began, and its deadline.
     drain: Option<(Instant, Instant)>,
+    /// Since when every link operation failed, and the last error.
+    failing: Option<(Instant, String)>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -476,7 +489,7 @@ impl Driver {
 
     /// How the graceful end went, once it is over.
     pub fn report(&self) -> Option<DrainReport> {
-        *lock(&self.inner.report)
+        lock(&self.inner.report).clone()
     }
 
     /// The link, e.g. to read a `PcapTee`'s counters.
@@ -503,14 +516,16 @@ impl Driver {
                 Ok(Some(n)) => {
                     buf.truncate(n);
                     self.rx.push(buf);
+                    self.failing = None;
                 }
                 Ok(None) => {
                     self.spare.push(buf);
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
+                Err(e) => {
                     self.errors += 1;
+                    self.link_failed(now, &e);
                     break;
                 }
             }
@@ -538,6 +553,9 @@ impl Driver {
         self.inner.changed.notify_all();
         let sent = self.send_out(now);
         self.moved += sent;
+        if self.end_if_link_failed(now) {
+            return None;
+        }
         if self.joins_waiting.load(Ordering::Relaxed) {
             self.inner.lock().mcast_link_progress(self.link_sent);
             self.inner.changed.notify_all();
@@ -567,6 +585,7 @@ impl Driver {
             match self.link.send(&frame, now) {
                 Ok(()) => {
                     sent += 1;
+                    self.failing = None;
                     if self.spare.len() < 256 {
                         self.spare.push(frame);
                     }
@@ -576,11 +595,51 @@ impl Driver {
                     break;
                 }
                 // A frame the link failed on (too long, device gone) would fail again.
-                Err(_) => self.errors += 1,
+                Err(e) => {
+                    self.errors += 1;
+                    // A frame too long for the link is that frame's fault, not the link's.
+                    if !matches!(e.raw_os_error(), Some(libc::EMSGSIZE | libc::EINVAL)) {
+                        self.link_failed(now, &e);
+                    }
+                }
             }
         }
         self.link_sent += sent;
         sent
+    }
+
+    /// Notes a failed link operation at `now`.
+    fn link_failed(&mut self, now: Instant, e: &io::Error) {
+        let since = self.failing.as_ref().map_or(now, |(t, _)| *t);
+        self.failing = Some((since, e.to_string()));
+    }
+
+    /// Ends the node if its link has failed for `LINK_FAILURE_TIME`: everything is dropped,
+    /// calls fail `WSAENETDOWN` from now on, and the report says why. Returns whether it ended.
+    fn end_if_link_failed(&mut self, now: Instant) -> bool {
+        let Some((since, error)) = &self.failing else {
+            return false;
+        };
+        if now.saturating_duration_since(*since) < LINK_FAILURE_TIME {
+            return false;
+        }
+        let error = error.clone();
+        let dropped = {
+            let mut core = self.inner.lock();
+            core.enter(now, false);
+            let mut dropped = core.fail(&error);
+            dropped.frames += self.out.len() as u64;
+            dropped
+        };
+        self.out.clear();
+        *lock(&self.inner.report) = Some(DrainReport {
+            complete: false,
+            elapsed: Duration::ZERO,
+            dropped,
+            link_error: Some(error),
+        });
+        self.inner.changed.notify_all();
+        true
     }
 
     /// The graceful end, checked before every pass once the node is ending. Returns whether
@@ -590,8 +649,8 @@ impl Driver {
         let (began, deadline) = *self.drain.get_or_insert_with(|| {
             core.enter(now, false);
             core.begin_drain();
-            let deadline = lock(&self.inner.deadline)
-                .unwrap_or_else(|| now + core.config().drain_timeout);
+            let deadline =
+                lock(&self.inner.deadline).unwrap_or_else(|| now + core.config().drain_timeout);
             (now, deadline)
         });
         let (complete, dropped) = if core.drained() && self.out.is_empty() {
@@ -613,6 +672,7 @@ impl Driver {
             complete,
             elapsed: now.saturating_duration_since(began),
             dropped,
+            link_error: None,
         });
         self.inner.changed.notify_all();
         true

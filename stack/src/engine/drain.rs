@@ -85,6 +85,19 @@ impl Core {
             && self.mcast.host.poll_at().is_none()
     }
 
+    /// Ends the node because its link failed with `error`: what has not left is dropped and
+    /// every call from now on fails `WSAENETDOWN` (CHECKLIST Appendix D: "the network
+    /// subsystem has failed").
+    pub(crate) fn fail(&mut self, error: &str) -> Dropped {
+        self.down = Some(error.to_owned());
+        let dropped = self.abort_drain();
+        let ids: Vec<SocketId> = self.table.keys().copied().collect();
+        for id in ids {
+            self.remove(id, true);
+        }
+        dropped
+    }
+
     /// Gives up on what has not left: resets the connections still closing, empties the shaper
     /// and the closed datagram sockets, forgets pending IGMP messages. The RSTs go out on the
     /// next pass.

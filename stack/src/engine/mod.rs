@@ -195,6 +195,8 @@ pub(crate) struct Core {
     /// socket opened or closed); the caller then wakes the owner thread.
     pub(crate) wake: bool,
     stats: EngineStats,
+    /// Set when the node ended because its link failed: every call is `WSAENETDOWN`.
+    down: Option<String>,
 }
 
 impl std::fmt::Debug for Core {
@@ -265,6 +267,7 @@ impl Core {
             last_probe_scan: epoch,
             in_flight: false,
             stats: EngineStats::default(),
+            down: None,
         }
     }
 
@@ -318,6 +321,9 @@ impl Core {
     // ---- the socket table -------------------------------------------------------------
 
     pub(crate) fn insert(&mut self, sock: Sock) -> Result<SocketId, WsaError> {
+        if self.down.is_some() {
+            return Err(WsaError::WSAENETDOWN);
+        }
         if self.table.len() >= self.config.max_sockets {
             return Err(WsaError::WSAEMFILE);
         }
@@ -328,6 +334,9 @@ impl Core {
     }
 
     pub(crate) fn sock(&mut self, id: SocketId) -> Result<&mut Sock, WsaError> {
+        if self.down.is_some() {
+            return Err(WsaError::WSAENETDOWN);
+        }
         self.table.get_mut(&id).ok_or(WsaError::WSAENOTSOCK)
     }
 
