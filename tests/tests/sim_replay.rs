@@ -124,7 +124,9 @@ fn run(seed: u64, pcap_a: &Path, pcap_b: &Path) -> Outcome {
 
     let reports = sim.shutdown_all(Duration::from_secs(5));
     assert!(
-        reports.iter().all(|r| r.as_ref().is_some_and(|r| r.complete)),
+        reports
+            .iter()
+            .all(|r| r.as_ref().is_some_and(|r| r.complete)),
         "both stacks drain: {reports:?}"
     );
     let elapsed = sim.elapsed();
@@ -278,7 +280,10 @@ fn ending_a_stack_leaves_its_groups_on_the_wire() {
     sock.join_multicast_v4(&group, &A).expect("join");
     sim.run_for(Duration::from_secs(3));
     let reports = sim.shutdown_all(Duration::from_secs(5));
-    assert!(reports[0].as_ref().is_some_and(|r| r.complete), "{reports:?}");
+    assert!(
+        reports[0].as_ref().is_some_and(|r| r.complete),
+        "{reports:?}"
+    );
     drop(sock);
     drop(sim);
     let seen = igmp_in(&std::fs::read(&pcap).expect("capture"));
