@@ -20,6 +20,15 @@ use crate::error::WsaError;
 use crate::notify::fd::{Conditions, Registration, Target, FD_CONNECT};
 use crate::notify::overlapped::{Completion, Outcome, WSABUF};
 
+/// The sockets the pass checks for notifications and overlapped completions.
+#[derive(Debug, Default)]
+pub(crate) struct Watched {
+    /// Sockets with a notification registration or overlapped operations.
+    pub(super) sockets: std::collections::BTreeSet<SocketId>,
+    /// `sockets.len()`, readable without the lock (calls skip re-arming when it is 0).
+    pub(super) count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
 /// Most overlapped operations one socket may have outstanding per direction; more is
 /// `WSAEWOULDBLOCK` (CHECKLIST §1.6.6).
 pub(crate) const MAX_OVERLAPPED: usize = 1024;
@@ -186,17 +195,17 @@ impl Core {
             .get(&id)
             .is_some_and(|s| s.select.is_some() || !s.ov_recv.is_empty() || !s.ov_send.is_empty());
         if watched {
-            self.watched.insert(id);
+            self.watch.sockets.insert(id);
         } else {
-            self.watched.remove(&id);
+            self.watch.sockets.remove(&id);
         }
-        self.watched_count
-            .store(self.watched.len(), Ordering::Relaxed);
+        self.watch.count
+            .store(self.watch.sockets.len(), Ordering::Relaxed);
     }
 
     /// Every watched socket, after a pass.
     pub(crate) fn update_watched(&mut self) {
-        let ids: Vec<SocketId> = self.watched.iter().copied().collect();
+        let ids: Vec<SocketId> = self.watch.sockets.iter().copied().collect();
         for id in ids {
             self.fd_update(id);
         }
@@ -331,14 +340,14 @@ impl Core {
         // peer (CHECKLIST 491): those in smoltcp reach the shaper on the next pass, which then
         // drops the flow's queue. A TCP stream cannot lose bytes smoltcp numbered already.
         if datagram && self.qos.shaper.contains_flow(id) {
-            self.qos_flush.push(id);
+            self.qos.flush.push(id);
             self.wake = true;
         }
     }
 
     /// Drops what the sockets flushed by `SIO_FLUSH` still have in the shaper.
     pub(crate) fn qos_flush_pending(&mut self) {
-        for id in std::mem::take(&mut self.qos_flush) {
+        for id in std::mem::take(&mut self.qos.flush) {
             if let Some(frames) = self.qos.shaper.remove_flow(id) {
                 for f in frames {
                     self.device.recycle(f);
@@ -645,7 +654,7 @@ impl Core {
         conn.select = target.select.take();
         let (local, remote) = (conn.local?, conn.peer?);
         *target = conn;
-        self.conns.insert((local, remote), to);
+        self.streams.conns.insert((local, remote), to);
         self.watch(to);
         let bytes = |a: SocketAddrV4| {
             let mut b = [0u8; 16];
@@ -673,10 +682,10 @@ impl Core {
         for op in old.ov_recv.into_iter().chain(old.ov_send) {
             op.complete(Some(WsaError::WSA_OPERATION_ABORTED), 0, 0);
         }
-        self.recv_shut.remove(&id);
+        self.streams.recv_shut.remove(&id);
         if let (Some(l), Some(r)) = (old.local, old.peer) {
-            if self.conns.get(&(l, r)) == Some(&id) {
-                self.conns.remove(&(l, r));
+            if self.streams.conns.get(&(l, r)) == Some(&id) {
+                self.streams.conns.remove(&(l, r));
             }
         }
         let port = old

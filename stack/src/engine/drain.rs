@@ -68,7 +68,7 @@ impl Core {
             .table
             .keys()
             .copied()
-            .partition(|id| self.rmp_hidden.contains(id));
+            .partition(|id| self.rmp.hidden.contains(id));
         for id in visible.into_iter().chain(hidden) {
             self.remove(id, false);
         }
@@ -80,7 +80,7 @@ impl Core {
     pub(crate) fn drained(&self) -> bool {
         self.closes_delivered()
             && self.device.tx.is_empty()
-            && self.qos_bypass.is_empty()
+            && self.qos.bypass.is_empty()
             && self.qos.shaper.total_queued_packets() == 0
             && self.mcast.host.poll_at().is_none()
     }
@@ -103,10 +103,10 @@ impl Core {
     /// next pass.
     pub(crate) fn abort_drain(&mut self) -> Dropped {
         let mut dropped = Dropped {
-            frames: (self.qos.shaper.total_queued_packets() + self.qos_bypass.len()) as u64,
+            frames: (self.qos.shaper.total_queued_packets() + self.qos.bypass.len()) as u64,
             ..Dropped::default()
         };
-        self.qos_bypass.clear();
+        self.qos.bypass.clear();
         self.qos_drop_all();
         let orphans: Vec<_> = self
             .orphans

@@ -30,8 +30,8 @@ mod tcp;
 mod udp;
 mod urgent;
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -149,7 +149,7 @@ pub(crate) struct Core {
     device: QueueDevice,
     /// The link's counters as of the last pass (the link itself belongs to the owner thread).
     link_stats: LinkStats,
-    pub(crate) table: HashMap<SocketId, Sock>,
+    pub(crate) table: BTreeMap<SocketId, Sock>,
     next_id: SocketId,
     pub(crate) ports: Ports,
     /// Socket groups (CHECKLIST §1.9), keyed by socket id; ids drawn process-wide.
@@ -158,39 +158,21 @@ pub(crate) struct Core {
     pub(crate) qos: qos::QosEngine,
     /// IGMP and multicast membership (`multicast`).
     pub(crate) mcast: multicast::Multicast,
-    /// RMP sockets with a listener or a link, pumped every pass (`rmp`).
-    rmp_socks: HashSet<SocketId>,
-    /// The TCP sockets RMP sockets own (never handed to the Winsock face).
-    rmp_hidden: HashSet<SocketId>,
-    /// The last RMP pump handed bytes to TCP.
-    rmp_moved: bool,
-    /// Scratch space the RMP pump reads TCP into.
-    rmp_buf: Vec<u8>,
-    /// Frames of flows that were removed, leaving unshaped on the next pass.
-    qos_bypass: Vec<Vec<u8>>,
-    /// Queued frames that could never conform after a renegotiation, dropped.
-    qos_dropped: u64,
-    /// Shaped datagram sockets flushed by `SIO_FLUSH`, whose shaper queue the pass drops.
-    qos_flush: Vec<SocketId>,
-    /// TCP connections by (local, remote), to attribute an observed RST.
-    pub(crate) conns: HashMap<(SocketAddrV4, SocketAddrV4), SocketId>,
+    /// Rooted multipoint: the sockets the pass pumps and the TCP sockets they own (`rmp`).
+    rmp: rmp::RmpState,
+    /// TCP above smoltcp: connections by address, listen pools, receive shutdowns and the
+    /// tail-loss probe's scan (`tcp`).
+    pub(crate) streams: tcp::Streams,
     /// TCP urgent data: sequence numbers of pending accepts, sockets sending urgent data.
     urgent: urgent::Tracker,
-    listeners: HashSet<SocketId>,
-    /// Sockets after `shutdown(SD_RECEIVE)`, checked every pass (D-35).
-    recv_shut: HashSet<SocketId>,
+    /// Closed sockets still finishing in the background: TCP closes, datagrams not yet sent.
     orphans: Vec<Orphan>,
     /// Sockets with a notification registration or overlapped operations (`async_io`).
-    watched: HashSet<SocketId>,
-    /// `watched.len()`, readable without the lock (calls skip re-arming when it is 0).
-    watched_count: Arc<AtomicUsize>,
+    watch: async_io::Watched,
     pub(crate) config: StackConfig,
     mac: [u8; 6],
     epoch: Instant,
     pub(crate) now: Instant,
-    last_probe_scan: Instant,
-    /// Whether the last probe scan saw a connection with data in flight.
-    in_flight: bool,
     /// Set by API calls that gave smoltcp something to act on (data queued or consumed, a
     /// socket opened or closed); the caller then wakes the owner thread.
     pub(crate) wake: bool,
@@ -231,7 +213,7 @@ impl Core {
             sockets: SocketSet::new(Vec::new()),
             device,
             link_stats: LinkStats::default(),
-            table: HashMap::new(),
+            table: BTreeMap::new(),
             next_id: 1,
             ports: Ports::starting_at(derive_seed(seed, SeedUse::EphemeralPorts) as u16),
             groups: groups::Groups::new(),
@@ -245,27 +227,16 @@ impl Core {
                     .map_or(Ipv4Addr::UNSPECIFIED, |c| c.addr),
                 derive_seed(seed, SeedUse::Igmp),
             ),
-            rmp_socks: HashSet::new(),
-            rmp_hidden: HashSet::new(),
-            rmp_moved: false,
-            rmp_buf: Vec::new(),
-            qos_bypass: Vec::new(),
-            qos_dropped: 0,
-            qos_flush: Vec::new(),
-            conns: HashMap::new(),
+            rmp: rmp::RmpState::default(),
+            streams: tcp::Streams::new(epoch),
             urgent: urgent::Tracker::default(),
-            listeners: HashSet::new(),
-            recv_shut: HashSet::new(),
             orphans: Vec::new(),
-            watched: HashSet::new(),
-            watched_count: Arc::default(),
+            watch: async_io::Watched::default(),
             config,
             mac,
             epoch,
             now: epoch,
             wake: false,
-            last_probe_scan: epoch,
-            in_flight: false,
             stats: EngineStats::default(),
             down: None,
         }
@@ -373,14 +344,14 @@ impl Core {
         if let Some(rmp) = sock.rmp.take() {
             self.rmp_close(id, *rmp);
         }
-        self.watched.remove(&id);
-        self.watched_count
-            .store(self.watched.len(), Ordering::Relaxed);
-        self.listeners.remove(&id);
-        self.recv_shut.remove(&id);
+        self.watch.sockets.remove(&id);
+        self.watch.count
+            .store(self.watch.sockets.len(), Ordering::Relaxed);
+        self.streams.listeners.remove(&id);
+        self.streams.recv_shut.remove(&id);
         if let (Some(l), Some(r)) = (sock.local, sock.peer) {
-            if sock.proto == Proto::Tcp && self.conns.get(&(l, r)) == Some(&id) {
-                self.conns.remove(&(l, r));
+            if sock.proto == Proto::Tcp && self.streams.conns.get(&(l, r)) == Some(&id) {
+                self.streams.conns.remove(&(l, r));
             }
         }
         let port = sock
@@ -470,7 +441,7 @@ impl Core {
     /// Keeps enforcing `shutdown(SD_RECEIVE)` on a TCP socket from now on.
     pub(crate) fn watch_recv_shutdown(&mut self, id: SocketId) {
         if self.table.get(&id).is_some_and(|s| s.proto == Proto::Tcp) {
-            self.recv_shut.insert(id);
+            self.streams.recv_shut.insert(id);
             self.tcp_enforce_recv_shutdown(id);
         }
     }
@@ -521,9 +492,9 @@ impl Core {
             }
         }
         // RMP reads what TCP received and may answer at once: one more poll sends it.
-        self.rmp_moved = false;
+        self.rmp.moved = false;
         let rmp_at = self.rmp_pass();
-        if self.rmp_moved {
+        if self.rmp.moved {
             let t = self.smol_now();
             self.device.hold = false;
             self.iface.poll(t, &mut self.device, &mut self.sockets);
@@ -545,7 +516,7 @@ impl Core {
             let d = at.saturating_duration_since(self.now);
             delay = Some(delay.map_or(d, |x| x.min(d)));
         }
-        if self.in_flight && self.config.tail_probe.is_some() {
+        if self.streams.in_flight && self.config.tail_probe.is_some() {
             delay = Some(delay.map_or(PROBE_SCAN, |d| d.min(PROBE_SCAN)));
         }
         (delay, probed)
@@ -563,7 +534,7 @@ impl Core {
         }
         match frames::observe(&frame) {
             Some(Observed::Tcp { local, remote, seg }) => {
-                let id = self.conns.get(&(local, remote)).copied();
+                let id = self.streams.conns.get(&(local, remote)).copied();
                 if let Some(id) = id {
                     if let Some(s) = self.table.get_mut(&id) {
                         s.reset |= seg.rst;
@@ -611,16 +582,16 @@ impl Core {
     fn maintain(&mut self) -> bool {
         // The scans over every connection run at most every PROBE_SCAN, not on every pass.
         let mut probed = false;
-        if self.now.saturating_duration_since(self.last_probe_scan) >= PROBE_SCAN {
-            self.last_probe_scan = self.now;
+        if self.now.saturating_duration_since(self.streams.last_probe_scan) >= PROBE_SCAN {
+            self.streams.last_probe_scan = self.now;
             probed = self.probe_stalled();
             self.rearm_lone_fins();
         }
-        let listeners: Vec<SocketId> = self.listeners.iter().copied().collect();
+        let listeners: Vec<SocketId> = self.streams.listeners.iter().copied().collect();
         for id in listeners {
             self.maintain_listener(id);
         }
-        let shut: Vec<SocketId> = self.recv_shut.iter().copied().collect();
+        let shut: Vec<SocketId> = self.streams.recv_shut.iter().copied().collect();
         for id in shut {
             self.tcp_enforce_recv_shutdown(id);
         }
@@ -655,9 +626,9 @@ impl Core {
         let Some(pto) = self.config.tail_probe else {
             return false;
         };
-        self.in_flight = false;
+        self.streams.in_flight = false;
         let mut probes = Vec::new();
-        for (&(local, remote), &id) in &self.conns {
+        for (&(local, remote), &id) in &self.streams.conns {
             let shaped = self.qos.shaper.contains_flow(id);
             let Some(sock) = self.table.get_mut(&id) else {
                 continue;
@@ -678,7 +649,7 @@ impl Core {
                 acks.probes = 0;
                 continue;
             }
-            self.in_flight = true;
+            self.streams.in_flight = true;
             let (Some(ack), Some(seq)) = (acks.ack, acks.seq_end) else {
                 continue;
             };
@@ -770,7 +741,7 @@ impl Core {
 
     /// The number of watched sockets, readable without the lock.
     pub(crate) fn watched_count(&self) -> Arc<AtomicUsize> {
-        self.watched_count.clone()
+        self.watch.count.clone()
     }
 
     pub(crate) fn stats(&self) -> EngineStats {
@@ -780,7 +751,7 @@ impl Core {
             smoltcp_sockets: self.sockets.iter().count() as u64,
             ports: self.ports.len() as u64,
             shaper_queued: self.qos.shaper.total_queued_packets() as u64,
-            shaper_dropped: self.qos_dropped,
+            shaper_dropped: self.qos.dropped,
             igmp_sent: self.mcast.host.stats().reports_sent + self.mcast.host.stats().leaves_sent,
             igmp_received: self.mcast.host.stats().queries_received,
             mcast_delivered: self.mcast.delivered,

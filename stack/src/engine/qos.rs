@@ -45,6 +45,12 @@ pub(crate) struct QosEngine {
     draining: Vec<SocketId>,
     /// The DSCP each flow's frames carry (its class's).
     dscp: HashMap<SocketId, u8>,
+    /// Frames of flows that were removed, leaving unshaped on the next pass.
+    pub(super) bypass: Vec<Vec<u8>>,
+    /// Queued frames that could never conform after a renegotiation, dropped.
+    pub(super) dropped: u64,
+    /// Shaped datagram sockets flushed by `SIO_FLUSH`, whose shaper queue the pass drops.
+    pub(super) flush: Vec<SocketId>,
 }
 
 impl std::fmt::Debug for QosEngine {
@@ -70,6 +76,9 @@ impl QosEngine {
             available: true,
             draining: Vec::new(),
             dscp: HashMap::new(),
+            bypass: Vec::new(),
+            dropped: 0,
+            flush: Vec::new(),
         }
     }
 }
@@ -303,7 +312,7 @@ impl Core {
         else {
             if let Some(frames) = self.qos.shaper.remove_flow(id) {
                 // Frames already queued still go out, unshaped, in order.
-                self.qos_bypass.extend(frames);
+                self.qos.bypass.extend(frames);
             }
             self.qos.dscp.remove(&id);
             return;
@@ -318,7 +327,7 @@ impl Core {
         if self.qos.shaper.contains_flow(id) {
             if let Ok(dropped) = self.qos.shaper.update_flow(id, cfg, now) {
                 // Frames that can never conform under the new flowspec (larger than the bucket).
-                self.qos_dropped += dropped.len() as u64;
+                self.qos.dropped += dropped.len() as u64;
             }
         } else {
             let _ = self.qos.shaper.add_flow(id, cfg, now);
@@ -354,7 +363,7 @@ impl Core {
         let id = match info.fragment {
             Some((ip_id, false)) => return self.qos.fragments.get(&ip_id).copied(),
             _ => match info.proto {
-                6 => self.conns.get(&(info.src, info.dst)).copied()?,
+                6 => self.streams.conns.get(&(info.src, info.dst)).copied()?,
                 17 => self
                     .ports
                     .holders(Proto::Udp, info.src.port())
@@ -393,7 +402,7 @@ impl Core {
     /// Releases every frame that conforms now, with its class's DSCP, and returns when the next
     /// one will.
     pub(crate) fn qos_release(&mut self, out: &mut VecDeque<Vec<u8>>) -> Option<Instant> {
-        out.extend(self.qos_bypass.drain(..));
+        out.extend(self.qos.bypass.drain(..));
         let now = self.now;
         while let Some((id, mut frame)) = self.qos.shaper.dequeue(now) {
             let dscp = self.qos.dscp.get(&id).copied().unwrap_or(0);

@@ -31,6 +31,19 @@ use super::Core;
 use crate::error::WsaError;
 use crate::notify::fd::{Conditions, FD_CONNECT, FD_WRITE};
 
+/// What the engine keeps for rooted multipoint besides the sockets themselves.
+#[derive(Debug, Default)]
+pub(crate) struct RmpState {
+    /// RMP sockets with a listener or a link, pumped every pass.
+    pub(super) socks: std::collections::BTreeSet<SocketId>,
+    /// The TCP sockets RMP sockets own (never handed to the Winsock face).
+    pub(super) hidden: std::collections::BTreeSet<SocketId>,
+    /// The last pump handed bytes to TCP.
+    pub(super) moved: bool,
+    /// Scratch space the pump reads TCP into.
+    pub(super) buf: Vec<u8>,
+}
+
 /// Bytes a link may hold beyond what its TCP socket took before a send would block.
 const LINK_BACKLOG: usize = 256 * 1024;
 
@@ -197,7 +210,7 @@ impl Core {
                 return Err(e);
             }
         }
-        self.rmp_hidden.insert(tcp);
+        self.rmp.hidden.insert(tcp);
         Ok(tcp)
     }
 
@@ -222,7 +235,7 @@ impl Core {
             return Err(e);
         }
         self.rmp(id)?.listener = Some(tcp);
-        self.rmp_socks.insert(id);
+        self.rmp.socks.insert(id);
         Ok(())
     }
 
@@ -319,8 +332,8 @@ impl Core {
         if c_root {
             self.rmp(id)?.inviting = Some(owner);
         }
-        self.rmp_socks.insert(owner);
-        self.rmp_socks.insert(id);
+        self.rmp.socks.insert(owner);
+        self.rmp.socks.insert(id);
         self.wake = true;
         if owner != id && self.table.get(&owner).is_some_and(|s| s.select.is_some()) {
             self.fd_update(owner);
@@ -422,7 +435,7 @@ impl Core {
                 }
             }
         }
-        self.rmp_socks.insert(new_id);
+        self.rmp.socks.insert(new_id);
         self.wake = true;
         if self.table.get(&new_id).is_some_and(|s| s.select.is_some()) {
             self.fd_update(new_id);
@@ -744,7 +757,7 @@ impl Core {
     /// root-side c_leaf drops its leaf, a leaf leaves (DISCONNECT).
     pub(crate) fn rmp_close(&mut self, id: SocketId, mut rs: RmpSock) {
         let now = self.now;
-        self.rmp_socks.remove(&id);
+        self.rmp.socks.remove(&id);
         if rs.c_root {
             let leaves: Option<Vec<SocketId>> =
                 rs.session.take().map(|s| s.leaves.into_values().collect());
@@ -766,7 +779,7 @@ impl Core {
         }
         self.rmp_refuse(rs.offered.drain(..));
         if let Some(l) = rs.listener {
-            self.rmp_hidden.remove(&l);
+            self.rmp.hidden.remove(&l);
             self.remove(l, true);
         }
         self.wake = true;
@@ -791,7 +804,7 @@ impl Core {
         if link.connected && !link.out.is_empty() {
             let _ = self.tcp_send(link.tcp, &link.out);
         }
-        self.rmp_hidden.remove(&link.tcp);
+        self.rmp.hidden.remove(&link.tcp);
         self.tcp_close_gracefully(link.tcp);
         self.remove(link.tcp, false);
         self.wake = true;
@@ -802,10 +815,10 @@ impl Core {
     /// Pumps every link of every RMP socket. Returns when a link's timer wants the next pass
     /// (`now` if bytes moved and TCP should run again).
     pub(crate) fn rmp_pass(&mut self) -> Option<Instant> {
-        if self.rmp_socks.is_empty() {
+        if self.rmp.socks.is_empty() {
             return None;
         }
-        let ids: Vec<SocketId> = self.rmp_socks.iter().copied().collect();
+        let ids: Vec<SocketId> = self.rmp.socks.iter().copied().collect();
         let mut next: Option<Instant> = None;
         let mut at = |t: Option<Instant>| {
             if let Some(t) = t {
@@ -814,7 +827,7 @@ impl Core {
         };
         for id in ids {
             if !self.table.contains_key(&id) {
-                self.rmp_socks.remove(&id);
+                self.rmp.socks.remove(&id);
                 continue;
             }
             at(self.rmp_pump_listener(id));
@@ -829,7 +842,7 @@ impl Core {
         let r = self.rmp_ref(id)?;
         let (listener, plane, c_root) = (r.listener?, r.plane, r.c_root);
         while let Ok(Some((tcp, peer))) = self.tcp_accept(listener) {
-            self.rmp_hidden.insert(tcp);
+            self.rmp.hidden.insert(tcp);
             let side = if c_root { Side::Root } else { Side::Leaf };
             let link = Link {
                 tcp,
@@ -1095,7 +1108,7 @@ impl Core {
         if !link.eof && owner_room {
             // One scratch buffer for every link (a fresh 16 KiB per link and pass would be
             // zeroed hundreds of times per pass with many leaves).
-            let mut buf = std::mem::take(&mut self.rmp_buf);
+            let mut buf = std::mem::take(&mut self.rmp.buf);
             buf.resize(16 * 1024, 0);
             loop {
                 match self.tcp_recv(link.tcp, &mut buf, false) {
@@ -1111,7 +1124,7 @@ impl Core {
                     break;
                 }
             }
-            self.rmp_buf = buf;
+            self.rmp.buf = buf;
         }
         if link.conn.poll_at().is_some_and(|t| t <= now) {
             link.conn.on_timer(now);
@@ -1121,7 +1134,7 @@ impl Core {
             match self.tcp_send(link.tcp, &link.out) {
                 Ok(n) => {
                     link.out.drain(..n);
-                    self.rmp_moved |= n > 0;
+                    self.rmp.moved |= n > 0;
                 }
                 Err(_) => {
                     link.eof = true;

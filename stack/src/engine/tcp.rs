@@ -4,9 +4,9 @@
 //! (shutdown, closesocket) and Appendix C (what smoltcp lacks: a backlog, receive-side
 //! shutdown). RFC 9293 is smoltcp's; this file is the Winsock semantics around it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self as stcp, RecvError};
@@ -15,6 +15,33 @@ use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
 use super::socket::{Listener, Opts, Proto, Sock, SocketId, State};
 use super::Core;
 use crate::error::WsaError;
+
+/// What TCP above smoltcp keeps besides the sockets themselves.
+#[derive(Debug)]
+pub(crate) struct Streams {
+    /// TCP connections by (local, remote), to attribute an observed segment.
+    pub(crate) conns: BTreeMap<(SocketAddrV4, SocketAddrV4), SocketId>,
+    /// Listening sockets, whose pools the pass maintains.
+    pub(super) listeners: BTreeSet<SocketId>,
+    /// Sockets after `shutdown(SD_RECEIVE)`, checked every pass (D-35).
+    pub(super) recv_shut: BTreeSet<SocketId>,
+    /// When the tail-loss probe last scanned the connections.
+    pub(super) last_probe_scan: Instant,
+    /// Whether the last probe scan saw a connection with data in flight.
+    pub(super) in_flight: bool,
+}
+
+impl Streams {
+    pub(super) fn new(now: Instant) -> Streams {
+        Streams {
+            conns: BTreeMap::new(),
+            listeners: BTreeSet::new(),
+            recv_shut: BTreeSet::new(),
+            last_probe_scan: now,
+            in_flight: false,
+        }
+    }
+}
 
 pub(crate) fn v4(ep: IpEndpoint) -> SocketAddrV4 {
     let smoltcp::wire::IpAddress::Ipv4(a) = ep.addr;
@@ -129,7 +156,7 @@ impl Core {
         }
         listener.pool = ordered;
         self.sock(id)?.state = State::Listening(listener);
-        self.listeners.insert(id);
+        self.streams.listeners.insert(id);
         Ok(())
     }
 
@@ -280,7 +307,7 @@ impl Core {
                 return Err(e);
             }
         };
-        self.conns.insert((local, remote), new_id);
+        self.streams.conns.insert((local, remote), new_id);
         if inherits {
             self.fd_update(new_id);
         }
@@ -343,7 +370,7 @@ impl Core {
         sock.local = Some(local);
         sock.peer = Some(remote);
         sock.state = State::Connecting(h);
-        self.conns.insert((local, remote), id);
+        self.streams.conns.insert((local, remote), id);
         Ok(())
     }
 
@@ -380,7 +407,7 @@ impl Core {
         self.sockets.remove(h);
         let sock = self.table.get_mut(&id)?;
         if let (Some(l), Some(r)) = (sock.local.take(), sock.peer.take()) {
-            self.conns.remove(&(l, r));
+            self.streams.conns.remove(&(l, r));
         }
         let sock = self.table.get_mut(&id)?;
         sock.state = State::Idle;

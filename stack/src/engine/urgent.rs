@@ -284,7 +284,7 @@ impl Core {
         if t.flags & RST != 0 {
             return;
         }
-        let id = self.conns.get(&(t.src, t.dst)).copied();
+        let id = self.streams.conns.get(&(t.src, t.dst)).copied();
         if t.flags & SYN != 0 {
             match id.and_then(|id| self.table.get_mut(&id)) {
                 Some(s) => s.urg.our_isn = Some(t.seq),
