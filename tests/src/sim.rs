@@ -146,9 +146,10 @@ impl Sim {
     }
 
     /// Steps every driver at the current instant until none wants to run now and no frame
-    /// moved on the switch in a whole round.
-    fn settle(&mut self) {
+    /// moved on the switch in a whole round; returns whether any frame moved.
+    fn settle(&mut self) -> bool {
         let now = self.clock.now();
+        let start = self.switch.stats().forwarded;
         for _ in 0..MAX_ROUNDS_PER_INSTANT {
             let before = self.switch.stats().forwarded;
             let mut again = false;
@@ -156,8 +157,9 @@ impl Sim {
                 h.next = h.driver.step();
                 again |= h.next.is_some_and(|t| t <= now);
             }
-            if !again && self.switch.stats().forwarded == before {
-                return;
+            let after = self.switch.stats().forwarded;
+            if !again && after == before {
+                return after != start;
             }
         }
         panic!(
@@ -185,17 +187,25 @@ impl Sim {
     }
 
     fn run_until_instant(&mut self, end: Instant, mut done: impl FnMut(&mut Sim) -> bool) -> bool {
+        let mut checks_now = 0;
         loop {
             self.settle();
             if done(self) {
                 return true;
             }
-            // What `done` did through the API (data queued, sockets opened) is work for now.
-            self.settle();
+            // What `done` did through the API (data queued or read, sockets opened) is work for
+            // now; if frames moved, the applications get to look again before time moves (a
+            // reader that emptied a window makes its peer send at once).
+            let moved = self.settle();
             let now = self.clock.now();
             if now >= end {
                 return false;
             }
+            checks_now += 1;
+            if moved && checks_now < MAX_ROUNDS_PER_INSTANT {
+                continue;
+            }
+            checks_now = 0;
             let next = self.next_deadline().map_or(end, |t| t.clamp(now, end));
             // Time always moves: a driver asking for `now` again was just stepped.
             self.clock

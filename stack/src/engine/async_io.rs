@@ -199,7 +199,8 @@ impl Core {
         } else {
             self.watch.sockets.remove(&id);
         }
-        self.watch.count
+        self.watch
+            .count
             .store(self.watch.sockets.len(), Ordering::Relaxed);
     }
 

@@ -345,7 +345,8 @@ impl Core {
             self.rmp_close(id, *rmp);
         }
         self.watch.sockets.remove(&id);
-        self.watch.count
+        self.watch
+            .count
             .store(self.watch.sockets.len(), Ordering::Relaxed);
         self.streams.listeners.remove(&id);
         self.streams.recv_shut.remove(&id);
@@ -582,7 +583,11 @@ impl Core {
     fn maintain(&mut self) -> bool {
         // The scans over every connection run at most every PROBE_SCAN, not on every pass.
         let mut probed = false;
-        if self.now.saturating_duration_since(self.streams.last_probe_scan) >= PROBE_SCAN {
+        if self
+            .now
+            .saturating_duration_since(self.streams.last_probe_scan)
+            >= PROBE_SCAN
+        {
             self.streams.last_probe_scan = self.now;
             probed = self.probe_stalled();
             self.rearm_lone_fins();
