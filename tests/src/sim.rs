@@ -14,13 +14,15 @@
 //! use non-blocking sockets and [`Sim::run_until`]. Tests of blocking calls stay on the real
 //! clock.
 
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use std::{fmt, io};
 
 use ws2_stack::winsock::*;
 use ws2_stack::{Clock, Driver, Stack, StackConfig, VirtualClock};
-use ws2_tap::{Impairments, Link, PcapTee, SwitchStats, VirtualSwitch};
+use ws2_tap::{Impairments, Link, LinkStats, PcapTee, SwitchPort, SwitchStats, VirtualSwitch};
 
 /// Rounds of driver steps at one instant before the simulation calls it a livelock.
 const MAX_ROUNDS_PER_INSTANT: usize = 10_000;
@@ -115,18 +117,40 @@ impl Sim {
     /// (stamped with virtual time, so the same run writes the same file).
     pub fn host_with(
         &mut self,
-        mut config: StackConfig,
+        config: StackConfig,
         impairments: Impairments,
         pcap: Option<&Path>,
     ) -> Stack {
-        config.seed = Some(host_seed(self.seed, self.hosts.len()));
-        let port = self.switch.port_with(impairments);
-        let link: Box<dyn Link> = match pcap {
-            Some(path) => Box::new(
-                PcapTee::with_time_origin(port, path, self.clock.origin()).expect("pcap file"),
-            ),
+        let origin = self.clock.origin();
+        self.host_on(config, impairments, |port| match pcap {
+            Some(path) => {
+                Box::new(PcapTee::with_time_origin(port, path, origin).expect("pcap file"))
+            }
             None => Box::new(port),
+        })
+    }
+
+    /// Adds a host whose link records every frame its stack receives, stamped with the virtual
+    /// instant the stack read it: traffic "measured by the receiver".
+    pub fn host_recording(&mut self, config: StackConfig) -> (Stack, Recorder) {
+        let log = Recorder::default();
+        let wrap = {
+            let log = log.clone();
+            let origin = self.clock.origin();
+            move |port| Box::new(RecordingLink { port, log, origin }) as Box<dyn Link>
         };
+        (self.host_on(config, Impairments::default(), wrap), log)
+    }
+
+    /// Adds a host on a switch port with `impairments`, wrapped by `wrap` into its link.
+    pub fn host_on(
+        &mut self,
+        mut config: StackConfig,
+        impairments: Impairments,
+        wrap: impl FnOnce(SwitchPort) -> Box<dyn Link>,
+    ) -> Stack {
+        config.seed = Some(host_seed(self.seed, self.hosts.len()));
+        let link = wrap(self.switch.port_with(impairments));
         let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
         let (stack, driver) = Stack::with_driver(config, link, clock).expect("stack starts");
         self.hosts.push(Host {
@@ -223,5 +247,82 @@ impl Sim {
             sim.hosts.iter().all(|h| h.driver.is_finished())
         });
         self.hosts.iter().map(|h| h.driver.report()).collect()
+    }
+}
+
+/// One frame as a recording host's stack read it.
+#[derive(Clone, Debug)]
+pub struct Rec {
+    /// Virtual time since the simulation's start.
+    pub at: Duration,
+    /// The frame's length without FCS, as the shaper counts it.
+    pub len: usize,
+    /// Its first bytes: the headers and the start of the payload.
+    pub head: Vec<u8>,
+}
+
+/// How many bytes of each frame a [`Recorder`] keeps.
+const RECORDED_HEAD: usize = 96;
+
+/// The frames a recording host received, shared with the test.
+#[derive(Clone, Debug, Default)]
+pub struct Recorder(Arc<Mutex<Vec<Rec>>>);
+
+impl Recorder {
+    /// Every frame so far, in the order the stack read them.
+    pub fn frames(&self) -> Vec<Rec> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A switch port that records what its stack receives ([`Sim::host_recording`]).
+struct RecordingLink {
+    port: SwitchPort,
+    log: Recorder,
+    origin: Instant,
+}
+
+impl fmt::Debug for RecordingLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordingLink")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsRawFd for RecordingLink {
+    fn as_raw_fd(&self) -> RawFd {
+        self.port.as_raw_fd()
+    }
+}
+
+impl Link for RecordingLink {
+    fn recv(&mut self, buf: &mut [u8], now: Instant) -> io::Result<Option<usize>> {
+        let r = self.port.recv(buf, now)?;
+        if let Some(n) = r {
+            let rec = Rec {
+                at: now.saturating_duration_since(self.origin),
+                len: n,
+                head: buf[..n.min(RECORDED_HEAD)].to_vec(),
+            };
+            self.log
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(rec);
+        }
+        Ok(r)
+    }
+
+    fn send(&mut self, frame: &[u8], now: Instant) -> io::Result<()> {
+        self.port.send(frame, now)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        self.port.poll_at()
+    }
+
+    fn stats(&self) -> LinkStats {
+        self.port.stats()
     }
 }
