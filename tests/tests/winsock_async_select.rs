@@ -736,6 +736,8 @@ fn successful_send_posts_no_write() {
     assert_quiet(&q, "no FD_WRITE after successful sends");
     // Datagram sends neither.
     let u = udp_bound(&b, at(B, 26801));
+    // A bound receiver: a port unreachable from A would fail a later sendto WSAECONNRESET.
+    let _sink = udp_bound(&a, at(A, 26802));
     b.WSAAsyncSelect(u, q.hwnd(), WM_SOCK2, FD_WRITE)
         .expect("WSAAsyncSelect");
     expect_msg(&q, u, WM_SOCK2, FD_WRITE, 0);
