@@ -26,5 +26,5 @@ pub mod winsock;
 
 pub use config::{parse_mac, ConfigError, Ipv4Cidr, StackConfig};
 pub use driver::{Clock, DrainReport, Driver, Stack, SystemClock, VirtualClock};
-pub use engine::{Dropped, EngineStats, Proto};
+pub use engine::{split_seed, Dropped, EngineStats, Proto};
 pub use error::WsaError;

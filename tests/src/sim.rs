@@ -64,12 +64,9 @@ impl Drop for Sim {
     }
 }
 
-/// The seed of host `index` from the simulation's seed (SplitMix64 over both).
+/// The seed of host `index` from the simulation's seed.
 fn host_seed(seed: u64, index: usize) -> u64 {
-    let mut z = seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    ws2_stack::split_seed(seed, index as u64)
 }
 
 impl Sim {

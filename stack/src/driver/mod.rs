@@ -41,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ws2_tap::{Link, LinkStats};
 
 use crate::config::StackConfig;
-use crate::engine::{Core, Dropped, EngineStats};
+use crate::engine::{split_seed, Core, Dropped, EngineStats};
 
 /// Frames read from the link in one pass before the engine runs (bounded work per pass).
 const RX_BATCH: usize = 128;
@@ -181,9 +181,7 @@ fn fresh_seed() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut z = wall ^ (u64::from(std::process::id()) << 32) ^ n.wrapping_mul(0x9E37_79B9);
-    z = (z ^ (z >> 33)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    z ^ (z >> 33)
+    split_seed(wall ^ (u64::from(std::process::id()) << 32), n)
 }
 
 impl Stack {

@@ -80,9 +80,16 @@ enum SeedUse {
     Igmp = 3,
 }
 
-/// The seed of one use, from the stack's seed (SplitMix64's finaliser over seed and use).
+/// The seed of one use, from the stack's seed.
 fn derive_seed(seed: u64, what: SeedUse) -> u64 {
-    let mut z = seed ^ (what as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    split_seed(seed, what as u64)
+}
+
+/// Stream `stream` of `seed`: SplitMix64's finaliser over both, so neighbouring seeds and
+/// streams give unrelated numbers. The one mixer of the workspace: the engine's uses, the
+/// driver's fresh seeds and the test simulation's per-host seeds all go through it.
+pub fn split_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
