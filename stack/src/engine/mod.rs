@@ -480,7 +480,9 @@ impl Core {
         rx: &mut Vec<Vec<u8>>,
         out: &mut VecDeque<Vec<u8>>,
     ) -> (Option<Duration>, bool) {
-        self.now = now;
+        // The driver read its clock before taking the lock; an API call in between may have
+        // run at a later instant. Time in the engine never goes backwards.
+        self.now = self.now.max(now);
         self.stats.passes += 1;
         for frame in rx.drain(..) {
             self.ingress(frame);
@@ -712,7 +714,7 @@ impl Core {
     /// Starts an API call or a pass at `now`; `wake`: the call will leave smoltcp something to
     /// act on whatever it does (the driver is woken after it).
     pub(crate) fn enter(&mut self, now: Instant, wake: bool) {
-        self.now = now;
+        self.now = self.now.max(now);
         self.wake = wake;
     }
 
