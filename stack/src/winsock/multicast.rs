@@ -8,11 +8,10 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use ws2_multipoint::igmp::{FilterMode, SourceFilter};
-
 use super::{names::read_name, record, types::*, Winsock, QOS};
+use crate::engine::api::options::{JoinBegun, JoinLeaf, MultipointIoctl, QosRequest};
 use crate::engine::multicast::JoinRole;
-use crate::engine::{Core, Proto, SocketId};
+use crate::engine::{Core, SocketId};
 use crate::error::WsaError;
 use crate::notify::overlapped::WSABUF;
 
@@ -107,12 +106,12 @@ impl IP_MREQ_SOURCE {
     }
 }
 
-fn addr_at(v: &[u8], at: usize) -> Ipv4Addr {
+pub(super) fn addr_at(v: &[u8], at: usize) -> Ipv4Addr {
     Ipv4Addr::new(v[at], v[at + 1], v[at + 2], v[at + 3])
 }
 
 /// `optval` cut to `optlen`, at least `min` bytes long (`WSAEFAULT` otherwise).
-fn opt_bytes(optval: Option<&[u8]>, optlen: i32, min: usize) -> Result<&[u8], WsaError> {
+pub(super) fn opt_bytes(optval: Option<&[u8]>, optlen: i32, min: usize) -> Result<&[u8], WsaError> {
     let v = optval.ok_or(WsaError::WSAEFAULT)?;
     let len = usize::try_from(optlen).map_err(|_| WsaError::WSAEFAULT)?;
     if len < min || v.len() < min {
@@ -121,144 +120,13 @@ fn opt_bytes(optval: Option<&[u8]>, optlen: i32, min: usize) -> Result<&[u8], Ws
     Ok(&v[..min])
 }
 
-fn int_of(v: &[u8]) -> i32 {
+pub(super) fn int_of(v: &[u8]) -> i32 {
     i32::from_ne_bytes([v[0], v[1], v[2], v[3]])
 }
 
 /// A TTL from an int: 0–255, else `WSAEINVAL` (CHECKLIST 410).
-fn scope_of(v: i32) -> Result<u8, WsaError> {
+pub(super) fn scope_of(v: i32) -> Result<u8, WsaError> {
     u8::try_from(v).map_err(|_| WsaError::WSAEINVAL)
-}
-
-/// The filter a source-specific request leaves the socket with, or the error it gets: a
-/// source may be added to an INCLUDE filter or blocked in an EXCLUDE one, not mixed
-/// (RFC 3678 §4.1.3's rules, `WSAEINVAL` where Linux says `EINVAL`).
-fn source_change(
-    current: Option<SourceFilter>,
-    optname: i32,
-    source: Ipv4Addr,
-) -> Result<SourceFilter, WsaError> {
-    let mode = current.as_ref().map(|f| f.mode);
-    let mut f = current.unwrap_or_else(|| SourceFilter::include([]));
-    let (want, add) = match optname {
-        IP_ADD_SOURCE_MEMBERSHIP => (FilterMode::Include, true),
-        IP_DROP_SOURCE_MEMBERSHIP => (FilterMode::Include, false),
-        IP_BLOCK_SOURCE => (FilterMode::Exclude, true),
-        _ => (FilterMode::Exclude, false),
-    };
-    match (mode, want) {
-        (None, FilterMode::Include) if add => {}
-        (Some(m), w) if m == w => {}
-        _ => return Err(WsaError::WSAEINVAL),
-    }
-    let changed = if add {
-        f.sources.insert(source)
-    } else {
-        f.sources.remove(&source)
-    };
-    if !changed {
-        return Err(if add {
-            WsaError::WSAEADDRINUSE
-        } else {
-            WsaError::WSAEADDRNOTAVAIL
-        });
-    }
-    Ok(f)
-}
-
-/// `setsockopt(IPPROTO_IP, …)` for the multicast options; `None` = not one of them.
-pub(super) fn set_option(
-    core: &mut Core,
-    id: SocketId,
-    optname: i32,
-    optval: Option<&[u8]>,
-    optlen: i32,
-) -> Option<Result<(), WsaError>> {
-    if !matches!(
-        optname,
-        IP_MULTICAST_IF..=IP_DROP_MEMBERSHIP | IP_ADD_SOURCE_MEMBERSHIP..=IP_UNBLOCK_SOURCE
-    ) {
-        return None;
-    }
-    Some((|| {
-        if core.sock(id)?.proto != Proto::Udp {
-            return Err(WsaError::WSAENOPROTOOPT);
-        }
-        match optname {
-            IP_MULTICAST_IF => {
-                let ip = addr_at(opt_bytes(optval, optlen, 4)?, 0);
-                core.mcast_check_interface(ip)?;
-                core.sock(id)?.mcast.interface = ip;
-                Ok(())
-            }
-            IP_MULTICAST_TTL => {
-                let ttl = scope_of(int_of(opt_bytes(optval, optlen, 4)?))?;
-                core.sock(id)?.mcast.scope = ttl;
-                Ok(())
-            }
-            IP_MULTICAST_LOOP => {
-                core.sock(id)?.mcast.loopback = int_of(opt_bytes(optval, optlen, 4)?) != 0;
-                Ok(())
-            }
-            IP_ADD_MEMBERSHIP | IP_DROP_MEMBERSHIP => {
-                let v = opt_bytes(optval, optlen, 8)?;
-                let (group, interface) = (addr_at(v, 0), addr_at(v, 4));
-                if !group.is_multicast() {
-                    return Err(WsaError::WSAEINVAL);
-                }
-                core.mcast_check_interface(interface)?;
-                let member = core.mcast_filter(id, group).is_some();
-                if optname == IP_ADD_MEMBERSHIP {
-                    if member {
-                        return Err(WsaError::WSAEADDRINUSE);
-                    }
-                    core.mcast_set_filter(id, group, SourceFilter::any_source())?;
-                } else {
-                    if !member {
-                        return Err(WsaError::WSAEADDRNOTAVAIL);
-                    }
-                    core.mcast_set_filter(id, group, SourceFilter::include([]))?;
-                }
-                Ok(())
-            }
-            _ => {
-                let v = opt_bytes(optval, optlen, 12)?;
-                let (group, source, interface) = (addr_at(v, 0), addr_at(v, 4), addr_at(v, 8));
-                if !group.is_multicast() {
-                    return Err(WsaError::WSAEINVAL);
-                }
-                core.mcast_check_interface(interface)?;
-                let filter = source_change(core.mcast_filter(id, group), optname, source)?;
-                core.mcast_set_filter(id, group, filter)?;
-                Ok(())
-            }
-        }
-    })())
-}
-
-/// `getsockopt(IPPROTO_IP, …)` for the multicast options, as an int or 4 address bytes;
-/// `None` = not one of them (membership options cannot be read).
-pub(super) fn get_option(
-    core: &mut Core,
-    id: SocketId,
-    optname: i32,
-) -> Option<Result<i32, WsaError>> {
-    let sock = match core.sock(id) {
-        Ok(s) => s,
-        Err(e) => return Some(Err(e)),
-    };
-    let m = &sock.mcast;
-    let v = match optname {
-        IP_MULTICAST_IF => i32::from_ne_bytes(m.interface.octets()),
-        IP_MULTICAST_TTL => i32::from(m.scope),
-        IP_MULTICAST_LOOP => i32::from(m.loopback),
-        _ => return None,
-    };
-    Some(if sock.proto == Proto::Udp {
-        Ok(v)
-    } else {
-        Err(WsaError::WSAENOPROTOOPT)
-    })
 }
 
 impl Winsock {
@@ -292,46 +160,40 @@ impl Winsock {
             JL_RECEIVER_ONLY | JL_BOTH => JoinRole::Receiver,
             _ => return record(Err(WsaError::WSAEINVAL)),
         };
-        let (proto, multipoint, nonblocking) = record(self.stack.with_quiet(|core| {
-            core.sock(id).map(|s| {
-                (
-                    s.proto,
-                    s.rmp.is_some() || s.mcast.multipoint,
-                    s.nonblocking,
-                )
-            })
-        }))?;
-        if !multipoint {
-            return record(Err(WsaError::WSAEOPNOTSUPP));
-        }
-        if proto == Proto::Rmp {
-            let flags = record(super::rmp::join_flags(dwFlags).ok_or(WsaError::WSAEINVAL))?;
-            return record(self.rmp_join_leaf(
-                s,
-                id,
-                to,
-                lpCallerData,
-                lpCalleeData,
-                lpSQOS,
-                lpGQOS,
-                flags,
+        let join = JoinLeaf {
+            to,
+            role,
+            caller_data: lpCallerData.is_some_and(|d| !d.data().is_empty()),
+            qos: QosRequest {
+                socket: lpSQOS,
+                group: lpGQOS,
+            },
+        };
+        let begun = record(self.stack.with_quiet(|core| core.join_leaf_begin(id, join)))?;
+        let (nonblocking, joined) = match begun {
+            JoinBegun::Rmp { nonblocking } => {
+                let flags = record(super::rmp::join_flags(dwFlags).ok_or(WsaError::WSAEINVAL))?;
+                return record(self.rmp_join_leaf(
+                    s,
+                    id,
+                    to,
+                    lpCallerData,
+                    lpCalleeData,
+                    lpSQOS,
+                    lpGQOS,
+                    flags,
+                    nonblocking,
+                ));
+            }
+            JoinBegun::Multicast {
                 nonblocking,
-            ));
-        }
-        if proto != Proto::Udp {
-            return record(Err(WsaError::WSAEOPNOTSUPP));
-        }
-        if lpCallerData.is_some_and(|d| !d.data().is_empty()) {
-            return record(Err(WsaError::WSAEPROTONOSUPPORT));
-        }
-        if !to.ip().is_multicast() {
-            return record(Err(WsaError::WSAEADDRNOTAVAIL));
-        }
-        record(self.connect_qos(id, lpSQOS, lpGQOS))?;
+                joined,
+            } => (nonblocking, joined),
+        };
         if let Some(callee) = lpCalleeData {
             callee.len = 0;
         }
-        let done = record(self.stack.with(|core| core.mcast_join(id, to, role)))?;
+        let done = record(joined)?;
         if !done && !nonblocking {
             let r = self.block(Some(id), None, |core| {
                 core.mcast_join_complete(id)
@@ -354,35 +216,23 @@ impl Winsock {
         if code != SIO_MULTIPOINT_LOOPBACK && code != SIO_MULTICAST_SCOPE {
             return None;
         }
-        Some(self.stack.with_quiet(|core| {
-            let sock = core.sock(id)?;
-            if let (Some(r), SIO_MULTIPOINT_LOOPBACK) = (sock.rmp.as_deref_mut(), code) {
-                // RMP (docs/rmp.md §6): whether this socket reads its own session sends.
-                r.loopback = int_of(input.get(..4).ok_or(WsaError::WSAEFAULT)?) != 0;
-                return Ok(0);
-            }
-            if !sock.mcast.multipoint {
-                return Err(WsaError::WSAEINVAL);
-            }
-            let v = int_of(input.get(..4).ok_or(WsaError::WSAEFAULT)?);
-            let m = &mut core.sock(id)?.mcast;
-            if code == SIO_MULTIPOINT_LOOPBACK {
-                m.loopback = v != 0;
-            } else {
-                m.scope = scope_of(v)?;
-            }
-            Ok(0)
-        }))
+        let value = input.get(..4).map(int_of).ok_or(WsaError::WSAEFAULT);
+        let op = if code == SIO_MULTIPOINT_LOOPBACK {
+            MultipointIoctl::Loopback(value.map(|v| v != 0))
+        } else {
+            MultipointIoctl::Scope(value.and_then(scope_of))
+        };
+        Some(
+            self.stack
+                .with_quiet(|core| core.sio_multipoint(id, op))
+                .map(|()| 0),
+        )
     }
 }
 
 /// The default destination `send` uses on a socket: its `connect`ed peer, else the session
-/// `WSAJoinLeaf` joined.
+/// `WSAJoinLeaf` joined (`Core::send_default_destination`; for callers that already hold the
+/// engine).
 pub(super) fn default_destination(core: &mut Core, id: SocketId) -> Option<SocketAddrV4> {
-    let s = core.sock(id).ok()?;
-    if s.rmp.is_some() {
-        // RMP sends go where the socket's role says (engine/rmp.rs), not to an address.
-        return Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-    }
-    s.peer.or(s.mcast.session)
+    core.send_default_destination(id)
 }

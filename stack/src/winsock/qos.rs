@@ -9,12 +9,12 @@
 #![allow(non_upper_case_globals)]
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::sync::{LazyLock, Mutex};
 
 use super::{record, types::*, Winsock, WSABUF};
+use crate::engine::api::options::{QosOf, QosRequest};
 use crate::error::WsaError;
-use crate::notify::fd::{FD_GROUP_QOS, FD_QOS};
 
 pub use ws2_qos::{Flowspec as FLOWSPEC, Guarantee as GUARANTEE, Qos as QOS};
 
@@ -58,33 +58,26 @@ impl Winsock {
         output: &mut [u8],
     ) -> Option<Result<u32, WsaError>> {
         let id = s as crate::engine::SocketId;
-        let qos_codes = [
-            SIO_SET_QOS,
-            SIO_SET_GROUP_QOS,
-            SIO_GET_QOS,
-            SIO_GET_GROUP_QOS,
-        ];
-        if qos_codes.contains(&code) && !self.stack.with_quiet(|core| core.config.qos_support) {
-            return Some(Err(WsaError::WSAENOPROTOOPT));
-        }
+        // Reading the QoS re-enables FD_QOS (§1.6.5), even when it fails.
+        let rearm = || self.stack.any_watched() && self.session().sockets.contains_key(&s);
+        let mut get = |of| {
+            let rearm = rearm();
+            let r = self
+                .stack
+                .with_quiet(|core| core.sio_get_qos(id, of, rearm));
+            r.and_then(|q| write_qos(&q, output))
+        };
+        let set = |of| {
+            let qos = read_qos(input);
+            self.stack
+                .with_quiet(|core| core.sio_set_qos(id, of, qos))
+                .map(|()| 0)
+        };
         Some(match code {
-            SIO_SET_QOS => read_qos(input)
-                .and_then(|q| self.stack.with(|core| core.qos_set(id, q)))
-                .map(|()| 0),
-            SIO_SET_GROUP_QOS => read_qos(input)
-                .and_then(|q| self.stack.with(|core| core.group_qos_set(id, q)))
-                .map(|()| 0),
-            SIO_GET_QOS => {
-                // Reading the QoS re-enables FD_QOS (§1.6.5), even when it fails.
-                let r = self.stack.with_quiet(|core| core.qos_get(id));
-                self.rearm(s, FD_QOS);
-                r.and_then(|q| write_qos(&q, output))
-            }
-            SIO_GET_GROUP_QOS => {
-                let r = self.stack.with_quiet(|core| core.group_qos_get(id));
-                self.rearm(s, FD_GROUP_QOS);
-                r.and_then(|q| write_qos(&q, output))
-            }
+            SIO_SET_QOS => set(QosOf::Socket),
+            SIO_SET_GROUP_QOS => set(QosOf::Group),
+            SIO_GET_QOS => get(QosOf::Socket),
+            SIO_GET_GROUP_QOS => get(QosOf::Group),
             _ => return None,
         })
     }
@@ -150,19 +143,22 @@ impl Winsock {
         lpGQOS: Option<&QOS>,
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
-        let connectionless = self
-            .stack
-            .with_quiet(|core| core.sock(id).map(|s| s.proto != crate::engine::Proto::Tcp));
-        let connectionless = record(connectionless)?;
-        if !connectionless && lpCallerData.is_some_and(|d| !d.data().is_empty()) {
-            return record(Err(WsaError::WSAEPROTONOSUPPORT));
-        }
-        record(self.connect_qos(id, lpSQOS, lpGQOS))?;
-        if let Some(callee) = lpCalleeData.filter(|_| !connectionless) {
+        let caller_data = lpCallerData.is_some_and(|d| !d.data().is_empty());
+        let qos = QosRequest {
+            socket: lpSQOS,
+            group: lpGQOS,
+        };
+        // The callee a listener of this process finds the caller's flowspecs under.
+        let remote = super::names::read_name(name, namelen, WsaError::WSAEFAULT).ok();
+        let begun = record(
+            self.stack
+                .with_quiet(|core| core.wsaconnect_begin(id, caller_data, qos, remote)),
+        )?;
+        if let Some(callee) = lpCalleeData.filter(|_| !begun.connectionless) {
             callee.len = 0;
         }
-        if !connectionless && (lpSQOS.is_some() || lpGQOS.is_some()) {
-            self.offer_qos(id, name, namelen, lpSQOS, lpGQOS);
+        if let (Some(local), Some(remote)) = (begun.offer_from, remote) {
+            offered().insert((local, remote), (lpSQOS.cloned(), lpGQOS.cloned()));
         }
         self.connect(s, name, namelen)
     }
@@ -175,41 +171,14 @@ impl Winsock {
         sqos: Option<&QOS>,
         gqos: Option<&QOS>,
     ) -> Result<(), WsaError> {
-        if let Some(q) = sqos {
-            self.stack.with(|core| core.qos_set(id, q.clone()))?;
-        }
-        if let Some(q) = gqos {
-            if self.stack.with_quiet(|core| core.groups.is_creator(id)) {
-                self.stack.with(|core| core.group_qos_set(id, q.clone()))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Leaves the caller's flowspecs where a listener on a stack of this process finds them for
-    /// its `WSAAccept` condition function (see [`caller_qos`]).
-    fn offer_qos(
-        &self,
-        id: crate::engine::SocketId,
-        name: Option<&SOCKADDR>,
-        namelen: i32,
-        sqos: Option<&QOS>,
-        gqos: Option<&QOS>,
-    ) {
-        let Ok(remote) = super::names::read_name(name, namelen, WsaError::WSAEFAULT) else {
-            return;
+        let qos = QosRequest {
+            socket: sqos,
+            group: gqos,
         };
-        let local = self.stack.with(|core| {
-            if core.sock(id).ok()?.bound.is_none() {
-                let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
-                core.bind_name(id, any).ok()?;
-            }
-            let port = core.sock(id).ok()?.bound?.port();
-            Some(SocketAddrV4::new(core.source_for(*remote.ip()), port))
-        });
-        if let Some(local) = local {
-            offered().insert((local, remote), (sqos.cloned(), gqos.cloned()));
+        if !qos.any() {
+            return Ok(());
         }
+        self.stack.with_quiet(|core| core.qos_request(id, qos))
     }
 }
 

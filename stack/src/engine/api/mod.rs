@@ -10,5 +10,5 @@
 //! [`Core`]: super::Core
 
 mod async_ops;
-mod options;
+pub(crate) mod options;
 mod sockets;
