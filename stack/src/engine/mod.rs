@@ -15,7 +15,7 @@
 //! seed the driver passes to [`Core::new`] (`StackConfig::seed`), so the same seed on the same
 //! input replays a run.
 
-mod api;
+pub(crate) mod api;
 mod async_io;
 mod device;
 mod drain;

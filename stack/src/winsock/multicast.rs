@@ -6,7 +6,7 @@
 //! Read first: CHECKLIST §1.10.3 (`WSAJoinLeaf`), §1.10.5, §1.10.6, D-7, D-16, D-17, and the
 //! engine side in `engine/multicast.rs`.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 use ws2_multipoint::igmp::{FilterMode, SourceFilter};
 
@@ -374,15 +374,4 @@ impl Winsock {
             Ok(0)
         }))
     }
-}
-
-/// The default destination `send` uses on a socket: its `connect`ed peer, else the session
-/// `WSAJoinLeaf` joined.
-pub(super) fn default_destination(core: &mut Core, id: SocketId) -> Option<SocketAddrV4> {
-    let s = core.sock(id).ok()?;
-    if s.rmp.is_some() {
-        // RMP sends go where the socket's role says (engine/rmp.rs), not to an address.
-        return Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-    }
-    s.peer.or(s.mcast.session)
 }
