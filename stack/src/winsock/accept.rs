@@ -53,11 +53,10 @@ impl Winsock {
         let Some(condition) = lpfnCondition else {
             return self.accept(s, addr, addrlen);
         };
-        let (id, nonblocking) = record(self.accept_checks(s, &addr, &addrlen))?;
-        if self
-            .stack
-            .with_quiet(|core| core.sock(id).is_ok_and(|s| s.rmp.is_some()))
-        {
+        let id = record(self.accept_checks(s, &addr, &addrlen))?;
+        let mode = record(self.stack.with_quiet(|core| core.accept_mode(id)))?;
+        let nonblocking = mode.nonblocking;
+        if mode.rmp {
             return record(self.rmp_wsaaccept(
                 s,
                 id,
@@ -138,31 +137,10 @@ impl Winsock {
         sqos: Option<QOS>,
         gqos: Option<QOS>,
     ) -> Result<SOCKET, WsaError> {
-        let new = self.stack.with(|core| -> Result<SocketId, WsaError> {
-            let (new, got) = core.tcp_accept(id)?.ok_or(WsaError::WSAEACCES)?;
-            if got != remote {
-                // Another thread took the offered one; this is the next, unasked.
-                core.remove(new, true);
-                return Err(WsaError::WSAEACCES);
-            }
-            let request = ws2_groups::GroupRequest::from_g(g);
-            if let Err(e) = core.groups.admit(request, new, (*remote.ip()).into()) {
-                core.remove(new, true);
-                return Err(crate::engine::group_error(e));
-            }
-            let granted = sqos
-                .map_or(Ok(()), |q| core.qos_set(new, q))
-                .and_then(|()| match gqos.filter(|_| core.groups.is_creator(new)) {
-                    Some(q) => core.group_qos_set(new, q),
-                    None => Ok(()),
-                });
-            if let Err(e) = granted {
-                core.remove(new, true);
-                return Err(e);
-            }
-            core.qos_refresh_flow(new);
-            Ok(new)
-        })?;
+        let group = ws2_groups::GroupRequest::from_g(g);
+        let new = self
+            .stack
+            .with(|core| core.accept_offered(id, remote, group, sqos, gqos))?;
         Ok(self.adopt(new))
     }
 }

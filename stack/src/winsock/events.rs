@@ -228,21 +228,15 @@ impl Winsock {
                     .map_err(|_| WsaError::WSAEINVAL),
             )?)
         };
-        record(self.stack.with_quiet(|core| {
-            let sock = core.sock(id)?;
-            let (events, errors) = match sock.select.as_mut() {
-                Some(reg) if matches!(reg.target, Target::Event(_)) => reg.take_record(),
-                _ => (0, [0; FD_MAX_EVENTS]),
-            };
-            if let Some(e) = &reset {
-                e.reset();
-            }
-            *out = WSANETWORKEVENTS {
-                lNetworkEvents: events,
-                iErrorCode: errors,
-            };
-            Ok(())
-        }))
+        let got = record(
+            self.stack
+                .with_quiet(|core| core.take_network_events(id, reset.as_ref())),
+        )?;
+        *out = WSANETWORKEVENTS {
+            lNetworkEvents: got.events,
+            iErrorCode: got.errors,
+        };
+        Ok(())
     }
 
     /// `WSAAsyncSelect` (§1.6.3): posts `wMsg` to the window `hWnd` once per occurring event of

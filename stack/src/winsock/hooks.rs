@@ -135,10 +135,7 @@ impl Winsock {
     /// ([`crate::net::CancelHandle`]).
     pub fn interrupt_blocking_calls(&self, s: super::SOCKET) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
-        record(self.stack.with(|core| {
-            core.sock(id)?.interrupts += 1;
-            Ok(())
-        }))
+        record(self.stack.with(|core| core.interrupt_blocking(id)))
     }
 
     /// Runs a blocking call: `attempt` until it returns `Some`, waiting for the stack between
@@ -153,7 +150,7 @@ impl Winsock {
         let mut generation = None;
         let mut guarded = |core: &mut Core| {
             if let Some(id) = sock {
-                let now = core.table.get(&id).map(|s| s.interrupts);
+                let now = core.interruptions(id);
                 match (generation, now) {
                     (_, None) => return Some(Err(WsaError::WSAEINTR)),
                     (None, now) => generation = Some(now),

@@ -13,6 +13,119 @@
 //!
 //! Blocking calls wait without holding the stack, and end with `WSAEINTR` when another thread
 //! closes their socket (D-29).
+//!
+//! # Index
+//! Where each spec function the face implements lives (methods of [`Winsock`] unless free
+//! functions; Win32 calls the face maps, such as `SleepEx`, included). Calls reach the engine
+//! only through its API (`engine/api/`, one method per operation).
+//!
+//! | Function | File |
+//! |---|---|
+//! | `accept` | `sockets.rs` |
+//! | `AcceptEx` | `mswsock.rs` |
+//! | `bind` | `sockets.rs` |
+//! | `closesocket` | `sockets.rs` |
+//! | `connect` | `sockets.rs` |
+//! | `EnumProtocols` | `obsolete.rs` |
+//! | `FD_CLR` | `types.rs` |
+//! | `FD_ISSET` | `types.rs` |
+//! | `FD_SET` | `types.rs` |
+//! | `FD_ZERO` | `types.rs` |
+//! | `GetAcceptExSockaddrs` | `mswsock.rs` |
+//! | `GetAddressByName` | `obsolete.rs` |
+//! | `gethostbyaddr` | `resolve/getxbyy.rs` |
+//! | `gethostbyname` | `resolve/getxbyy.rs` |
+//! | `gethostname` | `resolve/getxbyy.rs` |
+//! | GetMessage / PeekMessage (`MessageQueue`) | `events.rs` |
+//! | `GetNameByType` | `obsolete.rs` |
+//! | `getpeername` | `sockets.rs` |
+//! | `getprotobyname` | `resolve/getxbyy.rs` |
+//! | `getprotobynumber` | `resolve/getxbyy.rs` |
+//! | `getservbyname` | `resolve/getxbyy.rs` |
+//! | `getservbyport` | `resolve/getxbyy.rs` |
+//! | `GetService` | `obsolete.rs` |
+//! | `getsockname` | `sockets.rs` |
+//! | `getsockopt` | `options.rs` |
+//! | `GetTypeByName` | `obsolete.rs` |
+//! | `htonl` | `byteorder.rs` |
+//! | `htons` | `byteorder.rs` |
+//! | `inet_addr` | `resolve/getxbyy.rs` |
+//! | `inet_ntoa` | `resolve/getxbyy.rs` |
+//! | `ioctlsocket` | `options.rs` |
+//! | `IS_SVCID_NETWARE` | `resolve/rnr.rs` |
+//! | `IS_SVCID_TCP` | `resolve/rnr.rs` |
+//! | `IS_SVCID_UDP` | `resolve/rnr.rs` |
+//! | `listen` | `sockets.rs` |
+//! | `ntohl` | `byteorder.rs` |
+//! | `ntohs` | `byteorder.rs` |
+//! | `PORT_FROM_SVCID_TCP` | `resolve/rnr.rs` |
+//! | `PORT_FROM_SVCID_UDP` | `resolve/rnr.rs` |
+//! | `recv` | `sockets.rs` |
+//! | `recvfrom` | `sockets.rs` |
+//! | `SAPID_FROM_SVCID_NETWARE` | `resolve/rnr.rs` |
+//! | `select` | `select.rs` |
+//! | `send` | `sockets.rs` |
+//! | `sendto` | `sockets.rs` |
+//! | `SetService` | `obsolete.rs` |
+//! | `setsockopt` | `options.rs` |
+//! | `shutdown` | `sockets.rs` |
+//! | `SleepEx` | `events.rs` |
+//! | `socket` | `sockets.rs` |
+//! | `TransmitFile` | `mswsock.rs` |
+//! | `WSAAccept` | `accept.rs` |
+//! | `WSAAddressToString` | `resolve/getxbyy.rs` |
+//! | `WSAAsyncGetHostByAddr` | `resolve/asyncget.rs` |
+//! | `WSAAsyncGetHostByName` | `resolve/asyncget.rs` |
+//! | `WSAAsyncGetProtoByName` | `resolve/asyncget.rs` |
+//! | `WSAAsyncGetProtoByNumber` | `resolve/asyncget.rs` |
+//! | `WSAAsyncGetServByName` | `resolve/asyncget.rs` |
+//! | `WSAAsyncGetServByPort` | `resolve/asyncget.rs` |
+//! | `WSAAsyncSelect` | `events.rs` |
+//! | `WSACancelAsyncRequest` | `resolve/asyncget.rs` |
+//! | `WSACancelBlockingCall` | `hooks.rs` |
+//! | `WSACleanup` | `mod.rs` |
+//! | `WSACloseEvent` | `events.rs` |
+//! | `WSAConnect` | `qos.rs` |
+//! | `WSACreateEvent` | `events.rs` |
+//! | `WSADuplicateSocket` | `sharing.rs` |
+//! | `WSAEnumNameSpaceProviders` | `resolve/rnr.rs` |
+//! | `WSAEnumNetworkEvents` | `events.rs` |
+//! | `WSAEnumProtocols` | `catalog.rs` |
+//! | `WSAEventSelect` | `events.rs` |
+//! | `WSAGetLastError` | `mod.rs` |
+//! | `WSAGetOverlappedResult` | `overlapped.rs` |
+//! | `WSAGetQOSByName` | `qos.rs` |
+//! | `WSAGetServiceClassInfo` | `resolve/rnr.rs` |
+//! | `WSAGetServiceClassNameByServiceClassId` | `resolve/rnr.rs` |
+//! | `WSAHtonl` | `byteorder.rs` |
+//! | `WSAHtons` | `byteorder.rs` |
+//! | `WSAInstallServiceClass` | `resolve/rnr.rs` |
+//! | `WSAIoctl` | `overlapped.rs` |
+//! | `WSAIsBlocking` | `hooks.rs` |
+//! | `WSAJoinLeaf` | `multicast.rs` |
+//! | `WSALookupServiceBegin` | `resolve/rnr.rs` |
+//! | `WSALookupServiceEnd` | `resolve/rnr.rs` |
+//! | `WSALookupServiceNext` | `resolve/rnr.rs` |
+//! | `WSANtohl` | `byteorder.rs` |
+//! | `WSANtohs` | `byteorder.rs` |
+//! | `WSARecv` | `overlapped.rs` |
+//! | `WSARecvDisconnect` | `rmp.rs` |
+//! | `WSARecvEx` | `mswsock.rs` |
+//! | `WSARecvFrom` | `overlapped.rs` |
+//! | `WSARemoveServiceClass` | `resolve/rnr.rs` |
+//! | `WSAResetEvent` | `events.rs` |
+//! | `WSASend` | `overlapped.rs` |
+//! | `WSASendDisconnect` | `rmp.rs` |
+//! | `WSASendTo` | `overlapped.rs` |
+//! | `WSASetBlockingHook` | `hooks.rs` |
+//! | `WSASetEvent` | `events.rs` |
+//! | `WSASetLastError` | `mod.rs` |
+//! | `WSASetService` | `resolve/rnr.rs` |
+//! | `WSASocket` | `sockets.rs` |
+//! | `WSAStartup` | `mod.rs` |
+//! | `WSAStringToAddress` | `resolve/getxbyy.rs` |
+//! | `WSAUnhookBlockingHook` | `hooks.rs` |
+//! | `WSAWaitForMultipleEvents` | `events.rs` |
 #![allow(non_snake_case)]
 
 mod accept;

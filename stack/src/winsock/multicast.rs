@@ -6,12 +6,12 @@
 //! Read first: CHECKLIST §1.10.3 (`WSAJoinLeaf`), §1.10.5, §1.10.6, D-7, D-16, D-17, and the
 //! engine side in `engine/multicast.rs`.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 use super::{names::read_name, record, types::*, Winsock, QOS};
 use crate::engine::api::options::{JoinBegun, JoinLeaf, MultipointIoctl, QosRequest};
 use crate::engine::multicast::JoinRole;
-use crate::engine::{Core, SocketId};
+use crate::engine::SocketId;
 use crate::error::WsaError;
 use crate::notify::overlapped::WSABUF;
 
@@ -228,11 +228,4 @@ impl Winsock {
                 .map(|()| 0),
         )
     }
-}
-
-/// The default destination `send` uses on a socket: its `connect`ed peer, else the session
-/// `WSAJoinLeaf` joined (`Core::send_default_destination`; for callers that already hold the
-/// engine).
-pub(super) fn default_destination(core: &mut Core, id: SocketId) -> Option<SocketAddrV4> {
-    core.send_default_destination(id)
 }

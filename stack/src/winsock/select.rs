@@ -3,21 +3,8 @@
 use std::time::{Duration, Instant};
 
 use super::{record, types::*, Winsock};
-use crate::engine::{Core, Proto, SocketId};
+use crate::engine::Core;
 use crate::error::WsaError;
-
-/// (readable, writable, exceptional) for one socket, as `select` defines them.
-pub(super) fn readiness(core: &mut Core, id: SocketId) -> (bool, bool, bool) {
-    match core.table.get(&id).map(|s| s.proto) {
-        Some(Proto::Tcp) => core.tcp_readiness(id),
-        Some(Proto::Rmp) => core.rmp_readiness(id),
-        Some(_) => {
-            let (r, w) = core.dgram_readiness(id);
-            (r, w, false)
-        }
-        None => (false, false, false),
-    }
-}
 
 impl Winsock {
     /// `select`: `nfds` is ignored; each non-NULL set keeps only its ready sockets and the
@@ -78,12 +65,11 @@ impl Winsock {
             let mut ready: [Vec<SOCKET>; 3] = Default::default();
             // `ids` holds the engine socket of every descriptor, in the sets' order (a
             // duplicated descriptor is not its engine id).
-            let mut engine = ids.iter();
+            let mut engine = core.select_readiness(&ids).into_iter();
             for (which, set) in sets.iter().enumerate() {
                 for &s in set {
-                    let Some(&id) = engine.next() else { break };
-                    let r = readiness(core, id);
-                    if [r.0, r.1, r.2][which] {
+                    let Some(r) = engine.next() else { break };
+                    if [r.read, r.write, r.except][which] {
                         ready[which].push(s);
                     }
                 }

@@ -219,16 +219,10 @@ impl Winsock {
         if let Some(e) = recorded.and_then(catalog::by_catalog_id) {
             return Ok(*e);
         }
-        let (proto, relay) = self.stack.with_quiet(|core| {
-            core.sock(id).map(|s| {
-                let relay = s
-                    .rmp
-                    .as_ref()
-                    .is_some_and(|r| r.plane == ws2_multipoint::rmp::DataPlane::NonRooted);
-                (s.proto, relay)
-            })
-        })?;
-        entry_for(proto, relay).copied().ok_or(WsaError::WSAEINVAL)
+        let kind = self.stack.with_quiet(|core| core.socket_kind(id))?;
+        entry_for(kind.proto, kind.relay)
+            .copied()
+            .ok_or(WsaError::WSAEINVAL)
     }
 
     /// Redeems a `WSADuplicateSocket` token: a new descriptor on the same engine socket.

@@ -1,16 +1,25 @@
 //! Socket creation, names, connection setup, data transfer and teardown (CHECKLIST §1.2–§1.5).
 
 use std::net::SocketAddrV4;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::names::{read_name, write_name};
 use super::{record, types::*, Winsock};
-use crate::engine::{Proto, SocketId};
+use crate::engine::api::{
+    Attempt, Close, Destination, NewSocket, RecvCall, RecvFlags, SendAttempt, SendFlags, SendWait,
+    Shutdown,
+};
+use crate::engine::{Core, Proto, SocketId};
 use crate::error::WsaError;
 use crate::notify::fd::{FD_ACCEPT, FD_OOB, FD_READ, FD_WRITE};
 
-fn deadline(timeout_ms: u32) -> Option<Instant> {
-    (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(u64::from(timeout_ms)))
+/// A receive call's flags as the engine takes them.
+fn recv_flags(flags: i32) -> RecvFlags {
+    RecvFlags {
+        peek: flags & MSG_PEEK != 0,
+        oob: flags & MSG_OOB != 0,
+        unknown: flags & !KNOWN_RECV_FLAGS != 0,
+    }
 }
 
 /// The multipoint roles `dwFlags` asks for on an entry with `service` flags (§1.10.2, D-6):
@@ -123,33 +132,17 @@ impl Winsock {
                 .ok_or(WsaError::WSAEINVAL),
         )?;
         let roles = record(multipoint_roles(entry.dwServiceFlags1, dwFlags))?;
-        let id = record(self.stack.with(|core| {
-            let mut sock = crate::engine::new_sock(proto, core);
-            sock.overlapped = dwFlags & WSA_FLAG_OVERLAPPED != 0;
-            match (proto, roles) {
-                (Proto::Rmp, Some((c_root, d_root))) => {
-                    let plane = if protocol == super::IPPROTO_RMP_RELAY {
-                        ws2_multipoint::rmp::DataPlane::NonRooted
-                    } else {
-                        ws2_multipoint::rmp::DataPlane::Rooted
-                    };
-                    sock.rmp = Some(Box::new(crate::engine::rmp::RmpSock::new(
-                        plane, c_root, d_root,
-                    )));
-                }
-                // Without roles an RMP socket can take part in no session: `WSAJoinLeaf` and
-                // `listen` refuse it (WSAEOPNOTSUPP), like a non-multipoint socket (D-7).
-                (Proto::Rmp, None) => {}
-                (_, roles) => sock.mcast.multipoint = roles.is_some(),
-            }
-            let id = core.insert(sock)?;
-            if let Err(e) = core.group_apply(id, g) {
-                // A socket that cannot have the group it asked for is not created.
-                core.remove(id, true);
-                return Err(e);
-            }
-            Ok(id)
-        }))?;
+        // Without roles an RMP socket can take part in no session: `WSAJoinLeaf` and `listen`
+        // refuse it (WSAEOPNOTSUPP), like a non-multipoint socket (D-7). A socket that cannot
+        // have the group it asked for is not created.
+        let new = NewSocket {
+            proto,
+            overlapped: dwFlags & WSA_FLAG_OVERLAPPED != 0,
+            roles,
+            relay: protocol == super::IPPROTO_RMP_RELAY,
+            group: g,
+        };
+        let id = record(self.stack.with(|core| core.create_socket(new)))?;
         self.record_entry(id, entry.dwCatalogEntryId);
         Ok(self.adopt(id))
     }
@@ -158,50 +151,33 @@ impl Winsock {
     pub fn bind(&self, s: SOCKET, name: Option<&SOCKADDR>, namelen: i32) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
         let addr = record(read_name(name, namelen, WsaError::WSAEFAULT))?;
-        record(self.stack.with(|core| match core.sock(id)?.proto {
-            Proto::Tcp | Proto::Rmp => core.bind_name(id, addr).map(drop),
-            _ => {
-                core.dgram_bind(id, addr)?;
-                // Binding a datagram socket makes sends possible: FD_WRITE (§1.6.5).
-                core.fd_arm(id, FD_WRITE);
-                Ok(())
-            }
-        }))
+        // Binding a datagram socket makes sends possible: FD_WRITE (§1.6.5).
+        record(self.stack.with(|core| core.bind_socket(id, addr)))
     }
 
     /// `listen` (CHECKLIST §1.3): the backlog is clamped to [1, max] (D-25); calling it again
     /// resizes the queue and resets what no longer fits.
     pub fn listen(&self, s: SOCKET, backlog: i32) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
-        record(self.stack.with(|core| match core.sock(id)?.proto {
-            Proto::Tcp => core.tcp_listen(id, backlog),
-            Proto::Rmp => core.rmp_listen(id, backlog),
-            _ => Err(WsaError::WSAEOPNOTSUPP),
-        }))
+        record(self.stack.with(|core| core.listen_socket(id, backlog)))
     }
 
-    /// The checks `accept` and `WSAAccept` share: a live socket, a usable `addr`/`addrlen`
-    /// pair (`WSAEFAULT`), a TCP socket (`WSAEOPNOTSUPP`). Returns the socket and whether it is
-    /// non-blocking.
+    /// The checks `accept` and `WSAAccept` share before the engine's: a live socket and a
+    /// usable `addr`/`addrlen` pair (`WSAEFAULT`). The engine then checks for a TCP or RMP
+    /// socket (`WSAEOPNOTSUPP`).
     pub(super) fn accept_checks(
         &self,
         s: SOCKET,
         addr: &Option<&mut SOCKADDR>,
         addrlen: &Option<&mut i32>,
-    ) -> Result<(SocketId, bool), WsaError> {
+    ) -> Result<SocketId, WsaError> {
         let id = self.check(s)?;
         if matches!(addrlen, Some(l) if **l < SOCKADDR_IN_LEN)
             || (addr.is_some() && addrlen.is_none())
         {
             return Err(WsaError::WSAEFAULT);
         }
-        let (proto, nonblocking) = self
-            .stack
-            .with_quiet(|core| core.sock(id).map(|s| (s.proto, s.nonblocking)))?;
-        if proto != Proto::Tcp && proto != Proto::Rmp {
-            return Err(WsaError::WSAEOPNOTSUPP);
-        }
-        Ok((id, nonblocking))
+        Ok(id)
     }
 
     /// `accept` (CHECKLIST §1.3): the new socket has the listener's properties.
@@ -211,24 +187,13 @@ impl Winsock {
         addr: Option<&mut SOCKADDR>,
         addrlen: Option<&mut i32>,
     ) -> Result<SOCKET, WsaError> {
-        let (id, nonblocking) = record(self.accept_checks(s, &addr, &addrlen))?;
-        let attempt =
-            |core: &mut crate::engine::Core| -> Option<Result<(SocketId, SocketAddrV4), WsaError>> {
-                if !core.table.contains_key(&id) {
-                    return Some(Err(WsaError::WSAEINTR));
-                }
-                if core.sock(id).is_ok_and(|s| s.rmp.is_some()) {
-                    return core.rmp_accept(id, &[]).transpose();
-                }
-                core.tcp_accept(id).transpose()
-            };
-        let got = if nonblocking {
-            self.stack
-                .with(attempt)
-                .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
-        } else {
-            self.block(Some(id), None, attempt)
-                .unwrap_or(Err(WsaError::WSAEINTR))
+        let id = record(self.accept_checks(s, &addr, &addrlen))?;
+        let got = match self.stack.with(|core| core.accept_first(id)) {
+            Ok(Attempt::Done(got)) => Ok(got),
+            Ok(Attempt::Wait(_)) => self
+                .block(Some(id), None, |core| core.accept_again(id))
+                .unwrap_or(Err(WsaError::WSAEINTR)),
+            Err(e) => Err(e),
         };
         // accept re-enables FD_ACCEPT, whatever its result (§1.6.5).
         self.rearm(s, FD_ACCEPT);
@@ -252,44 +217,25 @@ impl Winsock {
         let id = record(self.check(s))?;
         let addr = record(read_name(name, namelen, WsaError::WSAEAFNOSUPPORT))?;
         let v1 = self.v1_mode();
-        let (proto, nonblocking) = record(
+        // A constrained group's connections all go to one address (CHECKLIST §1.9, 124); a
+        // socket already connecting or connected gets connect's own error instead. 1.1
+        // applications see WSAEINVAL for a connect already under way (CHECKLIST 110).
+        let already = if v1 {
+            WsaError::WSAEINVAL
+        } else {
+            WsaError::WSAEALREADY
+        };
+        if let Attempt::Done(()) = record(
             self.stack
-                .with(|core| core.sock(id).map(|s| (s.proto, s.nonblocking))),
-        )?;
-        if proto != Proto::Tcp {
-            let peer = (!addr.ip().is_unspecified()).then_some(addr);
-            record(self.stack.with(|core| core.dgram_connect(id, peer)))?;
-            self.stack.with_quiet(|core| core.fd_connect_issued(id));
+                .with(|core| core.connect_first(id, addr, already)),
+        )? {
             return Ok(());
         }
-        record(self.stack.with(|core| {
-            // A constrained group's connections all go to one address (CHECKLIST §1.9, 124);
-            // a socket already connecting or connected gets connect's own error instead.
-            let fresh = matches!(core.sock(id)?.state, crate::engine::SockState::Idle);
-            if fresh {
-                core.group_connect(id, addr)?;
-            }
-            match core.tcp_connect(id, addr) {
-                // 1.1 applications see WSAEINVAL for a connect already under way (CHECKLIST 110).
-                Err(WsaError::WSAEALREADY) if v1 => Err(WsaError::WSAEINVAL),
-                Err(e) => {
-                    if fresh {
-                        core.group_connect_failed(id);
-                    }
-                    Err(e)
-                }
-                r => r,
-            }
-        }))?;
-        self.stack.with_quiet(|core| core.fd_connect_issued(id));
-        if nonblocking {
-            return record(Err(WsaError::WSAEWOULDBLOCK));
-        }
-        let r = self.block(Some(id), None, |core| core.tcp_connect_poll(id));
+        let r = self.block(Some(id), None, |core| core.connect_again(id));
         if let Some(Err(_)) = r {
             // A blocking connect reports its failure itself; it is not pending in SO_ERROR.
             self.stack
-                .with(|core| core.sock(id).map(|s| s.so_error = 0))
+                .with(|core| core.connect_failed_reported(id))
                 .ok();
         }
         record(r.unwrap_or(Err(WsaError::WSAEINTR)))
@@ -320,12 +266,9 @@ impl Winsock {
         tolen: i32,
     ) -> Result<i32, WsaError> {
         let id = record(self.check(s))?;
-        let proto = record(self.stack.with(|core| core.sock(id).map(|s| s.proto)))?;
-        if proto == Proto::Tcp {
-            return record(self.sent(s, self.send_inner(id, None, buf, flags)));
-        }
-        let to = record(read_name(to, tolen, WsaError::WSAEAFNOSUPPORT))?;
-        record(self.sent(s, self.send_inner(id, Some(to), buf, flags)))
+        // The name matters only to a datagram socket, which the engine checks first.
+        let to = Destination::To(read_name(to, tolen, WsaError::WSAEAFNOSUPPORT));
+        record(self.sent(s, self.send_call(id, to, buf, flags)))
     }
 
     pub(super) fn send_inner(
@@ -335,98 +278,82 @@ impl Winsock {
         buf: &[u8],
         flags: i32,
     ) -> Result<i32, WsaError> {
-        if flags & !KNOWN_SEND_FLAGS != 0 {
-            return Err(WsaError::WSAEINVAL);
-        }
-        let (proto, nonblocking, peer, timeout, oobinline) = self.stack.with(|core| {
-            let peer = super::multicast::default_destination(core, id);
-            core.sock(id).map(|s| {
-                (
-                    s.proto,
-                    s.nonblocking,
-                    peer,
-                    s.opts.sndtimeo_ms,
-                    s.opts.oobinline,
-                )
-            })
-        })?;
-        let oob = flags & MSG_OOB != 0;
-        if oob {
-            match proto {
-                // D-5: the send tables give WSAEINVAL with SO_OOBINLINE on.
-                Proto::Tcp if oobinline => return Err(WsaError::WSAEINVAL),
-                // TCP urgent data (CHECKLIST §1.15, D-22; engine `urgent`).
-                Proto::Tcp => {}
-                _ => return Err(WsaError::WSAEOPNOTSUPP),
+        let to = to.map_or(Destination::Default, |to| Destination::To(Ok(to)));
+        self.send_call(id, to, buf, flags)
+    }
+
+    /// A send: the first attempt (with the call's checks) in one engine call; a blocking socket
+    /// that has to wait goes on in [`Winsock::block`].
+    fn send_call(
+        &self,
+        id: SocketId,
+        to: Destination,
+        buf: &[u8],
+        flags: i32,
+    ) -> Result<i32, WsaError> {
+        let parsed = SendFlags {
+            oob: flags & MSG_OOB != 0,
+            unknown: flags & !KNOWN_SEND_FLAGS != 0,
+        };
+        let (timeout, how) = match self
+            .stack
+            .with(|core| core.send_first(id, to, buf, parsed))?
+        {
+            SendAttempt::Done(n) => return Ok(n as i32),
+            SendAttempt::Wait { timeout, how } => (timeout, how),
+        };
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let to = match how {
+            SendWait::Datagram(to) => to,
+            SendWait::Stream { sent } => {
+                return self.send_stream(id, buf, parsed.oob, sent, deadline)
             }
-        }
-        let len = i32::try_from(buf.len()).map_err(|_| WsaError::WSAEMSGSIZE)?;
-        if proto == Proto::Tcp {
-            let mut sent = 0usize;
-            let mut attempt = |core: &mut crate::engine::Core| -> Option<Result<usize, WsaError>> {
-                if !core.table.contains_key(&id) {
-                    return Some(Err(WsaError::WSAEINTR));
-                }
-                match core.tcp_send(id, &buf[sent..]) {
-                    Err(e) => Some(Err(e)),
-                    Ok(n) => {
-                        sent += n;
-                        if oob && n > 0 {
-                            // The last byte queued so far is the urgent one (496).
-                            if let Err(e) = core.urg_mark_sent(id) {
-                                return Some(Err(e));
-                            }
-                        }
-                        (sent == buf.len() || (nonblocking && sent > 0)).then_some(Ok(sent))
-                    }
-                }
-            };
-            let r = if nonblocking {
-                self.stack
-                    .with(&mut attempt)
-                    .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
-            } else {
-                match self.block(Some(id), deadline(timeout), &mut attempt) {
-                    Some(Err(WsaError::WSAEINTR)) if sent > 0 && self.v1_mode() => {
-                        // A cancelled send broke the stream: reset it; from now on only
-                        // closesocket works (WSAECONNABORTED, CHECKLIST §1.7.3).
-                        self.stack.with(|core| core.tcp_abort(id));
-                        Err(WsaError::WSAEINTR)
-                    }
-                    // Interrupted (not closed) in 2.x mode after queueing part of `buf`: report
-                    // what went, so the stream stays consistent (`interrupt_blocking_calls`).
-                    Some(Err(WsaError::WSAEINTR))
-                        if sent > 0
-                            && self.stack.with_quiet(|core| core.table.contains_key(&id)) =>
-                    {
-                        Ok(sent)
-                    }
-                    Some(r) => r,
-                    None if sent > 0 => Ok(sent),
-                    None => Err(WsaError::WSAETIMEDOUT),
-                }
-            };
-            return r.map(|n| n as i32);
-        }
-        let to = match to.or(peer) {
-            Some(t) => t,
-            None => return Err(WsaError::WSAENOTCONN),
         };
-        let attempt = |core: &mut crate::engine::Core| -> Option<Result<usize, WsaError>> {
-            if !core.table.contains_key(&id) {
-                return Some(Err(WsaError::WSAEINTR));
+        self.block(Some(id), deadline, |core| {
+            core.send_datagram_again(id, to, buf)
+        })
+        .unwrap_or(Err(WsaError::WSAETIMEDOUT))
+        .map(|_| buf.len() as i32)
+    }
+
+    /// The rest of a blocking stream send whose first `sent` bytes are queued: returns when all
+    /// of `buf` is.
+    fn send_stream(
+        &self,
+        id: SocketId,
+        buf: &[u8],
+        oob: bool,
+        mut sent: usize,
+        deadline: Option<Instant>,
+    ) -> Result<i32, WsaError> {
+        let attempt = |core: &mut Core| -> Option<Result<usize, WsaError>> {
+            match core.send_stream_again(id, &buf[sent..], oob) {
+                Err(e) => Some(Err(e)),
+                Ok(n) => {
+                    sent += n;
+                    (sent == buf.len()).then_some(Ok(sent))
+                }
             }
-            core.dgram_send(id, to, buf).transpose()
         };
-        let r = if nonblocking {
-            self.stack
-                .with(attempt)
-                .unwrap_or(Err(WsaError::WSAEWOULDBLOCK))
-        } else {
-            self.block(Some(id), deadline(timeout), attempt)
-                .unwrap_or(Err(WsaError::WSAETIMEDOUT))
+        let r = match self.block(Some(id), deadline, attempt) {
+            Some(Err(WsaError::WSAEINTR)) if sent > 0 && self.v1_mode() => {
+                // A cancelled send broke the stream: reset it; from now on only closesocket
+                // works (WSAECONNABORTED, CHECKLIST §1.7.3).
+                self.stack.with(|core| core.tcp_abort(id));
+                Err(WsaError::WSAEINTR)
+            }
+            // Interrupted (not closed) in 2.x mode after queueing part of `buf`: report what
+            // went, so the stream stays consistent (`interrupt_blocking_calls`).
+            Some(Err(WsaError::WSAEINTR))
+                if sent > 0 && self.stack.with_quiet(|core| core.socket_open(id)) =>
+            {
+                Ok(sent)
+            }
+            Some(r) => r,
+            None if sent > 0 => Ok(sent),
+            None => Err(WsaError::WSAETIMEDOUT),
         };
-        r.map(|_| len)
+        r.map(|n| n as i32)
     }
 
     /// `recv` (CHECKLIST §1.4): 0 means the peer closed gracefully; a datagram longer than
@@ -442,13 +369,12 @@ impl Winsock {
     fn recv_checked(&self, id: SocketId, buf: &mut [u8], flags: i32) -> Result<i32, WsaError> {
         // A datagram socket disconnected by `connect(0.0.0.0)` has no peer to receive from;
         // `recvfrom` still works (CHECKLIST §1.3 `connect`).
-        if record(
-            self.stack
-                .with(|core| core.sock(id).map(|s| s.disconnected)),
-        )? {
-            return record(Err(WsaError::WSAENOTCONN));
-        }
-        record(self.recv_inner(id, buf, flags).map(|(n, _)| n))
+        let call = RecvCall {
+            flags: recv_flags(flags),
+            needs_peer: true,
+            short_from: false,
+        };
+        record(self.recv_call(id, buf, call).map(|(n, _)| n))
     }
 
     /// `recvfrom` (CHECKLIST §1.4): also returns the sender of a datagram; `from` and `fromlen`
@@ -475,12 +401,14 @@ impl Winsock {
         from: Option<&mut SOCKADDR>,
         fromlen: Option<&mut i32>,
     ) -> Result<i32, WsaError> {
-        let proto = record(self.stack.with(|core| core.sock(id).map(|s| s.proto)))?;
-        if proto != Proto::Tcp && matches!(&fromlen, Some(l) if **l < SOCKADDR_IN_LEN) {
-            return record(Err(WsaError::WSAEFAULT));
-        }
-        let (n, src) = record(self.recv_inner(id, buf, flags))?;
-        if let (Some(src), Proto::Udp | Proto::RawIcmp | Proto::Rmp) = (src, proto) {
+        let call = RecvCall {
+            flags: recv_flags(flags),
+            needs_peer: false,
+            short_from: matches!(&fromlen, Some(l) if **l < SOCKADDR_IN_LEN),
+        };
+        let (n, src) = record(self.recv_call(id, buf, call))?;
+        // Only datagram sockets (UDP, raw ICMP, RMP) report a sender.
+        if let Some(src) = src {
             if from.is_some() {
                 record(write_name(src, from, fromlen))?;
             }
@@ -494,74 +422,31 @@ impl Winsock {
         buf: &mut [u8],
         flags: i32,
     ) -> Result<(i32, Option<SocketAddrV4>), WsaError> {
-        if flags & !KNOWN_RECV_FLAGS != 0 {
-            return Err(WsaError::WSAEINVAL);
-        }
-        let (proto, nonblocking, timeout, oobinline) = self.stack.with(|core| {
-            core.sock(id)
-                .map(|s| (s.proto, s.nonblocking, s.opts.rcvtimeo_ms, s.opts.oobinline))
-        })?;
-        let peek = flags & MSG_PEEK != 0;
-        if flags & MSG_OOB != 0 {
-            if proto != Proto::Tcp {
-                return Err(WsaError::WSAEOPNOTSUPP);
-            }
-            if oobinline {
-                return Err(WsaError::WSAEINVAL);
-            }
-            // The held urgent byte, jumping the queue (497, 498, 504, 505).
-            let attempt = |core: &mut crate::engine::Core| -> Option<Result<usize, WsaError>> {
-                if !core.table.contains_key(&id) {
-                    return Some(Err(WsaError::WSAEINTR));
-                }
-                core.tcp_recv_oob(id, buf, peek).transpose()
-            };
-            let r = self.wait(id, nonblocking, timeout, attempt)?;
-            return Ok((r as i32, None));
-        }
-        if proto == Proto::Tcp {
-            if buf.is_empty() {
-                return Err(WsaError::WSAEINVAL);
-            }
-            let attempt = |core: &mut crate::engine::Core| -> Option<Result<usize, WsaError>> {
-                if !core.table.contains_key(&id) {
-                    return Some(Err(WsaError::WSAEINTR));
-                }
-                core.tcp_recv(id, buf, peek).transpose()
-            };
-            let r = self.wait(id, nonblocking, timeout, attempt)?;
-            return Ok((r as i32, None));
-        }
-        let got = self.wait(id, nonblocking, timeout, |core| {
-            if !core.table.contains_key(&id) {
-                return Some(Err(WsaError::WSAEINTR));
-            }
-            core.dgram_recv(id, buf, peek).transpose()
-        })?;
-        if got.truncated {
-            return Err(WsaError::WSAEMSGSIZE);
-        }
-        Ok((got.len as i32, Some(got.from)))
+        let call = RecvCall {
+            flags: recv_flags(flags),
+            ..RecvCall::default()
+        };
+        self.recv_call(id, buf, call)
     }
 
-    /// Tries once (non-blocking: `WSAEWOULDBLOCK`) or waits (until `timeout_ms`, 0 = forever:
-    /// then `WSAETIMEDOUT`).
-    fn wait<R>(
+    /// A receive: the first attempt (with the call's checks) in one engine call; a blocking
+    /// socket with nothing to receive waits in [`Winsock::block`] (until `SO_RCVTIMEO`:
+    /// `WSAETIMEDOUT`).
+    fn recv_call(
         &self,
         id: SocketId,
-        nonblocking: bool,
-        timeout_ms: u32,
-        attempt: impl FnMut(&mut crate::engine::Core) -> Option<Result<R, WsaError>>,
-    ) -> Result<R, WsaError> {
-        if nonblocking {
-            let mut attempt = attempt;
-            return self
-                .stack
-                .with(|core| attempt(core))
-                .unwrap_or(Err(WsaError::WSAEWOULDBLOCK));
-        }
-        self.block(Some(id), deadline(timeout_ms), attempt)
-            .unwrap_or(Err(WsaError::WSAETIMEDOUT))
+        buf: &mut [u8],
+        call: RecvCall,
+    ) -> Result<(i32, Option<SocketAddrV4>), WsaError> {
+        let got = match self.stack.with(|core| core.recv_first(id, buf, call))? {
+            Attempt::Done(got) => got,
+            Attempt::Wait(timeout) => self
+                .block(Some(id), timeout.map(|t| Instant::now() + t), |core| {
+                    core.recv_again(id, buf, call.flags)
+                })
+                .unwrap_or(Err(WsaError::WSAETIMEDOUT))?,
+        };
+        Ok((got.len as i32, got.from))
     }
 
     /// `shutdown` (CHECKLIST §1.5): `SD_SEND` sends FIN after queued data; `SD_RECEIVE` refuses
@@ -571,34 +456,12 @@ impl Winsock {
         if !(SD_RECEIVE..=SD_BOTH).contains(&how) {
             return record(Err(WsaError::WSAEINVAL));
         }
-        record(self.stack.with(|core| {
-            if core.sock(id)?.rmp.is_some() {
-                if how == SD_SEND || how == SD_BOTH {
-                    core.rmp_shutdown(id, true)?;
-                }
-                if how == SD_RECEIVE || how == SD_BOTH {
-                    core.sock(id)?.shut_recv = true;
-                }
-                return Ok(());
-            }
-            let sock = core.sock(id)?;
-            let connected_tcp = match (sock.proto, &sock.state) {
-                (Proto::Tcp, crate::engine::SockState::Connected(h)) => Some(*h),
-                (Proto::Tcp, _) => return Err(WsaError::WSAENOTCONN),
-                _ => None,
-            };
-            if how == SD_SEND || how == SD_BOTH {
-                sock.shut_send = true;
-                if let Some(h) = connected_tcp {
-                    core.tcp_shutdown_send(h);
-                }
-            }
-            if how == SD_RECEIVE || how == SD_BOTH {
-                core.sock(id)?.shut_recv = true;
-                core.watch_recv_shutdown(id);
-            }
-            Ok(())
-        }))
+        let how = match how {
+            SD_RECEIVE => Shutdown::Receive,
+            SD_SEND => Shutdown::Send,
+            _ => Shutdown::Both,
+        };
+        record(self.stack.with(|core| core.shutdown_socket(id, how)))
     }
 
     /// `closesocket` (CHECKLIST §1.5, the linger table): graceful in the background by default;
@@ -612,30 +475,19 @@ impl Winsock {
             self.release(s, id);
             return Ok(());
         }
-        let (linger_on, secs, nonblocking, queued) = record(self.stack.with(|core| {
-            let q = core.tcp_send_queue(id);
-            core.sock(id)
-                .map(|s| (s.opts.linger_on, s.opts.linger_secs, s.nonblocking, q))
-        }))?;
-        if linger_on && secs > 0 && nonblocking && queued > 0 {
-            return record(Err(WsaError::WSAEWOULDBLOCK));
-        }
+        let close = record(self.stack.with(|core| core.close_socket(id)))?;
         self.release(s, id);
-        if linger_on && secs > 0 && queued > 0 {
-            self.stack.with(|core| core.tcp_close_gracefully(id));
-            let until = Instant::now() + Duration::from_secs(u64::from(secs));
+        if let Close::Linger(linger) = close {
+            let until = Instant::now() + linger;
             // A lingering close is a blocking call: 1.1 hooks run and may cancel it (then the
             // connection is reset, as when the linger time runs out).
             let done = matches!(
                 self.block(None, Some(until), |core| {
-                    core.tcp_linger_done(id).then_some(Ok(()))
+                    core.close_linger_done(id).then_some(Ok(()))
                 }),
                 Some(Ok(()))
             );
-            self.stack.with(|core| core.remove(id, !done));
-        } else {
-            self.stack
-                .with(|core| core.remove(id, linger_on && secs == 0));
+            self.stack.with(|core| core.close_lingered(id, done));
         }
         Ok(())
     }
@@ -649,10 +501,7 @@ impl Winsock {
         namelen: Option<&mut i32>,
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
-        let addr = record(self.stack.with(|core| {
-            let sock = core.sock(id)?;
-            sock.local.or(sock.bound).ok_or(WsaError::WSAEINVAL)
-        }))?;
+        let addr = record(self.stack.with(|core| core.socket_name(id)))?;
         if name.is_none() {
             return record(Err(WsaError::WSAEFAULT));
         }
@@ -668,17 +517,7 @@ impl Winsock {
         namelen: Option<&mut i32>,
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
-        let addr = record(self.stack.with(|core| {
-            let _ = core.tcp_connect_poll(id);
-            let sock = core.sock(id)?;
-            match (&sock.proto, &sock.state) {
-                (Proto::Tcp, crate::engine::SockState::Connected(_)) => {
-                    sock.peer.ok_or(WsaError::WSAENOTCONN)
-                }
-                (Proto::Tcp, _) => Err(WsaError::WSAENOTCONN),
-                _ => sock.peer.ok_or(WsaError::WSAENOTCONN),
-            }
-        }))?;
+        let addr = record(self.stack.with(|core| core.peer_name(id)))?;
         if name.is_none() {
             return record(Err(WsaError::WSAEFAULT));
         }

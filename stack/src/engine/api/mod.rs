@@ -12,3 +12,8 @@
 mod async_ops;
 pub(crate) mod options;
 mod sockets;
+
+pub(crate) use sockets::{
+    Attempt, Close, Destination, NewSocket, RecvCall, RecvFlags, SendAttempt, SendFlags, SendWait,
+    Shutdown,
+};

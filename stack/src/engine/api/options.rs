@@ -674,17 +674,6 @@ impl Core {
         }
         Ok(())
     }
-
-    /// The default destination `send` uses on a socket: its `connect`ed peer, else the session
-    /// `WSAJoinLeaf` joined; for RMP sockets 0.0.0.0:0 (their sends go where the socket's role
-    /// says, `engine/rmp.rs`). `None` for an unknown socket or none of these.
-    pub(crate) fn send_default_destination(&mut self, id: SocketId) -> Option<SocketAddrV4> {
-        let s = self.sock(id).ok()?;
-        if s.rmp.is_some() {
-            return Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
-        }
-        s.peer.or(s.mcast.session)
-    }
 }
 
 /// A timeout as the engine keeps it: whole milliseconds.
