@@ -87,6 +87,11 @@ impl OvOp {
         (len == 16).then(|| slot.get(2..18)?.try_into().ok())?
     }
 
+    /// The operation's buffers, for an operation that did not start (the caller keeps them).
+    pub(crate) fn into_buffers(self) -> Vec<WSABUF> {
+        self.buffers
+    }
+
     fn total(&self) -> usize {
         self.buffers.iter().map(|b| b.data().len()).sum()
     }

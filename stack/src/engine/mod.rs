@@ -43,6 +43,7 @@ use ws2_tap::LinkStats;
 
 use crate::config::StackConfig;
 use crate::error::WsaError;
+pub(crate) use api::OvKind;
 pub(crate) use async_io::{gather, scatter, OvOp};
 use device::QueueDevice;
 pub use drain::Dropped;

@@ -12,3 +12,5 @@
 mod async_ops;
 mod options;
 mod sockets;
+
+pub(crate) use async_ops::OvKind;
