@@ -44,7 +44,7 @@ use ws2_tap::LinkStats;
 use crate::config::StackConfig;
 use crate::error::WsaError;
 pub(crate) use api::OvKind;
-pub(crate) use async_io::{gather, scatter, OvOp};
+pub(crate) use async_io::OvOp;
 use device::QueueDevice;
 pub use drain::Dropped;
 use frames::Observed;

@@ -38,7 +38,7 @@ use super::{record, types::*, Winsock};
 use crate::engine::{OvKind, OvOp, Proto, SocketId};
 use crate::error::WsaError;
 use crate::notify::fd::{FD_OOB, FD_READ};
-use crate::notify::overlapped::{Completion, Outcome, WSABUF, WSAOVERLAPPED};
+use crate::notify::overlapped::{acceptex_address, Completion, Outcome, WSAOVERLAPPED};
 use crate::Stack;
 
 /// The size of one address slot's content: the `u16` length and a `sockaddr_in`. `AcceptEx`
@@ -135,7 +135,7 @@ pub fn GetAcceptExSockaddrs(
     let slot = |from: usize, len: usize| {
         lpOutputBuffer
             .get(from..from.saturating_add(len))
-            .and_then(OvOp::acceptex_address)
+            .and_then(acceptex_address)
             .and_then(|b| SOCKADDR_IN::from_bytes(&b))
     };
     for (found, addr, len) in [
@@ -198,16 +198,17 @@ impl Winsock {
         }
         let started = self.stack.with_quiet(|core| {
             core.ov_start(listen, OvKind::Accept(accept), || {
-                let completion = self.ov_completion(listen, ov)?;
+                let mut completion = self.ov_completion(listen, ov)?;
                 ov.begin(listen)?;
-                let buffer = WSABUF::new(std::mem::take(lpOutputBuffer));
-                Ok(OvOp::accept(buffer, accept, lengths, completion))
+                let first_data = completion.hold_accept(std::mem::take(lpOutputBuffer), lengths);
+                Ok(OvOp::accept(first_data, accept, completion))
             })
         });
         if let Err(refused) = started {
             if let Some(op) = refused.op {
-                *lpOutputBuffer = op
-                    .into_buffers()
+                let (held, completion) = op.into_parts();
+                *lpOutputBuffer = completion
+                    .restore(held)
                     .into_iter()
                     .next()
                     .map(|b| b.buf)
@@ -535,11 +536,8 @@ impl Pump {
         }
         let ov = WSAOVERLAPPED::new(0);
         ov.begin(self.id)?;
-        let op = OvOp::new(
-            vec![WSABUF::new(data)],
-            None,
-            Completion::new(self.id, ov.clone(), None, None),
-        );
+        let completion = Completion::new(self.id, ov.clone(), None, None);
+        let op = OvOp::new(vec![data], None, completion);
         self.stack
             .with(|core| core.ov_submit(self.id, false, op))
             .map_err(|(e, _)| e)?;

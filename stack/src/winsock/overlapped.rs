@@ -15,12 +15,30 @@ use super::catalog::GUID;
 use super::events::WSAEVENT;
 use super::names::{read_name, write_name};
 use super::{record, types::*, Winsock};
-use crate::engine::{gather, scatter, OvKind, OvOp, Proto, SocketId};
+use crate::engine::{OvKind, OvOp, Proto, SocketId};
 use crate::error::WsaError;
 use crate::notify::fd::{FD_OOB, FD_READ, FD_WRITE};
 use crate::notify::overlapped::{
     Completion, LPWSAOVERLAPPED_COMPLETION_ROUTINE, WSABUF, WSAOVERLAPPED,
 };
+
+/// Copies `data` into the buffers in order (scatter), `len` bytes of each at most.
+fn scatter(buffers: &mut [WSABUF], mut data: &[u8]) {
+    for b in buffers {
+        if data.is_empty() {
+            break;
+        }
+        let room = (b.len as usize).min(b.buf.len());
+        let n = room.min(data.len());
+        b.buf[..n].copy_from_slice(&data[..n]);
+        data = &data[n..];
+    }
+}
+
+/// The buffers' bytes, concatenated (gather).
+fn gather(buffers: &[WSABUF]) -> Vec<u8> {
+    buffers.iter().flat_map(|b| b.data()).copied().collect()
+}
 
 fn check_buffers(buffers: &[WSABUF]) -> Result<(), WsaError> {
     if buffers.iter().any(|b| b.len as usize > b.buf.len()) {
@@ -383,16 +401,17 @@ impl Winsock {
                     // as they are.
                     return Err(WsaError::WSA_INVALID_PARAMETER);
                 }
-                let completion = self.completion(id, ov, routine)?;
+                let mut completion = self.completion(id, ov, routine)?;
                 ov.begin(id)?;
-                let taken: Vec<WSABUF> = buffers.iter_mut().map(std::mem::take).collect();
-                Ok(OvOp::new(taken, to, completion))
+                let taken = buffers.iter_mut().map(std::mem::take).collect();
+                Ok(OvOp::new(completion.hold(taken), to, completion))
             })
         });
         if let Err(refused) = started {
             if let Some(op) = refused.op {
                 // Not started: the caller keeps its buffers.
-                for (dst, src) in buffers.iter_mut().zip(op.into_buffers()) {
+                let (held, completion) = op.into_parts();
+                for (dst, src) in buffers.iter_mut().zip(completion.restore(held)) {
                     *dst = src;
                 }
                 ov.cancel_begin(Vec::new());
