@@ -290,10 +290,10 @@ impl Core {
         id: SocketId,
         recv: bool,
         op: OvOp,
-    ) -> Result<(), (WsaError, OvOp)> {
+    ) -> Result<(), (WsaError, Box<OvOp>)> {
         let sock = match self.table.get_mut(&id) {
             Some(s) => s,
-            None => return Err((WsaError::WSAENOTSOCK, op)),
+            None => return Err((WsaError::WSAENOTSOCK, Box::new(op))),
         };
         let queue = if recv {
             &mut sock.ov_recv
@@ -301,7 +301,7 @@ impl Core {
             &mut sock.ov_send
         };
         if queue.len() >= MAX_OVERLAPPED {
-            return Err((WsaError::WSAEWOULDBLOCK, op));
+            return Err((WsaError::WSAEWOULDBLOCK, Box::new(op)));
         }
         queue.push_back(op);
         self.watch(id);

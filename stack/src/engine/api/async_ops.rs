@@ -44,7 +44,7 @@ pub(crate) struct OvRefused {
     /// Why it did not start.
     pub(crate) error: WsaError,
     /// The operation, if `start` had built it.
-    pub(crate) op: Option<OvOp>,
+    pub(crate) op: Option<Box<OvOp>>,
 }
 
 impl From<WsaError> for OvRefused {
