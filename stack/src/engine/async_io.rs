@@ -18,7 +18,7 @@ use super::lifecycle::{Proto, SocketId, State};
 use super::Core;
 use crate::error::WsaError;
 use crate::notify::fd::{Conditions, Registration, Target, FD_CONNECT};
-use crate::notify::overlapped::{Completion, Outcome, WSABUF};
+use crate::notify::overlapped::{Completion, Outcome};
 
 /// The sockets the pass checks for notifications and overlapped completions.
 #[derive(Debug, Default)]
@@ -36,23 +36,27 @@ pub(crate) const MAX_OVERLAPPED: usize = 1024;
 /// `MSG_PARTIAL`, as receive flags carry it.
 const MSG_PARTIAL: u32 = 0x8000;
 
-/// One queued overlapped send or receive.
+/// One queued overlapped operation: a send, a receive, or an accept onto an existing socket.
+/// The engine holds plain bytes; the face's buffer shapes (`WSABUF` lengths, `AcceptEx`
+/// address slots) wait in the [`Completion`], which restores them when the operation ends.
 #[derive(Debug)]
 pub(crate) struct OvOp {
-    pub(crate) buffers: Vec<WSABUF>,
-    /// `WSASendTo`'s destination (datagram sockets).
-    pub(crate) to: Option<SocketAddrV4>,
+    /// One `Vec` per buffer: a send's bytes, or a receive's room (its whole length).
+    buffers: Vec<Vec<u8>>,
+    /// A datagram send's destination.
+    to: Option<SocketAddrV4>,
     /// Bytes of a stream send already handed to smoltcp.
     sent: usize,
-    /// An `AcceptEx` queued on a listening socket's receive queue (boxed: rare, and it would
-    /// grow every send and receive).
+    /// An accept queued on a listening socket's receive queue (boxed: rare, and it would grow
+    /// every send and receive).
     accept: Option<Box<AcceptOp>>,
     completion: Completion,
 }
 
 impl OvOp {
+    /// A send of `buffers` (to `to` on a datagram socket), or a receive into them.
     pub(crate) fn new(
-        buffers: Vec<WSABUF>,
+        buffers: Vec<Vec<u8>>,
         to: Option<SocketAddrV4>,
         completion: Completion,
     ) -> OvOp {
@@ -65,97 +69,86 @@ impl OvOp {
         }
     }
 
-    /// An `AcceptEx` of a connection onto `socket`, into `buffer`: `recv_len` bytes of first
-    /// data, then a local address slot of `local_len` bytes and a remote one of `remote_len`
-    /// (the caller checked that `buffer` holds them all and that each slot has 18 bytes).
-    pub(crate) fn accept(
-        buffer: WSABUF,
-        socket: SocketId,
-        (recv_len, local_len, remote_len): (usize, usize, usize),
-        completion: Completion,
-    ) -> OvOp {
+    /// An accept of the listener's next connection onto `socket`, then (if `first_data` is
+    /// not empty) a receive of the first data into it.
+    pub(crate) fn accept(first_data: Vec<u8>, socket: SocketId, completion: Completion) -> OvOp {
         OvOp {
-            buffers: vec![buffer],
+            buffers: vec![first_data],
             to: None,
             sent: 0,
             accept: Some(Box::new(AcceptOp {
                 socket,
-                recv_len,
-                local_len,
-                remote_len,
                 connected: false,
+                names: None,
             })),
             completion,
         }
     }
 
-    /// The `sockaddr_in` bytes of an `AcceptEx` address slot, if it holds one (the inverse of
-    /// [`acceptex_encode`], for `GetAcceptExSockaddrs`).
-    pub(crate) fn acceptex_address(slot: &[u8]) -> Option<[u8; 16]> {
-        let len = u16::from_le_bytes([*slot.first()?, *slot.get(1)?]);
-        (len == 16).then(|| slot.get(2..18)?.try_into().ok())?
+    /// The buffers and the indication of an operation that did not start (the caller keeps
+    /// them).
+    pub(crate) fn into_parts(self) -> (Vec<Vec<u8>>, Completion) {
+        (self.buffers, self.completion)
     }
 
     fn total(&self) -> usize {
-        self.buffers.iter().map(|b| b.data().len()).sum()
+        self.buffers.iter().map(Vec::len).sum()
+    }
+
+    /// The connection's names, for an accept that took one.
+    fn accepted(&self) -> Option<(SocketAddrV4, SocketAddrV4)> {
+        self.accept.as_ref().and_then(|a| a.names)
     }
 
     fn complete(self, error: Option<WsaError>, bytes: usize, flags: u32) {
+        let accepted = self.accepted();
         self.completion.complete(Outcome {
             error: error.map_or(0, |e| e.0),
             bytes: bytes as u32,
             flags,
             buffers: self.buffers,
             from: None,
+            accepted,
         });
+    }
+
+    /// Ends the operation `WSA_OPERATION_ABORTED` without an indication (D-10).
+    fn abort(self) {
+        let accepted = self.accepted();
+        self.completion.abort(self.buffers, accepted);
     }
 }
 
 // ---- AcceptEx ----------------------------------------------------------------------------
 
-/// An overlapped `AcceptEx` (CHECKLIST §1.3 `AcceptEx`): it waits in its listening socket's
-/// `ov_recv` queue, takes the oldest completed connection onto `socket`, writes the two address
-/// slots and, if `recv_len > 0`, waits there for the first data.
+/// An overlapped accept onto an existing socket (`AcceptEx`, CHECKLIST §1.3): it waits in its
+/// listening socket's `ov_recv` queue, takes the oldest completed connection onto `socket`
+/// and, if its buffer is not empty, waits there for the first data.
 #[derive(Debug)]
 struct AcceptOp {
-    /// `sAcceptSocket`: an open TCP socket, neither bound nor connected, that becomes the
-    /// connection.
+    /// An open TCP socket, neither bound nor connected, that becomes the connection.
     socket: SocketId,
-    /// `dwReceiveDataLength`.
-    recv_len: usize,
-    /// `dwLocalAddressLength`.
-    local_len: usize,
-    /// `dwRemoteAddressLength`.
-    remote_len: usize,
     /// The connection is on `socket`; what is left is the first data.
     connected: bool,
-}
-
-/// One address slot of an `AcceptEx` buffer (CHECKLIST Part 3 #10: our own layout): the
-/// length of the address as a little-endian `u16`, then the 16 bytes of the `sockaddr_in` as
-/// it lies in memory, then zeros to the slot's end. `slot` holds at least 18 bytes.
-fn acceptex_encode(slot: &mut [u8], addr: [u8; 16]) {
-    slot.fill(0);
-    slot[..2].copy_from_slice(&16u16.to_le_bytes());
-    slot[2..18].copy_from_slice(&addr);
+    /// The connection's (local, remote) names, once `connected`.
+    names: Option<(SocketAddrV4, SocketAddrV4)>,
 }
 
 /// Copies `data` into the buffers in order (scatter).
-pub(crate) fn scatter(buffers: &mut [WSABUF], mut data: &[u8]) {
+fn scatter(buffers: &mut [Vec<u8>], mut data: &[u8]) {
     for b in buffers {
         if data.is_empty() {
             break;
         }
-        let room = (b.len as usize).min(b.buf.len());
-        let n = room.min(data.len());
-        b.buf[..n].copy_from_slice(&data[..n]);
+        let n = b.len().min(data.len());
+        b[..n].copy_from_slice(&data[..n]);
         data = &data[n..];
     }
 }
 
 /// The buffers' bytes, concatenated (gather).
-pub(crate) fn gather(buffers: &[WSABUF]) -> Vec<u8> {
-    buffers.iter().flat_map(|b| b.data()).copied().collect()
+fn gather(buffers: &[Vec<u8>]) -> Vec<u8> {
+    buffers.concat()
 }
 
 impl Core {
@@ -307,10 +300,10 @@ impl Core {
         id: SocketId,
         recv: bool,
         op: OvOp,
-    ) -> Result<(), (WsaError, OvOp)> {
+    ) -> Result<(), (WsaError, Box<OvOp>)> {
         let sock = match self.table.get_mut(&id) {
             Some(s) => s,
-            None => return Err((WsaError::WSAENOTSOCK, op)),
+            None => return Err((WsaError::WSAENOTSOCK, Box::new(op))),
         };
         let queue = if recv {
             &mut sock.ov_recv
@@ -318,7 +311,7 @@ impl Core {
             &mut sock.ov_send
         };
         if queue.len() >= MAX_OVERLAPPED {
-            return Err((WsaError::WSAEWOULDBLOCK, op));
+            return Err((WsaError::WSAEWOULDBLOCK, Box::new(op)));
         }
         queue.push_back(op);
         self.watch(id);
@@ -361,7 +354,7 @@ impl Core {
     /// Aborts every operation of a socket being removed (D-10: no indication).
     pub(crate) fn ov_abort(recv: VecDeque<OvOp>, send: VecDeque<OvOp>) {
         for op in recv.into_iter().chain(send) {
-            op.completion.abort(op.buffers);
+            op.abort();
         }
     }
 
@@ -409,11 +402,11 @@ impl Core {
             let mut got = 0;
             let mut end: Result<Option<usize>, WsaError> = Ok(None);
             for b in op.buffers.iter_mut() {
-                let room = (b.len as usize).min(b.buf.len());
+                let room = b.len();
                 if room == 0 {
                     continue;
                 }
-                end = self.tcp_recv(id, &mut b.buf[..room], false);
+                end = self.tcp_recv(id, b, false);
                 match end {
                     Ok(Some(n)) if n > 0 => {
                         got += n;
@@ -450,7 +443,7 @@ impl Core {
             let mut result = Ok(());
             let mut skip = op.sent;
             for b in &op.buffers {
-                let data = b.data();
+                let data = &b[..];
                 if skip >= data.len() {
                     skip -= data.len();
                     continue;
@@ -509,6 +502,7 @@ impl Core {
                         flags,
                         buffers: op.buffers,
                         from: Some(got.from),
+                        accepted: None,
                     });
                 }
                 Err(e) => op.complete(Some(e), 0, 0),
@@ -578,7 +572,7 @@ impl Core {
             if !acc.connected {
                 match self.table.get(&target) {
                     None => {
-                        op.completion.abort(op.buffers);
+                        op.abort();
                         continue;
                     }
                     Some(t) if !matches!(t.state, State::Idle) || t.bound.is_some() => {
@@ -609,27 +603,18 @@ impl Core {
                             continue;
                         };
                         acc.connected = true;
-                        let (r, l, rl) = (acc.recv_len, acc.local_len, acc.remote_len);
-                        let names = self.ov_move_connection(new, target);
-                        if let (Some((local, remote)), Some(b)) = (names, op.buffers.first_mut()) {
-                            acceptex_encode(&mut b.buf[r..r + l], local);
-                            acceptex_encode(&mut b.buf[r + l..r + l + rl], remote);
-                        }
+                        acc.names = self.ov_move_connection(new, target);
                     }
                 }
             }
-            let recv_len = op.accept.as_ref().map_or(0, |a| a.recv_len);
-            if recv_len == 0 {
+            let Some(b) = op.buffers.first_mut().filter(|b| !b.is_empty()) else {
                 op.complete(None, 0, 0);
                 continue;
-            }
-            let Some(b) = op.buffers.first_mut() else {
-                continue;
             };
-            match self.tcp_recv(target, &mut b.buf[..recv_len], false) {
+            match self.tcp_recv(target, b, false) {
                 Ok(Some(n)) => op.complete(None, n, 0),
                 Ok(None) => waiting.push_back(op),
-                Err(WsaError::WSAENOTSOCK) => op.completion.abort(op.buffers),
+                Err(WsaError::WSAENOTSOCK) => op.abort(),
                 Err(e) => op.complete(Some(e), 0, 0),
             }
         }
@@ -641,8 +626,12 @@ impl Core {
     /// Puts the connection `tcp_accept` made as socket `from` onto the `AcceptEx` socket `to`,
     /// which keeps its own attributes (overlapped, blocking mode, its own registration) and
     /// does not inherit the listener's until `SO_UPDATE_ACCEPT_CONTEXT`. Returns the
-    /// connection's (local, remote) names as `sockaddr_in` bytes.
-    fn ov_move_connection(&mut self, from: SocketId, to: SocketId) -> Option<([u8; 16], [u8; 16])> {
+    /// connection's (local, remote) names.
+    fn ov_move_connection(
+        &mut self,
+        from: SocketId,
+        to: SocketId,
+    ) -> Option<(SocketAddrV4, SocketAddrV4)> {
         let mut conn = self.table.remove(&from)?;
         self.watch(from);
         let Some(target) = self.table.get_mut(&to) else {
@@ -657,14 +646,7 @@ impl Core {
         *target = conn;
         self.streams.conns.insert((local, remote), to);
         self.watch(to);
-        let bytes = |a: SocketAddrV4| {
-            let mut b = [0u8; 16];
-            b[..2].copy_from_slice(&2i16.to_ne_bytes());
-            b[2..4].copy_from_slice(&a.port().to_be_bytes());
-            b[4..8].copy_from_slice(&a.ip().octets());
-            b
-        };
-        Some((bytes(local), bytes(remote)))
+        Some((local, remote))
     }
 
     /// `TransmitFile(TF_DISCONNECT | TF_REUSE_SOCKET)`: the connection closes gracefully in the

@@ -43,15 +43,16 @@ use ws2_tap::LinkStats;
 
 use crate::config::StackConfig;
 use crate::error::WsaError;
-pub(crate) use async_io::{gather, scatter, OvOp};
+pub(crate) use api::OvKind;
+pub(crate) use async_io::OvOp;
 use device::QueueDevice;
 pub use drain::Dropped;
 use frames::Observed;
 pub(crate) use groups::group_error;
 pub use lifecycle::Proto;
+pub(crate) use socket::Sock;
 pub(crate) use socket::SocketId;
 use socket::{Ports, State};
-pub(crate) use socket::{Sock, State as SockState};
 pub(crate) use udp::{MAX_RAW_PAYLOAD, MAX_UDP_PAYLOAD};
 
 /// A new socket with the stack's defaults.

@@ -199,15 +199,16 @@ impl WSAOVERLAPPED {
         (!s.pending).then_some((s.error, s.bytes, s.flags))
     }
 
-    /// Records the outcome; `event` is signalled while the slot is still locked, so whoever sees
-    /// the operation complete also finds its event set (and the other way round).
-    fn finish(&self, r: Outcome, event: Option<&EventRef>) {
+    /// Records the outcome with the caller's `buffers`; `event` is signalled while the slot is
+    /// still locked, so whoever sees the operation complete also finds its event set (and the
+    /// other way round).
+    fn finish(&self, r: Outcome, buffers: Vec<WSABUF>, event: Option<&EventRef>) {
         let mut s = self.slot();
         s.pending = false;
         s.error = r.error;
         s.bytes = r.bytes;
         s.flags = r.flags;
-        s.buffers = r.buffers;
+        s.buffers = buffers;
         s.from = r.from;
         if let Some(e) = event {
             e.set();
@@ -217,24 +218,69 @@ impl WSAOVERLAPPED {
     }
 }
 
-/// How an operation ended.
+/// How an operation ended, as the engine reports it: its buffers are plain bytes, which the
+/// [`Completion`] turns back into the caller's `WSABUF`s.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
     pub(crate) error: i32,
     pub(crate) bytes: u32,
     pub(crate) flags: u32,
-    pub(crate) buffers: Vec<WSABUF>,
+    /// The bytes the engine held, one `Vec` per buffer it was given.
+    pub(crate) buffers: Vec<Vec<u8>>,
     pub(crate) from: Option<SocketAddrV4>,
+    /// An accept onto an existing socket: the connection's (local, remote) names.
+    pub(crate) accepted: Option<(SocketAddrV4, SocketAddrV4)>,
 }
 
-/// How an operation tells its completion.
+/// How one caller `WSABUF` was split for the engine: the engine gets the bytes that take part
+/// (the first `len`), the rest waits here.
+#[derive(Debug, Default)]
+struct Piece {
+    len: u32,
+    tail: Vec<u8>,
+}
+
+/// An `AcceptEx` buffer's layout (CHECKLIST §1.3, Part 3 #10): `recv_len` bytes of first data
+/// (given to the engine), then a local address slot of `local_len` bytes and a remote one of
+/// `remote_len`, written at completion from the names the engine reports.
+#[derive(Debug, Clone, Copy)]
+struct AcceptSlots {
+    recv_len: usize,
+    local_len: usize,
+    remote_len: usize,
+}
+
+/// One address slot of an `AcceptEx` buffer (CHECKLIST Part 3 #10: our own layout): the
+/// length of the address as a little-endian `u16`, then the 16 bytes of the `sockaddr_in` as
+/// it lies in memory, then zeros to the slot's end. `slot` holds at least 18 bytes.
+fn acceptex_encode(slot: &mut [u8], addr: SocketAddrV4) {
+    let mut b = [0u8; 16];
+    b[..2].copy_from_slice(&2i16.to_ne_bytes());
+    b[2..4].copy_from_slice(&addr.port().to_be_bytes());
+    b[4..8].copy_from_slice(&addr.ip().octets());
+    slot.fill(0);
+    slot[..2].copy_from_slice(&16u16.to_le_bytes());
+    slot[2..18].copy_from_slice(&b);
+}
+
+/// The `sockaddr_in` bytes of an `AcceptEx` address slot, if it holds one (the inverse of
+/// [`acceptex_encode`], for `GetAcceptExSockaddrs`).
+pub(crate) fn acceptex_address(slot: &[u8]) -> Option<[u8; 16]> {
+    let len = u16::from_le_bytes([*slot.first()?, *slot.get(1)?]);
+    (len == 16).then(|| slot.get(2..18)?.try_into().ok())?
+}
+
+/// How an operation tells its completion, and how its buffers go back to the caller.
 pub(crate) struct Completion {
     socket: u64,
     ov: WSAOVERLAPPED,
     event: Option<EventRef>,
     routine: Option<(Arc<ApcQueue>, LPWSAOVERLAPPED_COMPLETION_ROUTINE)>,
+    /// The caller's buffers, as split by [`Completion::hold`].
+    shape: Vec<Piece>,
+    /// Set by [`Completion::hold_accept`].
+    slots: Option<AcceptSlots>,
 }
-
 impl std::fmt::Debug for Completion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Completion")
@@ -260,13 +306,86 @@ impl Completion {
             event: if routine.is_some() { None } else { event },
             ov,
             routine,
+            shape: Vec::new(),
+            slots: None,
         }
     }
 
+    /// Takes the caller's `WSABUF`s for the engine: the bytes that take part in each (its
+    /// first `len`), one `Vec` per buffer; the rest and the lengths stay here until the
+    /// buffers go back.
+    pub(crate) fn hold(&mut self, buffers: Vec<WSABUF>) -> Vec<Vec<u8>> {
+        buffers
+            .into_iter()
+            .map(|WSABUF { len, mut buf }| {
+                let tail = buf.split_off((len as usize).min(buf.len()));
+                self.shape.push(Piece { len, tail });
+                buf
+            })
+            .collect()
+    }
+
+    /// Takes an `AcceptEx` output buffer for the engine: its first `recv_len` bytes (room for
+    /// the first data); the address slots that follow are written when the buffer goes back.
+    pub(crate) fn hold_accept(
+        &mut self,
+        buffer: Vec<u8>,
+        (recv_len, local_len, remote_len): (usize, usize, usize),
+    ) -> Vec<u8> {
+        self.slots = Some(AcceptSlots {
+            recv_len,
+            local_len,
+            remote_len,
+        });
+        let mut buffer = buffer;
+        let len = buffer.len() as u32;
+        let tail = buffer.split_off(recv_len.min(buffer.len()));
+        self.shape.push(Piece { len, tail });
+        buffer
+    }
+
+    /// The caller's `WSABUF`s again, from the bytes the engine held, with the `AcceptEx`
+    /// address slots written if the engine reports an accepted connection.
+    fn release(
+        &mut self,
+        buffers: Vec<Vec<u8>>,
+        accepted: Option<(SocketAddrV4, SocketAddrV4)>,
+    ) -> Vec<WSABUF> {
+        let mut shape = std::mem::take(&mut self.shape).into_iter();
+        let mut out: Vec<WSABUF> = buffers
+            .into_iter()
+            .map(|mut buf| match shape.next() {
+                Some(Piece { len, tail }) => {
+                    buf.extend_from_slice(&tail);
+                    WSABUF { len, buf }
+                }
+                None => WSABUF::new(buf),
+            })
+            .collect();
+        if let (Some(slots), Some((local, remote)), Some(b)) =
+            (self.slots, accepted, out.first_mut())
+        {
+            let (r, l, rl) = (slots.recv_len, slots.local_len, slots.remote_len);
+            if let Some(slot) = b.buf.get_mut(r..r + l) {
+                acceptex_encode(slot, local);
+            }
+            if let Some(slot) = b.buf.get_mut(r + l..r + l + rl) {
+                acceptex_encode(slot, remote);
+            }
+        }
+        out
+    }
+
+    /// The caller's buffers of an operation that did not start (nothing was indicated).
+    pub(crate) fn restore(mut self, buffers: Vec<Vec<u8>>) -> Vec<WSABUF> {
+        self.release(buffers, None)
+    }
+
     /// Records the outcome and gives the indication.
-    pub(crate) fn complete(self, outcome: Outcome) {
+    pub(crate) fn complete(mut self, mut outcome: Outcome) {
         let (error, bytes, flags) = (outcome.error, outcome.bytes, outcome.flags);
-        self.ov.finish(outcome, self.event.as_ref());
+        let buffers = self.release(std::mem::take(&mut outcome.buffers), outcome.accepted);
+        self.ov.finish(outcome, buffers, self.event.as_ref());
         if let Some((queue, routine)) = self.routine {
             let ov = self.ov.clone();
             queue.push(
@@ -276,14 +395,20 @@ impl Completion {
         }
     }
 
-    /// Records `WSA_OPERATION_ABORTED` without any indication (D-10).
-    pub(crate) fn abort(self, buffers: Vec<WSABUF>) {
+    /// Records `WSA_OPERATION_ABORTED` without any indication (D-10), handing back the
+    /// buffers (with the `AcceptEx` slots if the connection was accepted already).
+    pub(crate) fn abort(
+        mut self,
+        buffers: Vec<Vec<u8>>,
+        accepted: Option<(SocketAddrV4, SocketAddrV4)>,
+    ) {
+        let buffers = self.release(buffers, accepted);
         self.ov.finish(
             Outcome {
                 error: WsaError::WSA_OPERATION_ABORTED.0,
-                buffers,
                 ..Outcome::default()
             },
+            buffers,
             None,
         );
     }

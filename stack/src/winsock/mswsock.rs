@@ -35,10 +35,10 @@ use std::ops::Deref;
 use std::os::unix::fs::FileExt;
 
 use super::{record, types::*, Winsock};
-use crate::engine::{OvOp, Proto, SockState, SocketId};
+use crate::engine::{OvKind, OvOp, Proto, SocketId};
 use crate::error::WsaError;
 use crate::notify::fd::{FD_OOB, FD_READ};
-use crate::notify::overlapped::{Completion, Outcome, WSABUF, WSAOVERLAPPED};
+use crate::notify::overlapped::{acceptex_address, Completion, Outcome, WSAOVERLAPPED};
 use crate::Stack;
 
 /// The size of one address slot's content: the `u16` length and a `sockaddr_in`. `AcceptEx`
@@ -135,7 +135,7 @@ pub fn GetAcceptExSockaddrs(
     let slot = |from: usize, len: usize| {
         lpOutputBuffer
             .get(from..from.saturating_add(len))
-            .and_then(OvOp::acceptex_address)
+            .and_then(acceptex_address)
             .and_then(|b| SOCKADDR_IN::from_bytes(&b))
     };
     for (found, addr, len) in [
@@ -196,41 +196,26 @@ impl Winsock {
         if lpOutputBuffer.len() < lengths.0 + lengths.1 + lengths.2 {
             return record(Err(WsaError::WSAEFAULT));
         }
-        record(self.stack.with_quiet(|core| {
-            let l = core.sock(listen)?;
-            if l.proto != Proto::Tcp || l.rmp.is_some() {
-                return Err(WsaError::WSAEOPNOTSUPP);
+        let started = self.stack.with_quiet(|core| {
+            core.ov_start(listen, OvKind::Accept(accept), || {
+                let mut completion = self.ov_completion(listen, ov)?;
+                ov.begin(listen)?;
+                let first_data = completion.hold_accept(std::mem::take(lpOutputBuffer), lengths);
+                Ok(OvOp::accept(first_data, accept, completion))
+            })
+        });
+        if let Err(refused) = started {
+            if let Some(op) = refused.op {
+                let (held, completion) = op.into_parts();
+                *lpOutputBuffer = completion
+                    .restore(held)
+                    .into_iter()
+                    .next()
+                    .map(|b| b.buf)
+                    .unwrap_or_default();
+                ov.cancel_begin(Vec::new());
             }
-            if !l.overlapped || !matches!(l.state, SockState::Listening(_)) {
-                return Err(WsaError::WSAEINVAL);
-            }
-            let a = core.sock(accept)?;
-            if a.proto != Proto::Tcp
-                || a.rmp.is_some()
-                || a.bound.is_some()
-                || !matches!(a.state, SockState::Idle)
-                || accept == listen
-            {
-                return Err(WsaError::WSAEINVAL);
-            }
-            if core.ov_accept_target(accept) {
-                return Err(WsaError::WSAEINVAL);
-            }
-            Ok(())
-        }))?;
-        let completion = record(self.ov_completion(listen, ov))?;
-        record(ov.begin(listen))?;
-        let buffer = WSABUF::new(std::mem::take(lpOutputBuffer));
-        let op = OvOp::accept(buffer, accept, lengths, completion);
-        if let Err((e, op)) = self.stack.with(|core| core.ov_submit(listen, true, op)) {
-            *lpOutputBuffer = op
-                .buffers
-                .into_iter()
-                .next()
-                .map(|b| b.buf)
-                .unwrap_or_default();
-            ov.cancel_begin(Vec::new());
-            return record(Err(e));
+            return record(Err(refused.error));
         }
         match ov.result(false, None) {
             None => record(Err(WsaError::WSA_IO_PENDING)),
@@ -288,19 +273,7 @@ impl Winsock {
         if dwFlags & !known != 0 || (reuse && !disconnect) || (write_behind && disconnect) {
             return record(Err(WsaError::WSAEINVAL));
         }
-        let (overlapped_attr, _) = record(self.stack.with_quiet(|core| {
-            let sock = core.sock(id)?;
-            if sock.proto != Proto::Tcp || sock.rmp.is_some() {
-                return Err(WsaError::WSAEOPNOTSUPP);
-            }
-            if !matches!(sock.state, SockState::Connected(_)) {
-                return Err(WsaError::WSAENOTCONN);
-            }
-            if sock.shut_send {
-                return Err(WsaError::WSAESHUTDOWN);
-            }
-            Ok((sock.overlapped, ()))
-        }))?;
+        let overlapped_attr = record(self.stack.with_quiet(|core| core.transmit_file_check(id)))?;
         if lpOverlapped.is_some() && !overlapped_attr {
             return record(Err(WsaError::WSAEINVAL));
         }
@@ -387,18 +360,13 @@ impl Winsock {
         let in_flags = *flags & !MSG_PARTIAL;
         let r = self
             .stack
-            .with(|core| core.sock(id).map(|s| (s.proto, s.disconnected)))
-            .and_then(|(proto, disconnected)| {
-                if disconnected {
-                    return Err(WsaError::WSAENOTCONN);
+            .with(|core| core.recv_ex_check(id))
+            .and_then(|proto| match self.recv_inner(id, buf, in_flags) {
+                Ok((n, _)) => Ok((n, 0)),
+                Err(WsaError::WSAEMSGSIZE) if proto != Proto::Tcp => {
+                    Ok((buf.len() as i32, MSG_PARTIAL))
                 }
-                match self.recv_inner(id, buf, in_flags) {
-                    Ok((n, _)) => Ok((n, 0)),
-                    Err(WsaError::WSAEMSGSIZE) if proto != Proto::Tcp => {
-                        Ok((buf.len() as i32, MSG_PARTIAL))
-                    }
-                    Err(e) => Err(e),
-                }
+                Err(e) => Err(e),
             });
         // Any receive call re-enables FD_READ and FD_OOB (§1.6.5).
         self.rearm(s, FD_READ | FD_OOB);
@@ -429,30 +397,8 @@ impl Winsock {
         let mut raw = [0u8; LEN];
         raw.copy_from_slice(&v[..LEN]);
         let listen = self.check(SOCKET::from_ne_bytes(raw))?;
-        self.stack.with(|core| {
-            let l = core.sock(listen)?;
-            if !matches!(l.state, SockState::Listening(_)) {
-                return Err(WsaError::WSAEINVAL);
-            }
-            let (opts, nonblocking) = (l.opts, l.nonblocking);
-            let select = l.select.as_ref().map(|r| Box::new(r.inherited()));
-            let sock = core.sock(s)?;
-            if sock.proto != Proto::Tcp || !matches!(sock.state, SockState::Connected(_)) {
-                return Err(WsaError::WSAEINVAL);
-            }
-            // Buffer sizes are fixed in the connection already (smoltcp's are set at creation).
-            let (rcvbuf, sndbuf) = (sock.opts.rcvbuf, sock.opts.sndbuf);
-            sock.opts = opts;
-            sock.opts.rcvbuf = rcvbuf;
-            sock.opts.sndbuf = sndbuf;
-            sock.nonblocking = nonblocking || select.is_some();
-            if select.is_some() {
-                sock.select = select;
-            }
-            core.refresh_tcp_opts(s);
-            core.fd_update(s);
-            Ok(())
-        })
+        self.stack
+            .with(|core| core.update_accept_context(s, listen))
     }
 
     /// The indication of an `AcceptEx`/`TransmitFile` on `id`: `ov`'s event, reset now (a
@@ -590,11 +536,8 @@ impl Pump {
         }
         let ov = WSAOVERLAPPED::new(0);
         ov.begin(self.id)?;
-        let op = OvOp::new(
-            vec![WSABUF::new(data)],
-            None,
-            Completion::new(self.id, ov.clone(), None, None),
-        );
+        let completion = Completion::new(self.id, ov.clone(), None, None);
+        let op = OvOp::new(vec![data], None, completion);
         self.stack
             .with(|core| core.ov_submit(self.id, false, op))
             .map_err(|(e, _)| e)?;

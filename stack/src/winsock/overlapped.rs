@@ -9,25 +9,35 @@
 //! (`WSA_IO_PENDING`). Indications follow the §1.6.6 table: a completion routine, run by the
 //! issuing thread in an alertable wait, or the `hEvent` event, or none.
 
-use std::net::SocketAddrV4;
 use std::time::Instant;
 
 use super::catalog::GUID;
 use super::events::WSAEVENT;
 use super::names::{read_name, write_name};
 use super::{record, types::*, Winsock};
-use crate::engine::{gather, scatter, OvOp, Proto, SockState, SocketId};
+use crate::engine::{OvKind, OvOp, Proto, SocketId};
 use crate::error::WsaError;
 use crate::notify::fd::{FD_OOB, FD_READ, FD_WRITE};
 use crate::notify::overlapped::{
     Completion, LPWSAOVERLAPPED_COMPLETION_ROUTINE, WSABUF, WSAOVERLAPPED,
 };
 
-/// The direction of a data transfer call, for the checks they share.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dir {
-    Send,
-    Recv,
+/// Copies `data` into the buffers in order (scatter), `len` bytes of each at most.
+fn scatter(buffers: &mut [WSABUF], mut data: &[u8]) {
+    for b in buffers {
+        if data.is_empty() {
+            break;
+        }
+        let room = (b.len as usize).min(b.buf.len());
+        let n = room.min(data.len());
+        b.buf[..n].copy_from_slice(&data[..n]);
+        data = &data[n..];
+    }
+}
+
+/// The buffers' bytes, concatenated (gather).
+fn gather(buffers: &[WSABUF]) -> Vec<u8> {
+    buffers.iter().flat_map(|b| b.data()).copied().collect()
 }
 
 fn check_buffers(buffers: &[WSABUF]) -> Result<(), WsaError> {
@@ -183,14 +193,12 @@ impl Winsock {
         if flags & MSG_PARTIAL != 0 {
             return Err(WsaError::WSAEOPNOTSUPP);
         }
-        let proto = self
-            .stack
-            .with_quiet(|core| core.sock(id).map(|s| s.proto))?;
-        let to = match (proto, to) {
+        let sock = self.stack.with_quiet(|core| core.ov_socket(id))?;
+        let to = match (sock.proto, to) {
             (Proto::Tcp, _) | (_, None) => None,
             (_, Some(_)) => Some(read_name(to, tolen, WsaError::WSAEAFNOSUPPORT)?),
         };
-        if ov.is_none() && routine.is_some() && !self.has_overlapped(id)? {
+        if ov.is_none() && routine.is_some() && !sock.overlapped {
             // D-9: a completion routine needs the overlapped attribute.
             return Err(WsaError::WSAEINVAL);
         }
@@ -211,8 +219,7 @@ impl Winsock {
                 WsaError::WSAEINVAL
             });
         }
-        self.ov_precheck(id, Dir::Send, to)?;
-        let n = self.ov_start(id, Dir::Send, buffers, to, ov, routine)?;
+        let n = self.ov_start(id, OvKind::Send(to), buffers, ov, routine)?;
         if let Some(sent) = sent {
             *sent = n;
         }
@@ -290,16 +297,15 @@ impl Winsock {
         let Some(flags) = flags else {
             return Err(WsaError::WSAEFAULT);
         };
-        let proto = self
-            .stack
-            .with_quiet(|core| core.sock(id).map(|s| s.proto))?;
+        let sock = self.stack.with_quiet(|core| core.ov_socket(id))?;
+        let proto = sock.proto;
         if proto != Proto::Tcp && matches!(&fromlen, Some(l) if **l < SOCKADDR_IN_LEN) {
             return Err(WsaError::WSAEFAULT);
         }
         if from.is_some() && fromlen.is_none() {
             return Err(WsaError::WSAEFAULT);
         }
-        if ov.is_none() && routine.is_some() && !self.has_overlapped(id)? {
+        if ov.is_none() && routine.is_some() && !sock.overlapped {
             // D-9: a completion routine needs the overlapped attribute.
             return Err(WsaError::WSAEINVAL);
         }
@@ -355,8 +361,7 @@ impl Winsock {
         if in_flags != 0 {
             return Err(WsaError::WSAEINVAL);
         }
-        self.ov_precheck(id, Dir::Recv, None)?;
-        let n = self.ov_start(id, Dir::Recv, buffers, None, ov, routine)?;
+        let n = self.ov_start(id, OvKind::Recv, buffers, ov, routine)?;
         // Completed at once: the outputs are written now.
         if let Some(received) = received {
             *received = n;
@@ -371,73 +376,47 @@ impl Winsock {
     /// Whether the socket has the overlapped attribute.
     fn has_overlapped(&self, id: SocketId) -> Result<bool, WsaError> {
         self.stack
-            .with_quiet(|core| core.sock(id).map(|s| s.overlapped))
-    }
-
-    /// What must hold before an overlapped operation starts (failures give no indication).
-    fn ov_precheck(
-        &self,
-        id: SocketId,
-        dir: Dir,
-        to: Option<SocketAddrV4>,
-    ) -> Result<(), WsaError> {
-        self.stack.with_quiet(|core| {
-            let sock = core.sock(id)?;
-            if !sock.overlapped {
-                return Err(WsaError::WSAEINVAL);
-            }
-            match (sock.proto, &sock.state, dir) {
-                (Proto::Tcp, SockState::Connected(_), Dir::Send) if sock.shut_send => {
-                    Err(WsaError::WSAESHUTDOWN)
-                }
-                (Proto::Tcp, SockState::Connected(_), Dir::Recv) if sock.shut_recv => {
-                    Err(WsaError::WSAESHUTDOWN)
-                }
-                (Proto::Tcp, SockState::Connected(_), _) if sock.reset => {
-                    Err(WsaError::WSAECONNRESET)
-                }
-                (Proto::Tcp, SockState::Connected(_), _) => Ok(()),
-                (Proto::Tcp, _, _) => Err(WsaError::WSAENOTCONN),
-                (_, _, Dir::Recv) if sock.bound.is_none() => Err(WsaError::WSAEINVAL),
-                (_, _, Dir::Recv) if sock.shut_recv => Err(WsaError::WSAESHUTDOWN),
-                (_, _, Dir::Send) if sock.shut_send => Err(WsaError::WSAESHUTDOWN),
-                (_, _, Dir::Send) if to.is_none() && sock.peer.or(sock.mcast.session).is_none() => {
-                    Err(WsaError::WSAENOTCONN)
-                }
-                _ => Ok(()),
-            }
-        })
+            .with_quiet(|core| core.ov_socket(id).map(|s| s.overlapped))
     }
 
     /// Starts an overlapped transfer: `Ok(bytes)` if it completed at once (the indication is
-    /// given already), `Err(WSA_IO_PENDING)` if it continues.
+    /// given already), `Err(WSA_IO_PENDING)` if it continues. What must hold first is checked
+    /// by the engine ([`OvKind`]); those failures give no indication.
     fn ov_start(
         &self,
         id: SocketId,
-        dir: Dir,
+        kind: OvKind,
         buffers: &mut [WSABUF],
-        to: Option<SocketAddrV4>,
         ov: &WSAOVERLAPPED,
         routine: Option<LPWSAOVERLAPPED_COMPLETION_ROUTINE>,
     ) -> Result<u32, WsaError> {
-        if ov.is_pending() {
-            // Refused before anything changes: the event and the slot's result stay as they are.
-            return Err(WsaError::WSA_INVALID_PARAMETER);
-        }
-        let completion = self.completion(id, ov, routine)?;
-        ov.begin(id)?;
-        let taken: Vec<WSABUF> = buffers.iter_mut().map(std::mem::take).collect();
-        let op = OvOp::new(taken, to, completion);
-        if let Err((e, op)) = self
-            .stack
-            .with(|core| core.ov_submit(id, dir == Dir::Recv, op))
-        {
-            // Not started: the caller keeps its buffers.
-            for (dst, src) in buffers.iter_mut().zip(op.buffers) {
-                *dst = src;
+        let to = match kind {
+            OvKind::Send(to) => to,
+            _ => None,
+        };
+        let started = self.stack.with_quiet(|core| {
+            core.ov_start(id, kind, || {
+                if ov.is_pending() {
+                    // Refused before anything changes: the event and the slot's result stay
+                    // as they are.
+                    return Err(WsaError::WSA_INVALID_PARAMETER);
+                }
+                let mut completion = self.completion(id, ov, routine)?;
+                ov.begin(id)?;
+                let taken = buffers.iter_mut().map(std::mem::take).collect();
+                Ok(OvOp::new(completion.hold(taken), to, completion))
+            })
+        });
+        if let Err(refused) = started {
+            if let Some(op) = refused.op {
+                // Not started: the caller keeps its buffers.
+                let (held, completion) = op.into_parts();
+                for (dst, src) in buffers.iter_mut().zip(completion.restore(held)) {
+                    *dst = src;
+                }
+                ov.cancel_begin(Vec::new());
             }
-            ov.cancel_begin(Vec::new());
-            return Err(e);
+            return Err(refused.error);
         }
         match ov.result(false, None) {
             None => Err(WsaError::WSA_IO_PENDING),
@@ -513,16 +492,11 @@ impl Winsock {
                 Ok(0)
             }
             SIO_GET_BROADCAST_ADDRESS => self.broadcast_address(id, lpvOutBuffer),
-            SIO_ENABLE_CIRCULAR_QUEUEING => self.stack.with_quiet(|core| {
-                // Only unreliable message protocols queue that way (CHECKLIST 490); raw
-                // sockets are left out: the drop-oldest hook knows UDP only.
-                let sock = core.sock(id)?;
-                if sock.proto != Proto::Udp || sock.rmp.is_some() {
-                    return Err(WsaError::WSAEINVAL);
-                }
-                sock.opts.circular = true;
-                Ok(0)
-            }),
+            // Only unreliable message protocols queue that way (CHECKLIST 490).
+            SIO_ENABLE_CIRCULAR_QUEUEING => self
+                .stack
+                .with_quiet(|core| core.enable_circular_queueing(id))
+                .map(|()| 0),
             SIO_FIND_ROUTE => {
                 let to = read_name(
                     SOCKADDR_IN::from_bytes(lpvInBuffer).as_ref(),
@@ -601,18 +575,7 @@ impl Winsock {
     /// stack's first network (255.255.255.255 for a /31 or /32), port 0, as a `sockaddr_in`.
     /// Datagram sockets only (`WSAEOPNOTSUPP` otherwise); a short buffer is `WSAEFAULT`.
     fn broadcast_address(&self, id: SocketId, out: &mut [u8]) -> Result<u32, WsaError> {
-        let ip = self.stack.with_quiet(|core| {
-            let sock = core.sock(id)?;
-            if !matches!(sock.proto, Proto::Udp | Proto::RawIcmp) {
-                return Err(WsaError::WSAEOPNOTSUPP);
-            }
-            Ok(core
-                .config
-                .addrs
-                .first()
-                .filter(|c| c.prefix < 31)
-                .map_or(std::net::Ipv4Addr::BROADCAST, |c| c.broadcast()))
-        })?;
+        let ip = self.stack.with_quiet(|core| core.broadcast_address(id))?;
         let bytes = SOCKADDR_IN::new(std::net::SocketAddrV4::new(ip, 0)).to_bytes();
         let dst = out.get_mut(..bytes.len()).ok_or(WsaError::WSAEFAULT)?;
         dst.copy_from_slice(&bytes);

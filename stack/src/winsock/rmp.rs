@@ -103,13 +103,7 @@ impl Winsock {
 
     /// Copies a completed join's callee data into `callee` (`WSAEFAULT` if it does not fit).
     fn fill_callee(&self, id: SocketId, callee: &mut WSABUF) -> Result<(), WsaError> {
-        let data = self
-            .stack
-            .with_quiet(|core| {
-                core.sock(id)
-                    .map(|s| s.rmp.as_ref().map(|r| r.callee_data.clone()))
-            })?
-            .unwrap_or_default();
+        let data = self.stack.with_quiet(|core| core.rmp_callee_data(id))?;
         fill(callee, &data)
     }
 
@@ -170,19 +164,7 @@ impl Winsock {
                 let n = (callee_data.len as usize).min(callee_data.buf.len());
                 let answer = callee_data.buf[..n].to_vec();
                 self.stack
-                    .with(|core| core.rmp_accept(id, &answer))
-                    .and_then(|got| got.ok_or(WsaError::WSAEACCES))
-                    .and_then(|(new, _)| {
-                        self.stack.with(|core| {
-                            let granted = sqos.map_or(Ok(()), |q| core.qos_set(new, q));
-                            if let Err(e) = granted {
-                                core.remove(new, true);
-                                return Err(e);
-                            }
-                            core.qos_refresh_flow(new);
-                            Ok(new)
-                        })
-                    })
+                    .with(|core| core.rmp_accept_joiner(id, &answer, sqos))
                     .map(|new| self.adopt(new))
             }
             CF_REJECT => {
@@ -208,9 +190,12 @@ impl Winsock {
         lpOutboundDisconnectData: Option<&WSABUF>,
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
+        let data = lpOutboundDisconnectData
+            .map(|b| b.data().to_vec())
+            .unwrap_or_default();
         let is_rmp = record(
             self.stack
-                .with_quiet(|core| core.sock(id).map(|s| s.rmp.is_some())),
+                .with_quiet(|core| core.rmp_send_disconnect_data(id, &data)),
         )?;
         if !is_rmp {
             // The spec's test is the pointer, not the length: the provider has no
@@ -220,10 +205,7 @@ impl Winsock {
             }
             return self.shutdown(s, SD_SEND);
         }
-        let data = lpOutboundDisconnectData
-            .map(|b| b.data().to_vec())
-            .unwrap_or_default();
-        record(self.stack.with(|core| core.rmp_send_disconnect(id, &data)))
+        Ok(())
     }
 
     /// `WSARecvDisconnect` (CHECKLIST §1.5): no more receives; on RMP, copies the disconnect
@@ -238,21 +220,7 @@ impl Winsock {
         lpInboundDisconnectData: Option<&mut WSABUF>,
     ) -> Result<(), WsaError> {
         let id = record(self.check(s))?;
-        let data = record(self.stack.with(|core| {
-            let sock = core.sock(id)?;
-            if sock.proto == crate::engine::Proto::Tcp
-                && !matches!(sock.state, crate::engine::SockState::Connected(_))
-            {
-                return Err(WsaError::WSAENOTCONN);
-            }
-            // Not `watch_recv_shutdown`: that is shutdown(SD_RECEIVE)'s reset (D-35).
-            sock.shut_recv = true;
-            Ok(sock
-                .rmp
-                .as_ref()
-                .and_then(|r| r.disconnect_data.clone())
-                .unwrap_or_default())
-        }))?;
+        let data = record(self.stack.with(|core| core.recv_disconnect(id)))?;
         if let Some(buf) = lpInboundDisconnectData {
             record(fill(buf, &data))?;
         }

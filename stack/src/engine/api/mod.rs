@@ -13,6 +13,7 @@ mod async_ops;
 pub(crate) mod options;
 mod sockets;
 
+pub(crate) use async_ops::OvKind;
 pub(crate) use sockets::{
     Attempt, Close, Destination, NewSocket, RecvCall, RecvFlags, SendAttempt, SendFlags, SendWait,
     Shutdown,
