@@ -152,38 +152,38 @@ struct Orphan {
 
 /// Everything the owner thread and the API calls share, behind one mutex.
 pub(crate) struct Core {
-    pub(crate) iface: Interface,
-    pub(crate) sockets: SocketSet<'static>,
+    iface: Interface,
+    sockets: SocketSet<'static>,
     device: QueueDevice,
     /// The link's counters as of the last pass (the link itself belongs to the owner thread).
     link_stats: LinkStats,
-    pub(crate) table: BTreeMap<SocketId, Sock>,
+    table: BTreeMap<SocketId, Sock>,
     next_id: SocketId,
-    pub(crate) ports: Ports,
+    ports: Ports,
     /// Socket groups (CHECKLIST §1.9), keyed by socket id; ids drawn process-wide.
-    pub(crate) groups: groups::Groups,
+    groups: groups::Groups,
     /// The egress shaper and admission control (`qos`).
-    pub(crate) qos: qos::QosEngine,
+    qos: qos::QosEngine,
     /// IGMP and multicast membership (`multicast`).
-    pub(crate) mcast: multicast::Multicast,
+    mcast: multicast::Multicast,
     /// Rooted multipoint: the sockets the pass pumps and the TCP sockets they own (`rmp`).
     rmp: rmp::RmpState,
     /// TCP above smoltcp: connections by address, listen pools, receive shutdowns and the
     /// tail-loss probe's scan (`tcp`).
-    pub(crate) streams: tcp::Streams,
+    streams: tcp::Streams,
     /// TCP urgent data: sequence numbers of pending accepts, sockets sending urgent data.
     urgent: urgent::Tracker,
     /// Closed sockets still finishing in the background: TCP closes, datagrams not yet sent.
     orphans: Vec<Orphan>,
     /// Sockets with a notification registration or overlapped operations (`async_io`).
     watch: async_io::Watched,
-    pub(crate) config: StackConfig,
+    config: StackConfig,
     mac: [u8; 6],
     epoch: Instant,
-    pub(crate) now: Instant,
+    now: Instant,
     /// Set by API calls that gave smoltcp something to act on (data queued or consumed, a
     /// socket opened or closed); the caller then wakes the owner thread.
-    pub(crate) wake: bool,
+    wake: bool,
     stats: EngineStats,
     /// Set when the node ended because its link failed: every call is `WSAENETDOWN`.
     down: Option<String>,

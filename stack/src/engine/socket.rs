@@ -90,64 +90,64 @@ impl AckState {
 /// One Winsock socket.
 #[derive(Debug)]
 pub(crate) struct Sock {
-    pub(crate) proto: Proto,
-    pub(crate) opts: Opts,
-    pub(crate) nonblocking: bool,
+    pub(super) proto: Proto,
+    pub(super) opts: Opts,
+    pub(super) nonblocking: bool,
     /// Created with the overlapped attribute (`socket`, or `WSA_FLAG_OVERLAPPED`).
-    pub(crate) overlapped: bool,
+    pub(super) overlapped: bool,
     /// Local name from `bind` or an implicit bind (address may be unspecified).
-    pub(crate) bound: Option<SocketAddrV4>,
+    pub(super) bound: Option<SocketAddrV4>,
     /// Whether `bound` is registered in the port table (accepted sockets share their
     /// listener's port and hold nothing).
-    pub(crate) holds_port: bool,
+    pub(super) holds_port: bool,
     /// TCP: (local, remote) once connecting/connected. UDP: the `connect`ed peer.
-    pub(crate) local: Option<SocketAddrV4>,
-    pub(crate) peer: Option<SocketAddrV4>,
-    pub(crate) state: State,
+    pub(super) local: Option<SocketAddrV4>,
+    pub(super) peer: Option<SocketAddrV4>,
+    pub(super) state: State,
     /// `SO_ERROR`: pending per-socket error, 0 = none.
-    pub(crate) so_error: i32,
+    pub(super) so_error: i32,
     /// `shutdown(SD_SEND)` was called.
-    pub(crate) shut_send: bool,
+    pub(super) shut_send: bool,
     /// `shutdown(SD_RECEIVE)` was called.
-    pub(crate) shut_recv: bool,
+    pub(super) shut_recv: bool,
     /// A TCP RST arrived for this connection.
-    pub(crate) reset: bool,
+    pub(super) reset: bool,
     /// The peer's FIN was seen (recv reported end of stream).
-    pub(crate) peer_fin: bool,
+    pub(super) peer_fin: bool,
     /// The last connect attempt failed with this error (exceptfds until the next connect).
-    pub(crate) connect_failed: Option<WsaError>,
+    pub(super) connect_failed: Option<WsaError>,
     /// UDP: an ICMP port unreachable arrived for a datagram this socket sent.
-    pub(crate) icmp_unreachable: bool,
+    pub(super) icmp_unreachable: bool,
     /// Datagram socket `connect`ed to 0.0.0.0: no default peer, so `send`/`recv` fail
     /// `WSAENOTCONN` while `sendto`/`recvfrom` work (CHECKLIST §1.3 `connect`, 119).
-    pub(crate) disconnected: bool,
+    pub(super) disconnected: bool,
     /// TCP: a keep-alive time-out was reported once as `WSAENETRESET`; later calls see
     /// `WSAENOTCONN` (CHECKLIST §1.13.2 `SO_KEEPALIVE`, 476).
-    pub(crate) keepalive_reported: bool,
+    pub(super) keepalive_reported: bool,
     /// TCP: the peer's last segment, for the tail-loss probe.
-    pub(crate) acks: AckState,
+    pub(super) acks: AckState,
     /// `WSAAsyncSelect`/`WSAEventSelect` registration.
-    pub(crate) select: Option<Box<Registration>>,
+    pub(super) select: Option<Box<Registration>>,
     /// Overlapped receives, in the order posted.
-    pub(crate) ov_recv: VecDeque<OvOp>,
+    pub(super) ov_recv: VecDeque<OvOp>,
     /// Overlapped sends, in the order issued.
-    pub(crate) ov_send: VecDeque<OvOp>,
+    pub(super) ov_send: VecDeque<OvOp>,
     /// Bumped to interrupt blocking calls on this socket (the Rust face's cancellation).
-    pub(crate) interrupts: u64,
+    pub(super) interrupts: u64,
     /// The QoS granted to this socket (`SIO_SET_QOS`, `WSAConnect`), if any was asked for.
-    pub(crate) qos: Option<Box<ws2_qos::Qos>>,
+    pub(super) qos: Option<Box<ws2_qos::Qos>>,
     /// The QoS changed since `SIO_GET_QOS` last read it (FD_QOS).
-    pub(crate) qos_changed: bool,
+    pub(super) qos_changed: bool,
     /// The group's QoS changed since `SIO_GET_GROUP_QOS` last read it (FD_GROUP_QOS).
-    pub(crate) group_qos_changed: bool,
+    pub(super) group_qos_changed: bool,
     /// Multicast membership, options and received multicast datagrams.
-    pub(crate) mcast: super::multicast::MemberState,
+    pub(super) mcast: super::multicast::MemberState,
     /// When the TCP connection was established (`SO_CONNECT_TIME`).
-    pub(crate) connected_at: Option<Instant>,
+    pub(super) connected_at: Option<Instant>,
     /// RMP sockets: roles, links, session, received messages.
-    pub(crate) rmp: Option<Box<super::rmp::RmpSock>>,
+    pub(super) rmp: Option<Box<super::rmp::RmpSock>>,
     /// TCP urgent data (`urgent`).
-    pub(crate) urg: super::urgent::UrgState,
+    pub(super) urg: super::urgent::UrgState,
 }
 
 impl Sock {
