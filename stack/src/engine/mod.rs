@@ -62,6 +62,8 @@ pub(crate) fn new_sock(proto: Proto, core: &Core) -> Sock {
 
 /// How often the engine scans its connections (tail-loss probe, lone FINs).
 const PROBE_SCAN: Duration = Duration::from_millis(2);
+/// How often the engine comes back while a FIN waits for its acknowledgment.
+const LONE_FIN_SCAN: Duration = Duration::from_millis(100);
 /// Probes per stall before the engine leaves recovery to smoltcp's RTO.
 const MAX_PROBES: u8 = 32;
 /// The longest a probe waits (Linux's minimum RTO).
@@ -529,6 +531,11 @@ impl Core {
         }
         if self.streams.in_flight && self.config.tail_probe.is_some() {
             delay = Some(delay.map_or(PROBE_SCAN, |d| d.min(PROBE_SCAN)));
+        }
+        if self.streams.fins_pending {
+            // A lone FIN is re-armed by the scan, not by a smoltcp timer: come back for it (on
+            // the system clock the driver's longest sleep used to cover this by chance).
+            delay = Some(delay.map_or(LONE_FIN_SCAN, |d| d.min(LONE_FIN_SCAN)));
         }
         (delay, probed)
     }

@@ -29,6 +29,9 @@ pub(crate) struct Streams {
     pub(super) last_probe_scan: Instant,
     /// Whether the last probe scan saw a connection with data in flight.
     pub(super) in_flight: bool,
+    /// Whether the last scan saw a FIN waiting for its acknowledgment (the pass comes back
+    /// for it: `rearm_lone_fins`).
+    pub(super) fins_pending: bool,
 }
 
 impl Streams {
@@ -39,6 +42,7 @@ impl Streams {
             recv_shut: BTreeSet::new(),
             last_probe_scan: now,
             in_flight: false,
+            fins_pending: false,
         }
     }
 }
@@ -449,6 +453,7 @@ impl Core {
     /// the FIN goes out again. A socket whose retransmission timer runs (the normal case) is
     /// not affected: smoltcp winds the keep-alive only on an idle timer.
     pub(crate) fn rearm_lone_fins(&mut self) {
+        self.streams.fins_pending = false;
         let handles: Vec<SocketHandle> = self
             .table
             .values()
@@ -465,6 +470,7 @@ impl Core {
                 s.state(),
                 stcp::State::FinWait1 | stcp::State::Closing | stcp::State::LastAck
             );
+            self.streams.fins_pending |= fin_pending;
             if fin_pending && s.send_queue() == 0 {
                 let keep_alive = s.keep_alive();
                 s.set_keep_alive(Some(smoltcp::time::Duration::from_secs(1)));
