@@ -621,6 +621,12 @@ impl Driver {
         if now.saturating_duration_since(*since) < LINK_FAILURE_TIME {
             return false;
         }
+        if self.link.carrier() == Some(false) {
+            // A link without carrier (a TAP set down) is down, not gone: the node keeps
+            // running, and NetworkAvailability already says 0.
+            self.failing = None;
+            return false;
+        }
         let error = error.clone();
         let dropped = {
             let mut core = self.inner.lock();
