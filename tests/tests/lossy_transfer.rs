@@ -1,12 +1,13 @@
 //! 100 MiB over a lossy in-process LAN arrives intact.
 //!
 //! Both switch ports drop 5% of the frames they deliver, duplicate 1% and hold back 1% (so
-//! later frames overtake them). A `TcpStream` on host A writes 100 MiB of seeded
-//! pseudo-random data to a `TcpListener` on host B; both sides hash what they saw with
-//! SHA-256 and the digests, the byte counts and the switch's impairment counters are checked.
-//! Set `WS2_LOSSY_MIB` to run a smaller transfer while investigating.
+//! later frames overtake them). A non-blocking TCP socket on host A writes 100 MiB of seeded
+//! pseudo-random data to one accepted on host B, on virtual time (`ws2_tests::sim`): the
+//! retransmission timeouts the loss causes cost no wall time. Both sides hash what they saw
+//! with SHA-256 and the digests, the byte counts and the switch's impairment counters are
+//! checked. Set `WS2_LOSSY_MIB` to run a smaller transfer while investigating, and
+//! `WS2_SIM_SEED` to replay a failed run.
 
-use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,9 +15,10 @@ use std::time::{Duration, Instant};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
-use ws2_stack::net::{TcpListener, TcpStream};
 use ws2_stack::winsock::*;
+use ws2_stack::WsaError;
 use ws2_tap::{Impairments, Link, SwitchPort, VirtualSwitch};
+use ws2_tests::sim::Sim;
 use ws2_tests::*;
 
 const CHUNK: usize = 256 * 1024;
@@ -33,56 +35,88 @@ fn size() -> usize {
 #[test]
 fn hundred_mib_through_loss_duplication_and_reordering() {
     let total = size();
-    let switch = VirtualSwitch::new(0x105e);
+    let mut sim = Sim::new(0x105e);
     let lossy = Impairments {
         loss: 0.05,
         duplicate: 0.01,
         reorder: 0.01,
         ..Impairments::default()
     };
-    let a = stack_with(&switch, config(A), lossy.clone());
-    let b = stack_with(&switch, config(B), lossy);
-    let listener = TcpListener::bind(&b, "10.0.0.2:5001").expect("bind");
-    let started = Instant::now();
+    let a = sim.host_with(config(A), lossy.clone(), None);
+    let b = sim.host_with(config(B), lossy, None);
+    let (wa, wb) = (sim.winsock(&a), sim.winsock(&b));
+    let l = new_socket(&wb, SOCK_STREAM);
+    bind(&wb, l, at(B, 5001)).expect("bind");
+    wb.listen(l, 4).expect("listen");
+    set_nonblocking(&wb, l, true);
+    let c = new_socket(&wa, SOCK_STREAM);
+    set_nonblocking(&wa, c, true);
+    assert_eq!(connect(&wa, c, at(B, 5001)), Err(WsaError::WSAEWOULDBLOCK));
+    assert!(
+        sim.run_until(Duration::from_secs(60), |_| poll_one(&wa, c, 0).1),
+        "connect"
+    );
+    let mut server = None;
+    assert!(
+        sim.run_until(Duration::from_secs(60), |_| {
+            server = wb.accept(l, None, None).ok();
+            server.is_some()
+        }),
+        "accept"
+    );
+    let s = server.expect("accepted");
+    set_nonblocking(&wb, s, true);
+    let started = sim.elapsed();
 
-    let receiver = thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        let mut hash = Sha256::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut got = 0usize;
+    // Sender: seeded chunks, hashed as they are generated, written as far as the window takes
+    // them; the FIN follows the last byte. Receiver: reads and hashes until the FIN.
+    let mut rng = ChaCha8Rng::seed_from_u64(0x105e);
+    let mut sent_hash = Sha256::new();
+    let mut chunk = vec![0u8; CHUNK];
+    let (mut generated, mut chunk_len, mut chunk_off) = (0usize, 0usize, 0usize);
+    let mut fin_sent = false;
+    let mut got_hash = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let (mut got, mut eof) = (0usize, false);
+    let done = sim.run_until(Duration::from_secs(3600), |_| {
         loop {
-            let n = s.read(&mut buf).expect("read");
-            if n == 0 {
+            if chunk_off == chunk_len && generated < total {
+                let n = CHUNK.min(total - generated);
+                rng.fill_bytes(&mut chunk[..n]);
+                sent_hash.update(&chunk[..n]);
+                generated += n;
+                (chunk_len, chunk_off) = (n, 0);
+            }
+            if chunk_off == chunk_len {
+                if !fin_sent {
+                    wa.shutdown(c, SD_SEND).expect("shutdown");
+                    fin_sent = true;
+                }
                 break;
             }
-            hash.update(&buf[..n]);
-            got += n;
+            match wa.send(c, &chunk[chunk_off..chunk_len], 0) {
+                Ok(n) => chunk_off += n as usize,
+                Err(WsaError::WSAEWOULDBLOCK) => break,
+                Err(e) => panic!("send: {e:?}"),
+            }
         }
-        (got, hash.finalize())
+        while !eof {
+            match wb.recv(s, &mut buf, 0) {
+                Ok(0) => eof = true,
+                Ok(n) => {
+                    got_hash.update(&buf[..n as usize]);
+                    got += n as usize;
+                }
+                Err(WsaError::WSAEWOULDBLOCK) => break,
+                Err(e) => panic!("recv: {e:?}"),
+            }
+        }
+        eof
     });
-
-    let mut stream = TcpStream::connect(&a, "10.0.0.2:5001").expect("connect");
-    let mut rng = ChaCha8Rng::seed_from_u64(0x105e);
-    let mut hash = Sha256::new();
-    let mut chunk = vec![0u8; CHUNK];
-    let mut sent = 0usize;
-    while sent < total {
-        let n = CHUNK.min(total - sent);
-        rng.fill_bytes(&mut chunk[..n]);
-        hash.update(&chunk[..n]);
-        stream.write_all(&chunk[..n]).expect("write");
-        sent += n;
-    }
-    stream
-        .shutdown(std::net::Shutdown::Write)
-        .expect("shutdown");
-    let sent_digest = hash.finalize();
-
-    let (got, got_digest) = receiver.join().expect("receiver");
-    let took = started.elapsed();
-    let stats = switch.stats();
+    let took = sim.elapsed() - started;
+    let stats = sim.switch_stats();
     eprintln!(
-        "lossy_transfer: {} MiB in {:.1} s ({:.1} Mbit/s); switch {:?}; A {:?}; B {:?}",
+        "lossy_transfer: {} MiB in {:.1} s of virtual time ({:.1} Mbit/s); switch {:?}; A {:?}; B {:?}",
         total >> 20,
         took.as_secs_f64(),
         total as f64 * 8.0 / took.as_secs_f64() / 1e6,
@@ -90,14 +124,22 @@ fn hundred_mib_through_loss_duplication_and_reordering() {
         a.stats(),
         b.stats(),
     );
+    assert!(
+        done,
+        "the FIN arrived within an hour ({got} of {total} bytes)"
+    );
     assert_eq!(got, total, "byte count");
-    assert_eq!(got_digest, sent_digest, "SHA-256 of what arrived");
+    assert_eq!(
+        got_hash.finalize(),
+        sent_hash.finalize(),
+        "SHA-256 of what arrived"
+    );
     // The impairments really happened.
     assert!(
         stats.dropped_loss > 0 && stats.duplicated > 0 && stats.reordered > 0,
         "{stats:?}"
     );
-    drop(stream);
+    wa.closesocket(c).expect("close");
     assert!(took < Duration::from_secs(3600));
 }
 
