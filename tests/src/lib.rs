@@ -366,10 +366,16 @@ pub struct Cable {
 impl Cable {
     /// A cable to a new port of `switch`, and the switch that pulls it (`store(true, …)`).
     pub fn new(switch: &VirtualSwitch) -> (Cable, Arc<AtomicBool>) {
+        Cable::on(switch.port())
+    }
+
+    /// A cable to `port` (for example one [`sim::Sim::host_on`] hands out), and the switch
+    /// that pulls it.
+    pub fn on(port: SwitchPort) -> (Cable, Arc<AtomicBool>) {
         let pulled = Arc::new(AtomicBool::new(false));
         (
             Cable {
-                port: switch.port(),
+                port,
                 pulled: pulled.clone(),
             },
             pulled,
