@@ -179,29 +179,18 @@ fn fold(mut sum: u32) -> [u8; 2] {
 }
 
 impl FakePeer {
-    fn send(&mut self, frame: &[u8]) {
+    fn send(&mut self, frame: &[u8], now: Instant) {
         self.port
-            .send(frame, Instant::now())
+            .send(frame, now)
             .expect("switch port takes the frame");
     }
 
-    /// The next frame within `limit`.
-    fn next(&mut self, limit: Duration) -> Option<Vec<u8>> {
-        let end = Instant::now() + limit;
+    /// Answers the ARP requests for our address that have arrived by `now`; returns the first
+    /// TCP segment among them, if any.
+    fn poll_segment(&mut self, now: Instant) -> Option<Seen> {
         let mut buf = vec![0u8; 2048];
-        while Instant::now() < end {
-            if let Ok(Some(n)) = self.port.recv(&mut buf, Instant::now()) {
-                return Some(buf[..n].to_vec());
-            }
-            thread::sleep(Duration::from_millis(1));
-        }
-        None
-    }
-
-    /// Answers ARP requests for our address; returns the next TCP segment within `limit`.
-    fn next_segment(&mut self, limit: Duration) -> Option<Seen> {
-        let end = Instant::now() + limit;
-        while let Some(f) = self.next(end.saturating_duration_since(Instant::now())) {
+        while let Ok(Some(n)) = self.port.recv(&mut buf, now) {
+            let f = &buf[..n];
             if f.len() >= 42
                 && f[12..14] == [0x08, 0x06]
                 && f[21] == 1
@@ -214,7 +203,7 @@ impl FakePeer {
                 reply.extend_from_slice(&self.mac);
                 reply.extend_from_slice(&self.ip.octets());
                 reply.extend_from_slice(&f[22..32]);
-                self.send(&reply);
+                self.send(&reply, now);
                 continue;
             }
             if f.len() >= 54 && f[12..14] == [0x08, 0x00] && f[23] == 6 {
@@ -233,8 +222,49 @@ impl FakePeer {
         None
     }
 
+    /// On the real clock: answers ARP requests; returns the next TCP segment within `limit`.
+    fn wait_segment(&mut self, limit: Duration) -> Option<Seen> {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Some(s) = self.poll_segment(Instant::now()) {
+                return Some(s);
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+
+    /// On virtual time: runs `sim` until a TCP segment for which `want` holds arrives, up to
+    /// `limit`.
+    fn next_segment(
+        &mut self,
+        sim: &mut Sim,
+        limit: Duration,
+        mut want: impl FnMut(&Seen) -> bool,
+    ) -> Option<Seen> {
+        let mut found = None;
+        sim.run_until(limit, |sim| {
+            while let Some(s) = self.poll_segment(sim.now()) {
+                if want(&s) {
+                    found = Some(s);
+                    return true;
+                }
+            }
+            false
+        });
+        found
+    }
+
     /// Sends a TCP segment without payload from our address to `to`.
-    fn segment(&mut self, to: SocketAddrV4, from_port: u16, seq: u32, ack: u32, flags: u8) {
+    fn segment(
+        &mut self,
+        now: Instant,
+        to: SocketAddrV4,
+        from_port: u16,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+    ) {
         let mut tcp = vec![0u8; 20];
         tcp[0..2].copy_from_slice(&from_port.to_be_bytes());
         tcp[2..4].copy_from_slice(&to.port().to_be_bytes());
@@ -260,7 +290,7 @@ impl FakePeer {
         f.extend_from_slice(&[0x08, 0x00]);
         f.extend_from_slice(&ip);
         f.extend_from_slice(&tcp);
-        self.send(&f);
+        self.send(&f, now);
     }
 }
 
@@ -281,11 +311,18 @@ fn lone_fin_is_retransmitted_after_duplicate_acks() {
     let c = new_socket(&a, SOCK_STREAM);
     set_nonblocking(&a, c, true);
     assert_would_block(connect(&a, c, at(peer_ip, 80)));
-    let syn = peer.next_segment(Duration::from_secs(5)).expect("SYN");
+    let syn = peer.wait_segment(Duration::from_secs(5)).expect("SYN");
     assert_eq!(syn.flags & SYN, SYN);
     let a_end = at(A, syn.src_port);
     let isn = 7_000_000u32;
-    peer.segment(a_end, 80, isn, syn.seq.wrapping_add(1), SYN | ACK);
+    peer.segment(
+        Instant::now(),
+        a_end,
+        80,
+        isn,
+        syn.seq.wrapping_add(1),
+        SYN | ACK,
+    );
     assert!(
         wait_until(Duration::from_secs(5), || poll_one(&a, c, 0).1),
         "connected"
@@ -297,22 +334,85 @@ fn lone_fin_is_retransmitted_after_duplicate_acks() {
     let end = Instant::now() + Duration::from_secs(5);
     let mut fin_seen = false;
     while !fin_seen && Instant::now() < end {
-        if let Some(s) = peer.next_segment(Duration::from_millis(100)) {
+        if let Some(s) = peer.wait_segment(Duration::from_millis(100)) {
             fin_seen = s.flags & FIN != 0;
         }
     }
     assert!(fin_seen, "A sent its FIN");
     // Acknowledge the data but not the FIN, then three duplicates of that ACK.
     for _ in 0..4 {
-        peer.segment(a_end, 80, isn.wrapping_add(1), data_end, ACK);
+        peer.segment(
+            Instant::now(),
+            a_end,
+            80,
+            isn.wrapping_add(1),
+            data_end,
+            ACK,
+        );
     }
     // A must send its FIN again (at the FIN's own sequence number) within a few RTOs.
     let end = Instant::now() + Duration::from_secs(6);
     let mut resent = false;
     while !resent && Instant::now() < end {
-        if let Some(s) = peer.next_segment(Duration::from_millis(100)) {
+        if let Some(s) = peer.wait_segment(Duration::from_millis(100)) {
             resent = s.flags & FIN != 0 && s.seq == data_end && s.len == 0;
         }
     }
     assert!(resent, "the lone FIN was never retransmitted");
+}
+
+/// The same on virtual time, with the hand-driven peer on a bare port of the simulation's
+/// switch. It fails today: the engine re-arms a lone FIN only in its connection scan, and asks
+/// its driver to run that scan again (`PROBE_SCAN`) only while data is in flight; with nothing
+/// but the FIN left, the driver reports no deadline. The threaded driver on the real clock
+/// wakes at least every 500 ms anyway, so the real-time test above passes; a stepped driver
+/// (`Stack::with_driver`) never wakes and the FIN is never sent again.
+#[test]
+#[ignore = "stack bug: a stepped driver has no deadline for the lone-FIN re-arm (see above)"]
+fn lone_fin_is_retransmitted_after_duplicate_acks_on_virtual_time() {
+    let mut sim = Sim::new(0xf1);
+    let a = sim.host(config(A));
+    let a = sim.winsock(&a);
+    let peer_ip = Ipv4Addr::new(10, 0, 0, 9);
+    let mut peer = FakePeer {
+        port: sim.port(),
+        mac: [0x06, 0, 0, 0, 0, 9],
+        ip: peer_ip,
+    };
+    let c = new_socket(&a, SOCK_STREAM);
+    set_nonblocking(&a, c, true);
+    assert_would_block(connect(&a, c, at(peer_ip, 80)));
+    let syn = peer
+        .next_segment(&mut sim, Duration::from_secs(5), |_| true)
+        .expect("SYN");
+    assert_eq!(syn.flags & SYN, SYN);
+    let a_end = at(A, syn.src_port);
+    let isn = 7_000_000u32;
+    peer.segment(
+        sim.now(),
+        a_end,
+        80,
+        isn,
+        syn.seq.wrapping_add(1),
+        SYN | ACK,
+    );
+    assert!(
+        sim.run_until(Duration::from_secs(5), |_| poll_one(&a, c, 0).1),
+        "connected"
+    );
+    assert_eq!(a.send(c, b"hello", 0), Ok(5));
+    a.shutdown(c, SD_SEND).expect("shutdown");
+    // Collect A's data and FIN.
+    let data_end = syn.seq.wrapping_add(1 + 5);
+    let fin = peer.next_segment(&mut sim, Duration::from_secs(5), |s| s.flags & FIN != 0);
+    assert!(fin.is_some(), "A sent its FIN");
+    // Acknowledge the data but not the FIN, then three duplicates of that ACK.
+    for _ in 0..4 {
+        peer.segment(sim.now(), a_end, 80, isn.wrapping_add(1), data_end, ACK);
+    }
+    // A must send its FIN again (at the FIN's own sequence number) within a few RTOs.
+    let resent = peer.next_segment(&mut sim, Duration::from_secs(6), |s| {
+        s.flags & FIN != 0 && s.seq == data_end && s.len == 0
+    });
+    assert!(resent.is_some(), "the lone FIN was never retransmitted");
 }
