@@ -1,6 +1,7 @@
-//! RMP keepalive on virtual time (`ws2_tests::sim`): crash detection and a deferred request
-//! that outlives the dead interval (docs/rmp.md §7: PING after 1 s of silence, a peer silent
-//! for 3 s is crashed). The rest of group Q is in `winsock_rmp.rs`.
+//! RMP keepalive on virtual time (`ws2_tests::sim`): crash detection, a deferred request that
+//! outlives the dead interval, and a silent plain TCP client dropped after it (docs/rmp.md §7:
+//! PING after 1 s of silence, a peer silent for 3 s is crashed). The rest of group Q is in
+//! `winsock_rmp.rs`.
 //!
 //! Every call is nonblocking: the root's `WSAJoinLeaf` returns its c_leaf socket at once and
 //! signals `FD_CONNECT`, a leaf's returns its own socket, and `accept`/`WSAAccept` on a
@@ -335,4 +336,76 @@ fn deferred_request_survives_keepalive() {
     let ne = run_until_event(&mut sim, &b, s, ev, FD_CONNECT, WAIT);
     assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0, "{ne:?}");
     assert_eq!(ne.lNetworkEvents & FD_CLOSE, 0, "{ne:?}");
+}
+
+/// The message types in `bytes` (whole messages only): each RMP message is a 10-byte header
+/// ("RM", version, type, flags, 32-bit length) and its body (docs/rmp.md §2).
+fn message_types(mut bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while bytes.len() >= 10 && bytes[..2] == *b"RM" {
+        let len = u32::from_be_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]) as usize;
+        if bytes.len() < 10 + len {
+            break;
+        }
+        out.push(bytes[3]);
+        bytes = &bytes[10 + len..];
+    }
+    out
+}
+
+/// A TCP client that connects and says nothing is dropped after the dead interval (within
+/// 10 s, without an ACCEPT), and the session of two leaves that asked to join carries on.
+#[test]
+fn silent_tcp_client_is_dropped() {
+    let mut sim = Sim::new(44610);
+    let h: Vec<Winsock> = (1..=4u8)
+        .map(|n| {
+            let s = sim.host(config(Ipv4Addr::new(10, 0, 0, n)));
+            sim.winsock(&s)
+        })
+        .collect();
+    let r = root(&h[0], at(A, 44610), true);
+    let mut leaves = Vec::new();
+    for w in &h[1..3] {
+        let s = rmp_socket(w, LEAF);
+        let ev = select_events(w, s, FD_CONNECT);
+        assert_eq!(join(w, s, at(A, 44610)), Ok(s), "the same descriptor");
+        accept_one(&mut sim, &h[0], r);
+        let ne = run_until_event(&mut sim, w, s, ev, FD_CONNECT, WAIT);
+        assert_eq!(ne.iErrorCode[FD_CONNECT_BIT], 0, "request completes");
+        leaves.push(s);
+    }
+    // The silent client on D.
+    let c = new_socket(&h[3], SOCK_STREAM);
+    set_nonblocking(&h[3], c, true);
+    assert_would_block(connect(&h[3], c, at(A, 44610)));
+    assert!(
+        sim.run_until(WAIT, |_| poll_one(&h[3], c, 0).1),
+        "TCP connect to the RMP listener"
+    );
+    let connected = sim.elapsed();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = sim.run_until(CRASH_LIMIT, |_| loop {
+        match h[3].recv(c, &mut buf, 0) {
+            Ok(0) => return true,
+            Ok(n) => got.extend_from_slice(&buf[..n as usize]),
+            Err(WsaError::WSAEWOULDBLOCK) => return false,
+            Err(_) => return true,
+        }
+    });
+    eprintln!(
+        "silent client dropped {:?} after it connected",
+        sim.elapsed() - connected
+    );
+    assert!(closed, "dropped within 10 s");
+    assert!(!message_types(&got).contains(&3), "no ACCEPT");
+    // The session still works both ways.
+    let msg = b"still fine after a silent client";
+    send_msg(&mut sim, &h[0], r, msg);
+    for (n, s) in leaves.iter().enumerate() {
+        assert_eq!(next_msg(&mut sim, &h[n + 1], *s).0, msg, "leaf {n}");
+    }
+    send_msg(&mut sim, &h[2], leaves[1], b"leaf C speaks");
+    assert_eq!(next_msg(&mut sim, &h[0], r).0, b"leaf C speaks");
 }
