@@ -100,6 +100,11 @@ impl Sim {
         self.clock.elapsed()
     }
 
+    /// The current virtual instant (what a bare [`port`](Self::port) reads and writes at).
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
     /// The switch's counters.
     pub fn switch_stats(&self) -> SwitchStats {
         self.switch.stats()
@@ -125,6 +130,14 @@ impl Sim {
             }
             None => Box::new(port),
         })
+    }
+
+    /// A bare port on the LAN with no stack behind it, for a test that speaks on the wire
+    /// itself, reading and writing at [`now`](Self::now) inside [`run_until`](Self::run_until).
+    /// The simulation steps no driver for it and does not wake up for frames delayed on their
+    /// way to it: give it no delaying impairments.
+    pub fn port(&mut self) -> SwitchPort {
+        self.switch.port()
     }
 
     /// Adds a host whose link records every frame its stack receives, stamped with the virtual
