@@ -362,13 +362,10 @@ fn lone_fin_is_retransmitted_after_duplicate_acks() {
 }
 
 /// The same on virtual time, with the hand-driven peer on a bare port of the simulation's
-/// switch. It fails today: the engine re-arms a lone FIN only in its connection scan, and asks
-/// its driver to run that scan again (`PROBE_SCAN`) only while data is in flight; with nothing
-/// but the FIN left, the driver reports no deadline. The threaded driver on the real clock
-/// wakes at least every 500 ms anyway, so the real-time test above passes; a stepped driver
-/// (`Stack::with_driver`) never wakes and the FIN is never sent again.
+/// switch. Regression: the engine re-armed a lone FIN only in its connection scan and gave its
+/// driver no deadline for it, so a stepped driver (`Stack::with_driver`) never sent the FIN
+/// again; the threaded driver on the real clock hid it by waking at least every 500 ms.
 #[test]
-#[ignore = "stack bug: a stepped driver has no deadline for the lone-FIN re-arm (see above)"]
 fn lone_fin_is_retransmitted_after_duplicate_acks_on_virtual_time() {
     let mut sim = Sim::new(0xf1);
     let a = sim.host(config(A));

@@ -327,6 +327,8 @@ impl Core {
 
     /// Hands a smoltcp socket that no Winsock socket owns any more to the background.
     fn orphan(&mut self, handle: SocketHandle, port: Option<(Proto, u16, SocketId)>) {
+        // A graceful close queued a FIN: the pass watches for a lone one.
+        self.streams.fins_pending = true;
         self.orphans.push(Orphan {
             handle,
             datagram: None,
@@ -469,6 +471,7 @@ impl Core {
             *shut_send = true;
             let h = *h;
             self.tcp(h).close();
+            self.streams.fins_pending = true;
         }
     }
 

@@ -29,8 +29,8 @@ pub(crate) struct Streams {
     pub(super) last_probe_scan: Instant,
     /// Whether the last probe scan saw a connection with data in flight.
     pub(super) in_flight: bool,
-    /// Whether the last scan saw a FIN waiting for its acknowledgment (the pass comes back
-    /// for it: `rearm_lone_fins`).
+    /// Whether a FIN may be waiting for its acknowledgment: set when one is queued, kept by
+    /// the scan while one waits (the pass comes back for it: `rearm_lone_fins`).
     pub(super) fins_pending: bool,
 }
 
@@ -602,6 +602,7 @@ impl Core {
     /// `shutdown(SD_SEND)`: FIN after the queued data.
     pub(crate) fn tcp_shutdown_send(&mut self, h: SocketHandle) {
         self.tcp(h).close();
+        self.streams.fins_pending = true;
     }
 
     /// `shutdown(SD_RECEIVE)`: no more receives; unread or later data resets the connection
