@@ -573,6 +573,10 @@ impl Driver {
             // The link refused frames: try again soon rather than wait for ingress.
             delay = Some(delay.map_or(LINK_RETRY, |x| x.min(LINK_RETRY)));
         }
+        if self.drain.is_some() && self.out.is_empty() && self.inner.lock().drained() {
+            // This pass finished the drain: end now, not after the next wake-up.
+            return Some(now);
+        }
         delay.map(|d| now + d)
     }
 
