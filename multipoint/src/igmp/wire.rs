@@ -3,8 +3,12 @@
 //! Heads up! Before working on this file read RFC 1112 Appendix I (the IGMPv1 message), RFC 2236
 //! §2 (the IGMPv2 message), RFC 3376 §4 (the IGMPv3 query, §4.1, with the Max Resp Code and QQIC
 //! floating-point encodings of §4.1.1 and §4.1.7; the report and its group records, §4.2), §7.1
-//! (telling query versions apart by length), RFC 2113 (the Router Alert option) and RFC 791 §3.1
-//! (the IPv4 header).
+//! (telling query versions apart by length), RFC 2113 (the Router Alert option), RFC 791 §3.1
+//! (the IPv4 header) and RFC 1071 (the Internet checksum).
+//!
+//! The IPv4 header is read and written through smoltcp's `Ipv4Packet`, and every checksum is
+//! smoltcp's `wire::checksum` (RFC 1071), the one Internet checksum of the workspace
+//! ([`checksum`] only calls it).
 //!
 //! Contract (as smoltcp's `wire`): parsing never panics on any input and returns [`Error`] for
 //! anything malformed; [`Message::emit`] never panics on a buffer of exactly
@@ -24,6 +28,8 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
+
+use smoltcp::wire::{IpProtocol, Ipv4Packet, IPV4_HEADER_LEN};
 
 /// The all-systems group, 224.0.0.1: general queries go here; it is never reported.
 pub const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
@@ -91,20 +97,10 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The Internet checksum (RFC 1071) of `data`.
+/// The Internet checksum (RFC 1071) of `data`: smoltcp's `wire::checksum`, complemented (0 over
+/// a block whose checksum field is right).
 pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    !smoltcp::wire::checksum::data(data)
 }
 
 /// Decodes a Max Resp Code (units of 1/10 s) or a QQIC (seconds): values below 128 are literal,
@@ -485,33 +481,31 @@ pub struct Ipv4Info {
 /// options, fragmentation and protocol; returns the header facts and the IGMP message octets
 /// (up to the IP total length).
 pub fn parse_ipv4(packet: &[u8]) -> Result<(Ipv4Info, &[u8]), Error> {
-    if packet.len() < 20 {
+    if packet.len() < IPV4_HEADER_LEN {
         return Err(Error::Truncated);
     }
-    if packet[0] >> 4 != 4 {
-        return Err(Error::IpHeader);
-    }
-    let ihl = usize::from(packet[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
-    if ihl < 20 || total < ihl {
+    let ip = Ipv4Packet::new_unchecked(packet);
+    let ihl = usize::from(ip.header_len());
+    let total = usize::from(ip.total_len());
+    if ip.version() != 4 || ihl < IPV4_HEADER_LEN || total < ihl {
         return Err(Error::IpHeader);
     }
     if total > packet.len() {
         return Err(Error::Truncated);
     }
-    if checksum(&packet[..ihl]) != 0 {
+    // Ipv4Packet::check_len holds from here: every getter below is safe.
+    if !ip.verify_checksum() {
         return Err(Error::Checksum);
     }
-    let frag = u16::from_be_bytes([packet[6], packet[7]]);
-    if frag & 0x3fff != 0 {
+    if ip.more_frags() || ip.frag_offset() != 0 {
         return Err(Error::Fragment);
     }
-    if packet[9] != PROTOCOL_IGMP {
+    if ip.next_header() != IpProtocol::Igmp {
         return Err(Error::NotIgmp);
     }
     // RFC 791 §3.1 options: EOL (0), NOP (1), else type, length (>= 2), value.
     let mut router_alert = false;
-    let mut opts = &packet[20..ihl];
+    let mut opts = &packet[IPV4_HEADER_LEN..ihl];
     while let Some(&kind) = opts.first() {
         match kind {
             0 => break,
@@ -529,12 +523,12 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<(Ipv4Info, &[u8]), Error> {
         }
     }
     let info = Ipv4Info {
-        src: addr(packet, 12)?,
-        dst: addr(packet, 16)?,
-        ttl: packet[8],
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        ttl: ip.hop_limit(),
         router_alert,
     };
-    Ok((info, &packet[ihl..total]))
+    Ok((info, ip.payload()))
 }
 
 /// Builds the IPv4 datagram for an IGMP message: IHL 6 with the Router Alert option
@@ -542,21 +536,22 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<(Ipv4Info, &[u8]), Error> {
 /// header checksum filled.
 pub fn build_ipv4(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, igmp: &[u8]) -> Vec<u8> {
     let total = IP_HEADER_LEN + igmp.len();
-    let mut p = Vec::with_capacity(total);
-    p.push(0x46);
-    p.push(TOS_INTERNETWORK_CONTROL);
-    p.extend_from_slice(&(total.min(usize::from(u16::MAX)) as u16).to_be_bytes());
-    p.extend_from_slice(&ident.to_be_bytes());
-    p.extend_from_slice(&[0, 0]); // flags and fragment offset
-    p.push(1); // TTL 1: link-local (RFC 3376 §4, RFC 2236 §2)
-    p.push(PROTOCOL_IGMP);
-    p.extend_from_slice(&[0, 0]); // checksum, below
-    p.extend_from_slice(&src.octets());
-    p.extend_from_slice(&dst.octets());
-    p.extend_from_slice(&ROUTER_ALERT);
-    let sum = checksum(&p[..IP_HEADER_LEN]);
-    p[10..12].copy_from_slice(&sum.to_be_bytes());
-    p.extend_from_slice(igmp);
+    let mut p = vec![0u8; total];
+    p[IPV4_HEADER_LEN..IP_HEADER_LEN].copy_from_slice(&ROUTER_ALERT);
+    p[IP_HEADER_LEN..].copy_from_slice(igmp);
+    let mut ip = Ipv4Packet::new_unchecked(&mut p[..]);
+    ip.set_version(4);
+    ip.set_header_len(IP_HEADER_LEN as u8);
+    ip.set_dscp(TOS_INTERNETWORK_CONTROL >> 2);
+    ip.set_ecn(TOS_INTERNETWORK_CONTROL & 0x03);
+    ip.set_total_len(total.min(usize::from(u16::MAX)) as u16);
+    ip.set_ident(ident);
+    // Flags and fragment offset stay 0: DF clear, never fragmented.
+    ip.set_hop_limit(1); // TTL 1: link-local (RFC 3376 §4, RFC 2236 §2)
+    ip.set_next_header(IpProtocol::Igmp);
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    ip.fill_checksum();
     p
 }
 
