@@ -29,6 +29,7 @@ pub(crate) mod socket;
 mod tcp;
 mod udp;
 mod urgent;
+mod wire;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -523,26 +524,28 @@ impl Core {
         (delay, probed)
     }
 
+    /// A frame from the link: parsed once ([`wire::Frame`]), then handed to each stage.
     fn ingress(&mut self, frame: Vec<u8>) {
-        if frame.len() < 14 {
+        self.ingress_frame(wire::Frame::parse(frame));
+    }
+
+    fn ingress_frame(&mut self, frame: wire::Frame) {
+        if frame.check_len().is_err() {
             self.stats.rx_malformed += 1;
-            self.device.recycle(frame);
+            self.device.recycle(frame.into_inner());
             return;
         }
         if self.mcast_ingress(&frame) {
-            self.device.recycle(frame);
+            self.device.recycle(frame.into_inner());
             return;
         }
         match frames::observe(&frame) {
             Some(Observed::Tcp { local, remote, seg }) => {
                 let id = self.streams.conns.get(&(local, remote)).copied();
-                if let Some(id) = id {
-                    if let Some(s) = self.table.get_mut(&id) {
-                        s.reset |= seg.rst;
-                        s.acks.observe(seg, self.now);
-                    }
+                if let Some(s) = id.and_then(|id| self.table.get_mut(&id)) {
+                    s.reset |= seg.rst;
+                    s.acks.observe(seg, self.now);
                 }
-                self.urg_ingress(&frame, local, remote, id, &seg);
             }
             Some(Observed::PortUnreachable { local }) => {
                 let ids: Vec<_> = self.ports.holders(Proto::Udp, local.port()).collect();
@@ -554,9 +557,10 @@ impl Core {
             }
             None => {}
         }
+        self.urg_ingress(&frame);
         // SIO_ENABLE_CIRCULAR_QUEUEING: room is made before smoltcp sees the datagram.
         self.udp_circular_ingress(&frame);
-        self.device.rx.push_back(frame);
+        self.device.rx.push_back(frame.into_inner());
     }
 
     /// Sorts what smoltcp produced: frames for ourselves go back in, the rest to `out` for the
@@ -572,9 +576,9 @@ impl Core {
             };
             if local {
                 self.stats.local_frames += 1;
-                self.ingress(frame);
-            } else {
-                self.qos_egress(frame, out);
+                self.ingress_frame(frame);
+            } else if let Some(frame) = self.qos_egress(frame) {
+                out.push_back(frame.into_inner());
             }
         }
     }
