@@ -7,7 +7,7 @@
 //!
 //! Every frame is parsed once, where it enters the engine — `Core::ingress` for frames from the
 //! link, the device's transmit token for smoltcp's own (`device`) — and the same [`Frame`] is
-//! handed to every stage of the frame pipeline (DESIGN.md "The frame pipeline"): multicast
+//! handed to every stage of the frame pipeline (`pipeline` lists them, in order): multicast
 //! intercept, RST and ICMP observation, urgent data, circular queueing, local delivery, the
 //! shaper and the DSCP rewrite. This is the engine's only IPv4 reader; the layers are checked
 //! with smoltcp's own wire types (`EthernetFrame`, `Ipv4Packet`, `TcpPacket`, `UdpPacket`,
