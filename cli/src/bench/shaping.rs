@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
 use ws2_qos::{Flowspec, Guarantee, Qos};
 use ws2_stack::net::UdpSocket;
 use ws2_stack::{Stack, StackConfig};
@@ -376,25 +377,9 @@ fn pcap_retransmissions(path: &std::path::Path) -> Result<u64, String> {
         let incl = u32::from_le_bytes([b[at + 8], b[at + 9], b[at + 10], b[at + 11]]) as usize;
         let f = &b[at + 16..(at + 16 + incl).min(b.len())];
         at += 16 + incl;
-        if f.len() < 54 || f[12..14] != [0x08, 0x00] || f[23] != 6 {
-            continue;
-        }
-        let ihl = usize::from(f[14] & 0x0f) * 4;
-        let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
-        let Some(tcp) = f.get(14 + ihl..) else {
+        let Some((key, seq, len)) = tcp_data(f) else {
             continue;
         };
-        if tcp.len() < 20 {
-            continue;
-        }
-        let off = usize::from(tcp[12] >> 4) * 4;
-        let len = total.saturating_sub(ihl + off) as u32;
-        if len == 0 {
-            continue;
-        }
-        let src = u32::from_be_bytes([f[26], f[27], f[28], f[29]]);
-        let key = (src, u16::from_be_bytes([tcp[0], tcp[1]]));
-        let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
         let end = seq.wrapping_add(len);
         match high.get(&key) {
             Some(&h) if (seq.wrapping_sub(h) as i32) < 0 => count += 1,
@@ -408,6 +393,25 @@ fn pcap_retransmissions(path: &std::path::Path) -> Result<u64, String> {
         }
     }
     Ok(count)
+}
+
+/// For a frame holding a TCP segment with data: (source address, source port), its sequence
+/// number and its data length (read with smoltcp's wire types).
+fn tcp_data(frame: &[u8]) -> Option<((u32, u16), u32, u32)> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Tcp {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    let len = tcp.payload().len() as u32;
+    (len > 0).then(|| {
+        let key = (u32::from(ip.src_addr()), tcp.src_port());
+        (key, tcp.seq_number().0 as u32, len)
+    })
 }
 
 /// Ours: a shaped ws2 TCP connection on a virtual switch, the receiver's frames in a pcap.
@@ -637,4 +641,67 @@ pub(crate) fn shaping(runs: usize, secs: f64) -> Result<Vec<Figure>, String> {
     });
     drop(anchor);
     Ok(figures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{
+        EthernetAddress, EthernetRepr, Ipv4Repr, TcpControl, TcpRepr, TcpSeqNumber,
+    };
+
+    /// A TCP segment 10.0.3.1:5000 → 10.0.3.2:9 with `data`, sequence number 77, padded to
+    /// `pad` octets as a short Ethernet frame is.
+    fn segment(data: &[u8], pad: usize) -> Vec<u8> {
+        let tcp = TcpRepr {
+            src_port: 5000,
+            dst_port: 9,
+            control: TcpControl::None,
+            seq_number: TcpSeqNumber(77),
+            ack_number: Some(TcpSeqNumber(1)),
+            window_len: 1000,
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload: data,
+        };
+        let ip = Ipv4Repr {
+            src_addr: "10.0.3.1".parse().unwrap(),
+            dst_addr: "10.0.3.2".parse().unwrap(),
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp.buffer_len(),
+            hop_limit: 64,
+        };
+        let eth = EthernetRepr {
+            src_addr: EthernetAddress([2, 0, 0, 0, 0, 1]),
+            dst_addr: EthernetAddress([2, 0, 0, 0, 0, 2]),
+            ethertype: EthernetProtocol::Ipv4,
+        };
+        let len = eth.buffer_len() + ip.buffer_len() + tcp.buffer_len();
+        let mut f = vec![0u8; len.max(pad)];
+        let mut frame = EthernetFrame::new_unchecked(&mut f[..]);
+        eth.emit(&mut frame);
+        let caps = ChecksumCapabilities::default();
+        let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+        ip.emit(&mut packet, &caps);
+        tcp.emit(
+            &mut TcpPacket::new_unchecked(packet.payload_mut()),
+            &ip.src_addr.into(),
+            &ip.dst_addr.into(),
+            &caps,
+        );
+        f
+    }
+
+    #[test]
+    fn tcp_data_reads_a_segment_and_ignores_padding() {
+        let key = (u32::from(std::net::Ipv4Addr::new(10, 0, 3, 1)), 5000);
+        assert_eq!(tcp_data(&segment(b"abc", 0)), Some((key, 77, 3)));
+        assert_eq!(tcp_data(&segment(b"a", 60)), Some((key, 77, 1)));
+        assert_eq!(tcp_data(&segment(b"", 60)), None, "no data");
+        assert_eq!(tcp_data(&segment(b"abc", 0)[..40]), None, "cut short");
+    }
 }

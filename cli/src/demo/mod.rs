@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use sha2::{Digest, Sha256};
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{Icmpv4Message, Icmpv4Packet, Icmpv4Repr, Ipv4Packet};
 use ws2_stack::echo;
 use ws2_stack::net::{TcpListener, TcpStream, UdpSocket};
 use ws2_stack::winsock::*;
@@ -390,29 +392,24 @@ fn icmp_ping(name: &str, stack: &Stack) -> Row {
         let mut answered = 0;
         let mut total = 0.0;
         for seq in 0..5u16 {
-            let mut echo = [
-                8u8,
-                0,
-                0,
-                0,
-                0x57,
-                0x32,
-                (seq >> 8) as u8,
-                seq as u8,
-                b'w',
-                b's',
-                b'2',
-                b'!',
-            ];
-            let sum = checksum(&echo);
-            echo[2..4].copy_from_slice(&sum.to_be_bytes());
+            // RFC 792 echo request, built (checksum included) by smoltcp's wire code.
+            let mut echo = [0u8; 12];
+            Icmpv4Repr::EchoRequest {
+                ident: ECHO_IDENT,
+                seq_no: seq,
+                data: b"ws2!",
+            }
+            .emit(
+                &mut Icmpv4Packet::new_unchecked(&mut echo[..]),
+                &ChecksumCapabilities::default(),
+            );
             let t = Instant::now();
             ws.sendto(s, &echo, 0, Some(&to), SOCKADDR_IN_LEN)?;
             let mut buf = [0u8; 128];
             loop {
                 match ws.recv(s, &mut buf, 0) {
-                    // An IPv4 header (20 bytes) then the ICMP echo reply (type 0) with our id and seq.
-                    Ok(n) if n >= 28 && buf[20] == 0 && buf[24..28] == echo[4..8] => {
+                    // An IPv4 datagram holding the ICMP echo reply with our id and seq.
+                    Ok(n) if is_echo_reply(buf.get(..n as usize).unwrap_or_default(), seq) => {
                         answered += 1;
                         total += t.elapsed().as_secs_f64() * 1e6;
                         break;
@@ -435,14 +432,18 @@ fn icmp_ping(name: &str, stack: &Stack) -> Row {
     }
 }
 
-/// RFC 1071 Internet checksum.
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+/// The Identifier of the demo's echo requests ("W2").
+const ECHO_IDENT: u16 = 0x5732;
+
+/// Whether `datagram` (IPv4, as a raw socket returns it) is an ICMP echo reply (RFC 792) to the
+/// demo's echo request `seq_no`.
+fn is_echo_reply(datagram: &[u8], seq_no: u16) -> bool {
+    let Ok(ip) = Ipv4Packet::new_checked(datagram) else {
+        return false;
+    };
+    Icmpv4Packet::new_checked(ip.payload()).is_ok_and(|icmp| {
+        icmp.msg_type() == Icmpv4Message::EchoReply
+            && icmp.echo_ident() == ECHO_IDENT
+            && icmp.echo_seq_no() == seq_no
+    })
 }

@@ -3,12 +3,20 @@
 //! Heads up! Before working on this file read RFC 1112 Appendix I (the IGMPv1 message), RFC 2236
 //! §2 (the IGMPv2 message), RFC 3376 §4 (the IGMPv3 query, §4.1, with the Max Resp Code and QQIC
 //! floating-point encodings of §4.1.1 and §4.1.7; the report and its group records, §4.2), §7.1
-//! (telling query versions apart by length), RFC 2113 (the Router Alert option) and RFC 791 §3.1
-//! (the IPv4 header).
+//! (telling query versions apart by length), RFC 2113 (the Router Alert option), RFC 791 §3.1
+//! (the IPv4 header) and RFC 1071 (the Internet checksum).
+//!
+//! Layout, as smoltcp's `wire`: [`Packet`] is a view of an IGMP message over any buffer (its
+//! fields in a private `field` module, the Type as a [`MessageType`] code point), and
+//! [`GroupRecordPacket`] one of a v3 report's group records; [`Message`] is the representation
+//! (`parse`, `buffer_len`, `emit`). The IPv4 header is read and written through smoltcp's
+//! `Ipv4Packet`, and every checksum is smoltcp's `wire::checksum` (RFC 1071), the one Internet
+//! checksum of the workspace ([`checksum`] only calls it).
 //!
 //! Contract (as smoltcp's `wire`): parsing never panics on any input and returns [`Error`] for
-//! anything malformed; [`Message::emit`] never panics on a buffer of exactly
-//! [`Message::buffer_len`] bytes.
+//! anything malformed; after `check_len` no getter of [`Packet`] or [`GroupRecordPacket`]
+//! panics (fields a message may lack are `Option`s); [`Message::emit`] never panics on a buffer
+//! of exactly [`Message::buffer_len`] bytes.
 //!
 //! Choices:
 //! - A query of 9 to 11 octets is malformed (RFC 3376 §7.1: "MUST be silently ignored").
@@ -24,6 +32,8 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
+
+use smoltcp::wire::{IpProtocol, Ipv4Packet, IPV4_HEADER_LEN};
 
 /// The all-systems group, 224.0.0.1: general queries go here; it is never reported.
 pub const ALL_SYSTEMS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
@@ -53,6 +63,73 @@ pub mod msg_type {
     pub const LEAVE: u8 = 0x17;
     /// Version 3 Membership Report.
     pub const V3_REPORT: u8 = 0x22;
+}
+
+/// Declares a one-octet code-point enum: a variant per known code and `Unknown(u8)` for every
+/// other, with `From` both ways, so any octet converts and converts back (the shape of
+/// smoltcp's `enum_with_unknown!`, written for this crate).
+macro_rules! code_points {
+    (
+        $(#[$attr:meta])*
+        pub enum $name:ident {
+            $( $(#[$vattr:meta])* $variant:ident = $code:expr, )+
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $( $(#[$vattr])* $variant, )+
+            /// A code with no variant of its own, kept as it is.
+            Unknown(u8),
+        }
+
+        impl From<u8> for $name {
+            fn from(code: u8) -> $name {
+                $( if code == $code { return $name::$variant; } )+
+                $name::Unknown(code)
+            }
+        }
+
+        impl From<$name> for u8 {
+            fn from(value: $name) -> u8 {
+                match value {
+                    $( $name::$variant => $code, )+
+                    $name::Unknown(code) => code,
+                }
+            }
+        }
+    };
+}
+
+code_points! {
+    /// The Type octet of an IGMP message (RFC 3376 §4, RFC 2236 §2.1, RFC 1112 Appendix I).
+    /// Unknown types still parse as a [`Packet`] and print; [`Message::parse`] keeps them as
+    /// [`Message::Unknown`] (RFC 2236 §2.1: ignored, not an error).
+    pub enum MessageType {
+        /// Membership Query, any version (0x11).
+        MembershipQuery = msg_type::QUERY,
+        /// Version 1 Membership Report (0x12).
+        V1MembershipReport = msg_type::V1_REPORT,
+        /// Version 2 Membership Report (0x16).
+        V2MembershipReport = msg_type::V2_REPORT,
+        /// Version 2 Leave Group (0x17).
+        LeaveGroup = msg_type::LEAVE,
+        /// Version 3 Membership Report (0x22).
+        V3MembershipReport = msg_type::V3_REPORT,
+    }
+}
+
+impl fmt::Display for MessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageType::MembershipQuery => f.write_str("membership query"),
+            MessageType::V1MembershipReport => f.write_str("version 1 membership report"),
+            MessageType::V2MembershipReport => f.write_str("version 2 membership report"),
+            MessageType::LeaveGroup => f.write_str("leave group"),
+            MessageType::V3MembershipReport => f.write_str("version 3 membership report"),
+            MessageType::Unknown(code) => write!(f, "unknown type {code:#04x}"),
+        }
+    }
 }
 
 /// Why a packet did not parse.
@@ -91,20 +168,356 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The Internet checksum (RFC 1071) of `data`.
+/// The Internet checksum (RFC 1071) of `data`: smoltcp's `wire::checksum`, complemented (0 over
+/// a block whose checksum field is right).
 pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    !smoltcp::wire::checksum::data(data)
+}
+
+mod field {
+    #![allow(non_snake_case)]
+
+    pub(super) type Field = core::ops::Range<usize>;
+
+    pub(super) const TYPE: usize = 0;
+    /// Max Resp Code (queries); reserved in reports and leaves.
+    pub(super) const MAX_RESP_CODE: usize = 1;
+    pub(super) const CHECKSUM: Field = 2..4;
+    /// Group Address (queries, v1/v2 reports, leaves).
+    pub(super) const GROUP_ADDRESS: Field = 4..8;
+    /// v3 report: Number of Group Records (after two reserved octets).
+    pub(super) const NUMBER_OF_RECORDS: Field = 6..8;
+    /// v3 report: the group records.
+    pub(super) const RECORDS: usize = 8;
+    /// v3 query: Resv (4 bits), S (1), QRV (3).
+    pub(super) const S_QRV: usize = 8;
+    /// v3 query: Querier's Query Interval Code.
+    pub(super) const QQIC: usize = 9;
+    /// v3 query: Number of Sources.
+    pub(super) const NUMBER_OF_SOURCES: Field = 10..12;
+
+    /// v3 query: Source Address `i`.
+    pub(super) const fn SOURCE_ADDRESS(i: usize) -> Field {
+        NUMBER_OF_SOURCES.end + 4 * i..NUMBER_OF_SOURCES.end + 4 * (i + 1)
     }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
+
+    /// Fields of one group record (RFC 3376 §4.2.4), from the record's start.
+    pub(super) mod record {
+        use super::Field;
+
+        pub(in super::super) const RECORD_TYPE: usize = 0;
+        /// Aux Data Len, in 32-bit words.
+        pub(in super::super) const AUX_DATA_LEN: usize = 1;
+        pub(in super::super) const NUMBER_OF_SOURCES: Field = 2..4;
+        pub(in super::super) const MULTICAST_ADDRESS: Field = 4..8;
+
+        /// Source Address `i`.
+        pub(in super::super) const fn SOURCE_ADDRESS(i: usize) -> Field {
+            MULTICAST_ADDRESS.end + 4 * i..MULTICAST_ADDRESS.end + 4 * (i + 1)
+        }
     }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
+}
+
+/// The fixed part every IGMP message has: Type, Max Resp Code, Checksum, Group Address.
+pub const HEADER_LEN: usize = field::GROUP_ADDRESS.end;
+/// The fixed part of an IGMPv3 query (before its source addresses).
+pub const V3_QUERY_HEADER_LEN: usize = field::NUMBER_OF_SOURCES.end;
+/// The fixed part of a group record (before its source addresses and aux data).
+pub const RECORD_HEADER_LEN: usize = field::record::MULTICAST_ADDRESS.end;
+
+fn ipv4_at(data: &[u8], at: core::ops::Range<usize>) -> Option<Ipv4Addr> {
+    let o: [u8; 4] = data.get(at)?.try_into().ok()?;
+    Some(Ipv4Addr::from(o))
+}
+
+fn u16_in(data: &[u8], at: core::ops::Range<usize>) -> u16 {
+    u16::from_be_bytes([data[at.start], data[at.start + 1]])
+}
+
+/// A view of an IGMP message (the IP payload) over any buffer: v1, v2 and v3 messages
+/// (RFC 1112 Appendix I, RFC 2236 §2, RFC 3376 §4.1 and §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// A view over `buffer` without checking its length.
+    pub const fn new_unchecked(buffer: T) -> Packet<T> {
+        Packet { buffer }
     }
-    !(sum as u16)
+
+    /// A view over `buffer`, checked with [`check_len`](Packet::check_len).
+    pub fn new_checked(buffer: T) -> Result<Packet<T>, Error> {
+        let packet = Packet::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// Checks that no getter will panic: the eight fixed octets are there, and a query longer
+    /// than eight octets is a whole v3 query — `Length` for 9 to 11 octets (RFC 3376 §7.1),
+    /// `Truncated` when its Number of Sources says more than is there.
+    pub fn check_len(&self) -> Result<(), Error> {
+        let len = self.buffer.as_ref().len();
+        if len < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        if self.msg_type() != MessageType::MembershipQuery || len == HEADER_LEN {
+            return Ok(());
+        }
+        if len < V3_QUERY_HEADER_LEN {
+            return Err(Error::Length);
+        }
+        let n = usize::from(u16_in(self.buffer.as_ref(), field::NUMBER_OF_SOURCES));
+        if len < field::SOURCE_ADDRESS(n).start {
+            return Err(Error::Truncated);
+        }
+        Ok(())
+    }
+
+    /// The buffer back.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// The Type field.
+    pub fn msg_type(&self) -> MessageType {
+        MessageType::from(self.buffer.as_ref()[field::TYPE])
+    }
+
+    /// The Max Resp Code field (v2: Max Response Time; v1 queries and all reports: 0).
+    pub fn max_resp_code(&self) -> u8 {
+        self.buffer.as_ref()[field::MAX_RESP_CODE]
+    }
+
+    /// The Checksum field.
+    pub fn checksum(&self) -> u16 {
+        u16_in(self.buffer.as_ref(), field::CHECKSUM)
+    }
+
+    /// The Group Address field (reserved in a v3 report).
+    pub fn group_addr(&self) -> Ipv4Addr {
+        ipv4_at(self.buffer.as_ref(), field::GROUP_ADDRESS).unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
+    /// Whether this is an IGMPv3 query: a query of twelve octets or more (RFC 3376 §7.1).
+    pub fn is_v3_query(&self) -> bool {
+        self.msg_type() == MessageType::MembershipQuery
+            && self.buffer.as_ref().len() >= V3_QUERY_HEADER_LEN
+    }
+
+    fn v3_query(&self) -> Option<&[u8]> {
+        self.is_v3_query().then(|| self.buffer.as_ref())
+    }
+
+    /// A v3 query's S Flag (suppress router-side processing); `None` for any other message.
+    pub fn s_flag(&self) -> Option<bool> {
+        self.v3_query().map(|d| d[field::S_QRV] & 0x08 != 0)
+    }
+
+    /// A v3 query's Querier's Robustness Variable; `None` for any other message.
+    pub fn qrv(&self) -> Option<u8> {
+        self.v3_query().map(|d| d[field::S_QRV] & 0x07)
+    }
+
+    /// A v3 query's Querier's Query Interval Code; `None` for any other message.
+    pub fn qqic(&self) -> Option<u8> {
+        self.v3_query().map(|d| d[field::QQIC])
+    }
+
+    /// A v3 query's Number of Sources; `None` for any other message.
+    pub fn number_of_sources(&self) -> Option<u16> {
+        self.v3_query().map(|d| u16_in(d, field::NUMBER_OF_SOURCES))
+    }
+
+    /// A v3 query's Source Address `i`; `None` for any other message or past the octets there.
+    pub fn source_addr(&self, i: usize) -> Option<Ipv4Addr> {
+        ipv4_at(self.v3_query()?, field::SOURCE_ADDRESS(i))
+    }
+
+    /// A v3 report's Number of Group Records (octets 6 and 7 of any message).
+    pub fn number_of_records(&self) -> u16 {
+        u16_in(self.buffer.as_ref(), field::NUMBER_OF_RECORDS)
+    }
+
+    /// Whether the checksum over the whole message is right (RFC 1071).
+    pub fn verify_checksum(&self) -> bool {
+        smoltcp::wire::checksum::data(self.buffer.as_ref()) == !0
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
+    /// A v3 report's group records: the octets after the eight fixed ones.
+    pub fn records(&self) -> &'a [u8] {
+        &self.buffer.as_ref()[field::RECORDS..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets the Type field.
+    pub fn set_msg_type(&mut self, value: MessageType) {
+        self.buffer.as_mut()[field::TYPE] = value.into();
+    }
+
+    /// Sets the Max Resp Code field.
+    pub fn set_max_resp_code(&mut self, value: u8) {
+        self.buffer.as_mut()[field::MAX_RESP_CODE] = value;
+    }
+
+    /// Sets the Checksum field.
+    pub fn set_checksum(&mut self, value: u16) {
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Sets the Group Address field.
+    pub fn set_group_addr(&mut self, value: Ipv4Addr) {
+        self.buffer.as_mut()[field::GROUP_ADDRESS].copy_from_slice(&value.octets());
+    }
+
+    /// Sets a v3 query's S Flag.
+    pub fn set_s_flag(&mut self, value: bool) {
+        let b = &mut self.buffer.as_mut()[field::S_QRV];
+        *b = (*b & !0x08) | (u8::from(value) << 3);
+    }
+
+    /// Sets a v3 query's QRV (its low three bits).
+    pub fn set_qrv(&mut self, value: u8) {
+        let b = &mut self.buffer.as_mut()[field::S_QRV];
+        *b = (*b & !0x07) | (value & 0x07);
+    }
+
+    /// Sets a v3 query's QQIC.
+    pub fn set_qqic(&mut self, value: u8) {
+        self.buffer.as_mut()[field::QQIC] = value;
+    }
+
+    /// Sets a v3 query's Number of Sources.
+    pub fn set_number_of_sources(&mut self, value: u16) {
+        self.buffer.as_mut()[field::NUMBER_OF_SOURCES].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Sets a v3 query's Source Address `i`.
+    pub fn set_source_addr(&mut self, i: usize, value: Ipv4Addr) {
+        self.buffer.as_mut()[field::SOURCE_ADDRESS(i)].copy_from_slice(&value.octets());
+    }
+
+    /// Sets a v3 report's Number of Group Records.
+    pub fn set_number_of_records(&mut self, value: u16) {
+        self.buffer.as_mut()[field::NUMBER_OF_RECORDS].copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// A v3 report's group records, writable.
+    pub fn records_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[field::RECORDS..]
+    }
+
+    /// Computes the checksum over the whole message and writes it (RFC 1071).
+    pub fn fill_checksum(&mut self) {
+        self.set_checksum(0);
+        let sum = !smoltcp::wire::checksum::data(self.buffer.as_ref());
+        self.set_checksum(sum);
+    }
+}
+
+/// A view of one group record of a v3 report (RFC 3376 §4.2.4), from its first octet; the
+/// buffer may run on past the record (the records after it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecordPacket<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> GroupRecordPacket<T> {
+    /// A view over `buffer` without checking its length.
+    pub const fn new_unchecked(buffer: T) -> GroupRecordPacket<T> {
+        GroupRecordPacket { buffer }
+    }
+
+    /// A view over `buffer`, checked with [`check_len`](GroupRecordPacket::check_len).
+    pub fn new_checked(buffer: T) -> Result<GroupRecordPacket<T>, Error> {
+        let record = GroupRecordPacket::new_unchecked(buffer);
+        record.check_len()?;
+        Ok(record)
+    }
+
+    /// Checks that the record's fixed octets, sources and aux data are all there.
+    pub fn check_len(&self) -> Result<(), Error> {
+        let len = self.buffer.as_ref().len();
+        if len < RECORD_HEADER_LEN || len < self.record_len() {
+            Err(Error::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The buffer back.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// The octets this record takes, by its own fields (0 when its fixed octets are missing).
+    pub fn record_len(&self) -> usize {
+        let d = self.buffer.as_ref();
+        if d.len() < RECORD_HEADER_LEN {
+            return 0;
+        }
+        RECORD_HEADER_LEN
+            + 4 * usize::from(u16_in(d, field::record::NUMBER_OF_SOURCES))
+            + 4 * usize::from(d[field::record::AUX_DATA_LEN])
+    }
+
+    /// The Record Type field.
+    pub fn record_type(&self) -> RecordType {
+        RecordType(self.buffer.as_ref()[field::record::RECORD_TYPE])
+    }
+
+    /// The Aux Data Len field, in 32-bit words.
+    pub fn aux_data_len(&self) -> u8 {
+        self.buffer.as_ref()[field::record::AUX_DATA_LEN]
+    }
+
+    /// The Number of Sources field.
+    pub fn number_of_sources(&self) -> u16 {
+        u16_in(self.buffer.as_ref(), field::record::NUMBER_OF_SOURCES)
+    }
+
+    /// The Multicast Address field.
+    pub fn multicast_addr(&self) -> Ipv4Addr {
+        ipv4_at(self.buffer.as_ref(), field::record::MULTICAST_ADDRESS)
+            .unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
+    /// Source Address `i`; `None` past the octets there.
+    pub fn source_addr(&self, i: usize) -> Option<Ipv4Addr> {
+        ipv4_at(self.buffer.as_ref(), field::record::SOURCE_ADDRESS(i))
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> GroupRecordPacket<T> {
+    /// Sets the Record Type field.
+    pub fn set_record_type(&mut self, value: RecordType) {
+        self.buffer.as_mut()[field::record::RECORD_TYPE] = value.0;
+    }
+
+    /// Sets the Aux Data Len field.
+    pub fn set_aux_data_len(&mut self, value: u8) {
+        self.buffer.as_mut()[field::record::AUX_DATA_LEN] = value;
+    }
+
+    /// Sets the Number of Sources field.
+    pub fn set_number_of_sources(&mut self, value: u16) {
+        self.buffer.as_mut()[field::record::NUMBER_OF_SOURCES]
+            .copy_from_slice(&value.to_be_bytes());
+    }
+
+    /// Sets the Multicast Address field.
+    pub fn set_multicast_addr(&mut self, value: Ipv4Addr) {
+        self.buffer.as_mut()[field::record::MULTICAST_ADDRESS].copy_from_slice(&value.octets());
+    }
+
+    /// Sets Source Address `i`.
+    pub fn set_source_addr(&mut self, i: usize, value: Ipv4Addr) {
+        self.buffer.as_mut()[field::record::SOURCE_ADDRESS(i)].copy_from_slice(&value.octets());
+    }
 }
 
 /// Decodes a Max Resp Code (units of 1/10 s) or a QQIC (seconds): values below 128 are literal,
@@ -278,16 +691,6 @@ pub enum Message {
     },
 }
 
-fn addr(b: &[u8], at: usize) -> Result<Ipv4Addr, Error> {
-    let o = b.get(at..at + 4).ok_or(Error::Truncated)?;
-    Ok(Ipv4Addr::new(o[0], o[1], o[2], o[3]))
-}
-
-fn u16_at(b: &[u8], at: usize) -> Result<u16, Error> {
-    let o = b.get(at..at + 2).ok_or(Error::Truncated)?;
-    Ok(u16::from_be_bytes([o[0], o[1]]))
-}
-
 /// Whether `a` is in 224.0.0.0/4.
 pub fn is_multicast(a: Ipv4Addr) -> bool {
     a.is_multicast()
@@ -304,87 +707,89 @@ fn group_or_zero(a: Ipv4Addr) -> Result<Ipv4Addr, Error> {
 impl Message {
     /// Parses an IGMP message (the IP payload), verifying its checksum over all of `igmp`.
     pub fn parse(igmp: &[u8]) -> Result<Message, Error> {
-        if igmp.len() < 8 {
+        let packet = Packet::new_unchecked(igmp);
+        if igmp.len() < HEADER_LEN {
             return Err(Error::Truncated);
         }
-        if checksum(igmp) != 0 {
+        if !packet.verify_checksum() {
             return Err(Error::Checksum);
         }
-        let msg_type = igmp[0];
-        let group = addr(igmp, 4)?;
-        match msg_type {
-            msg_type::QUERY => {
+        Message::parse_packet(&packet)
+    }
+
+    /// Reads the message a [`Packet`] holds (its checksum is not looked at: see
+    /// [`Message::parse`]). The group is checked before the rest of the length, so a malformed
+    /// message gets the same error either way.
+    pub fn parse_packet<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&T>) -> Result<Message, Error> {
+        if packet.buffer.as_ref().len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let group = packet.group_addr();
+        match packet.msg_type() {
+            MessageType::MembershipQuery => {
                 // RFC 3376 §7.1: the length tells the versions apart.
                 let group = group_or_zero(group)?;
-                let max_resp_code = igmp[1];
-                match igmp.len() {
-                    8 => Ok(Message::Query(Query {
-                        max_resp_code,
-                        group,
-                        v3: None,
-                    })),
-                    9..=11 => Err(Error::Length),
-                    _ => {
-                        let n = usize::from(u16_at(igmp, 10)?);
-                        if igmp.len() < 12 + 4 * n {
-                            return Err(Error::Truncated);
-                        }
+                packet.check_len()?;
+                let v3 = match (packet.s_flag(), packet.qrv(), packet.qqic()) {
+                    (Some(s_flag), Some(qrv), Some(qqic)) => {
+                        let n = usize::from(packet.number_of_sources().unwrap_or(0));
                         let sources = (0..n)
-                            .map(|i| addr(igmp, 12 + 4 * i))
+                            .map(|i| packet.source_addr(i).ok_or(Error::Truncated))
                             .collect::<Result<_, _>>()?;
-                        Ok(Message::Query(Query {
-                            max_resp_code,
-                            group,
-                            v3: Some(QueryV3 {
-                                s_flag: igmp[8] & 0x08 != 0,
-                                qrv: igmp[8] & 0x07,
-                                qqic: igmp[9],
-                                sources,
-                            }),
-                        }))
+                        Some(QueryV3 {
+                            s_flag,
+                            qrv,
+                            qqic,
+                            sources,
+                        })
                     }
-                }
+                    _ => None,
+                };
+                Ok(Message::Query(Query {
+                    max_resp_code: packet.max_resp_code(),
+                    group,
+                    v3,
+                }))
             }
-            msg_type::V1_REPORT => Ok(Message::V1Report {
+            MessageType::V1MembershipReport => Ok(Message::V1Report {
                 group: group_or_zero(group)?,
             }),
-            msg_type::V2_REPORT => Ok(Message::V2Report {
+            MessageType::V2MembershipReport => Ok(Message::V2Report {
                 group: group_or_zero(group)?,
             }),
-            msg_type::LEAVE => Ok(Message::Leave {
+            MessageType::LeaveGroup => Ok(Message::Leave {
                 group: group_or_zero(group)?,
             }),
-            msg_type::V3_REPORT => {
-                let n = usize::from(u16_at(igmp, 6)?);
-                let mut at = 8;
-                let mut records = Vec::with_capacity(n.min(igmp.len() / 8));
+            MessageType::V3MembershipReport => {
+                let n = usize::from(packet.number_of_records());
+                let data = packet.records();
+                let mut at = 0;
+                let mut records = Vec::with_capacity(n.min(data.len() / RECORD_HEADER_LEN));
                 for _ in 0..n {
-                    let head = igmp.get(at..at + 8).ok_or(Error::Truncated)?;
-                    let record_type = RecordType(head[0]);
-                    let aux_words = usize::from(head[1]);
-                    let sources_n = usize::from(u16::from_be_bytes([head[2], head[3]]));
-                    let group = addr(igmp, at + 4)?;
+                    let record = GroupRecordPacket::new_unchecked(&data[at..]);
+                    if data.len() - at < RECORD_HEADER_LEN {
+                        return Err(Error::Truncated);
+                    }
+                    let group = record.multicast_addr();
                     if !group.is_multicast() {
                         return Err(Error::Group);
                     }
-                    let end = at + 8 + 4 * sources_n + 4 * aux_words;
-                    if end > igmp.len() {
-                        return Err(Error::Truncated);
-                    }
-                    let sources = (0..sources_n)
-                        .map(|i| addr(igmp, at + 8 + 4 * i))
+                    record.check_len()?;
+                    let sources = (0..usize::from(record.number_of_sources()))
+                        .map(|i| record.source_addr(i).ok_or(Error::Truncated))
                         .collect::<Result<_, _>>()?;
+                    // Aux data is skipped (RFC 3376 §4.2.10).
                     records.push(GroupRecord {
-                        record_type,
+                        record_type: record.record_type(),
                         group,
                         sources,
                     });
-                    at = end;
+                    at += record.record_len();
                 }
                 // Octets after the last record: checksummed, otherwise ignored (RFC 3376 §4.2.11).
                 Ok(Message::V3Report { records })
             }
-            other => Ok(Message::Unknown { msg_type: other }),
+            MessageType::Unknown(code) => Ok(Message::Unknown { msg_type: code }),
         }
     }
 
@@ -408,55 +813,56 @@ impl Message {
             return 0;
         };
         buf.fill(0);
-        let put_addr =
-            |buf: &mut [u8], at: usize, a: Ipv4Addr| buf[at..at + 4].copy_from_slice(&a.octets());
+        let mut packet = Packet::new_unchecked(buf);
         match self {
             Message::Query(q) => {
-                buf[0] = msg_type::QUERY;
-                buf[1] = q.max_resp_code;
-                put_addr(buf, 4, q.group);
+                packet.set_msg_type(MessageType::MembershipQuery);
+                packet.set_max_resp_code(q.max_resp_code);
+                packet.set_group_addr(q.group);
                 if let Some(v3) = &q.v3 {
-                    buf[8] = (u8::from(v3.s_flag) << 3) | (v3.qrv & 0x07);
-                    buf[9] = v3.qqic;
+                    packet.set_s_flag(v3.s_flag);
+                    packet.set_qrv(v3.qrv);
+                    packet.set_qqic(v3.qqic);
                     let n = v3.sources.len().min(usize::from(u16::MAX));
-                    buf[10..12].copy_from_slice(&(n as u16).to_be_bytes());
+                    packet.set_number_of_sources(n as u16);
                     for (i, s) in v3.sources.iter().take(n).enumerate() {
-                        put_addr(buf, 12 + 4 * i, *s);
+                        packet.set_source_addr(i, *s);
                     }
                 }
             }
             Message::V1Report { group } => {
-                buf[0] = msg_type::V1_REPORT;
-                put_addr(buf, 4, *group);
+                packet.set_msg_type(MessageType::V1MembershipReport);
+                packet.set_group_addr(*group);
             }
             Message::V2Report { group } => {
-                buf[0] = msg_type::V2_REPORT;
-                put_addr(buf, 4, *group);
+                packet.set_msg_type(MessageType::V2MembershipReport);
+                packet.set_group_addr(*group);
             }
             Message::Leave { group } => {
-                buf[0] = msg_type::LEAVE;
-                put_addr(buf, 4, *group);
+                packet.set_msg_type(MessageType::LeaveGroup);
+                packet.set_group_addr(*group);
             }
             Message::V3Report { records } => {
-                buf[0] = msg_type::V3_REPORT;
+                packet.set_msg_type(MessageType::V3MembershipReport);
                 let n = records.len().min(usize::from(u16::MAX));
-                buf[6..8].copy_from_slice(&(n as u16).to_be_bytes());
-                let mut at = 8;
+                packet.set_number_of_records(n as u16);
+                let mut at = 0;
                 for r in records.iter().take(n) {
-                    buf[at] = r.record_type.0;
+                    let mut record =
+                        GroupRecordPacket::new_unchecked(&mut packet.records_mut()[at..]);
+                    record.set_record_type(r.record_type);
                     let sn = r.sources.len().min(usize::from(u16::MAX));
-                    buf[at + 2..at + 4].copy_from_slice(&(sn as u16).to_be_bytes());
-                    put_addr(buf, at + 4, r.group);
+                    record.set_number_of_sources(sn as u16);
+                    record.set_multicast_addr(r.group);
                     for (i, s) in r.sources.iter().take(sn).enumerate() {
-                        put_addr(buf, at + 8 + 4 * i, *s);
+                        record.set_source_addr(i, *s);
                     }
                     at += r.buffer_len();
                 }
             }
-            Message::Unknown { msg_type } => buf[0] = *msg_type,
+            Message::Unknown { msg_type } => packet.set_msg_type(MessageType::from(*msg_type)),
         }
-        let sum = checksum(buf);
-        buf[2..4].copy_from_slice(&sum.to_be_bytes());
+        packet.fill_checksum();
         len
     }
 
@@ -485,33 +891,31 @@ pub struct Ipv4Info {
 /// options, fragmentation and protocol; returns the header facts and the IGMP message octets
 /// (up to the IP total length).
 pub fn parse_ipv4(packet: &[u8]) -> Result<(Ipv4Info, &[u8]), Error> {
-    if packet.len() < 20 {
+    if packet.len() < IPV4_HEADER_LEN {
         return Err(Error::Truncated);
     }
-    if packet[0] >> 4 != 4 {
-        return Err(Error::IpHeader);
-    }
-    let ihl = usize::from(packet[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
-    if ihl < 20 || total < ihl {
+    let ip = Ipv4Packet::new_unchecked(packet);
+    let ihl = usize::from(ip.header_len());
+    let total = usize::from(ip.total_len());
+    if ip.version() != 4 || ihl < IPV4_HEADER_LEN || total < ihl {
         return Err(Error::IpHeader);
     }
     if total > packet.len() {
         return Err(Error::Truncated);
     }
-    if checksum(&packet[..ihl]) != 0 {
+    // Ipv4Packet::check_len holds from here: every getter below is safe.
+    if !ip.verify_checksum() {
         return Err(Error::Checksum);
     }
-    let frag = u16::from_be_bytes([packet[6], packet[7]]);
-    if frag & 0x3fff != 0 {
+    if ip.more_frags() || ip.frag_offset() != 0 {
         return Err(Error::Fragment);
     }
-    if packet[9] != PROTOCOL_IGMP {
+    if ip.next_header() != IpProtocol::Igmp {
         return Err(Error::NotIgmp);
     }
     // RFC 791 §3.1 options: EOL (0), NOP (1), else type, length (>= 2), value.
     let mut router_alert = false;
-    let mut opts = &packet[20..ihl];
+    let mut opts = &packet[IPV4_HEADER_LEN..ihl];
     while let Some(&kind) = opts.first() {
         match kind {
             0 => break,
@@ -529,12 +933,12 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<(Ipv4Info, &[u8]), Error> {
         }
     }
     let info = Ipv4Info {
-        src: addr(packet, 12)?,
-        dst: addr(packet, 16)?,
-        ttl: packet[8],
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        ttl: ip.hop_limit(),
         router_alert,
     };
-    Ok((info, &packet[ihl..total]))
+    Ok((info, ip.payload()))
 }
 
 /// Builds the IPv4 datagram for an IGMP message: IHL 6 with the Router Alert option
@@ -542,21 +946,22 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<(Ipv4Info, &[u8]), Error> {
 /// header checksum filled.
 pub fn build_ipv4(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, igmp: &[u8]) -> Vec<u8> {
     let total = IP_HEADER_LEN + igmp.len();
-    let mut p = Vec::with_capacity(total);
-    p.push(0x46);
-    p.push(TOS_INTERNETWORK_CONTROL);
-    p.extend_from_slice(&(total.min(usize::from(u16::MAX)) as u16).to_be_bytes());
-    p.extend_from_slice(&ident.to_be_bytes());
-    p.extend_from_slice(&[0, 0]); // flags and fragment offset
-    p.push(1); // TTL 1: link-local (RFC 3376 §4, RFC 2236 §2)
-    p.push(PROTOCOL_IGMP);
-    p.extend_from_slice(&[0, 0]); // checksum, below
-    p.extend_from_slice(&src.octets());
-    p.extend_from_slice(&dst.octets());
-    p.extend_from_slice(&ROUTER_ALERT);
-    let sum = checksum(&p[..IP_HEADER_LEN]);
-    p[10..12].copy_from_slice(&sum.to_be_bytes());
-    p.extend_from_slice(igmp);
+    let mut p = vec![0u8; total];
+    p[IPV4_HEADER_LEN..IP_HEADER_LEN].copy_from_slice(&ROUTER_ALERT);
+    p[IP_HEADER_LEN..].copy_from_slice(igmp);
+    let mut ip = Ipv4Packet::new_unchecked(&mut p[..]);
+    ip.set_version(4);
+    ip.set_header_len(IP_HEADER_LEN as u8);
+    ip.set_dscp(TOS_INTERNETWORK_CONTROL >> 2);
+    ip.set_ecn(TOS_INTERNETWORK_CONTROL & 0x03);
+    ip.set_total_len(total.min(usize::from(u16::MAX)) as u16);
+    ip.set_ident(ident);
+    // Flags and fragment offset stay 0: DF clear, never fragmented.
+    ip.set_hop_limit(1); // TTL 1: link-local (RFC 3376 §4, RFC 2236 §2)
+    ip.set_next_header(IpProtocol::Igmp);
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    ip.fill_checksum();
     p
 }
 
@@ -665,6 +1070,98 @@ mod test {
         assert_eq!(&p[20..24], &ROUTER_ALERT);
         assert_eq!(checksum(&p[..24]), 0);
         assert_eq!(parse_ipv4(&p).unwrap().1, &igmp[..]);
+    }
+
+    #[test]
+    fn message_type_codes_exhaustive() {
+        let known = [
+            (0x11, MessageType::MembershipQuery),
+            (0x12, MessageType::V1MembershipReport),
+            (0x16, MessageType::V2MembershipReport),
+            (0x17, MessageType::LeaveGroup),
+            (0x22, MessageType::V3MembershipReport),
+        ];
+        for code in 0..=255u8 {
+            let t = MessageType::from(code);
+            assert_eq!(u8::from(t), code, "code {code:#04x} round-trips");
+            match known.iter().find(|(c, _)| *c == code) {
+                Some((_, want)) => assert_eq!(t, *want),
+                None => assert_eq!(t, MessageType::Unknown(code)),
+            }
+            assert!(!t.to_string().is_empty());
+        }
+        assert_eq!(u8::from(MessageType::MembershipQuery), msg_type::QUERY);
+        assert_eq!(MessageType::Unknown(0x30).to_string(), "unknown type 0x30");
+    }
+
+    #[test]
+    fn packet_deconstruct() {
+        // The bridge's v3 general query, field by field.
+        let p = Packet::new_checked(&BRIDGE_QUERY[24..]).unwrap();
+        assert_eq!(p.msg_type(), MessageType::MembershipQuery);
+        assert_eq!(p.max_resp_code(), 100);
+        assert_eq!(p.checksum(), 0xec1e);
+        assert!(p.verify_checksum());
+        assert_eq!(p.group_addr(), Ipv4Addr::UNSPECIFIED);
+        assert!(p.is_v3_query());
+        assert_eq!(p.s_flag(), Some(false));
+        assert_eq!(p.qrv(), Some(2));
+        assert_eq!(p.qqic(), Some(125));
+        assert_eq!(p.number_of_sources(), Some(0));
+        assert_eq!(p.source_addr(0), None);
+        // An 8-octet query has none of the v3 fields.
+        let v2 = Message::Query(Query {
+            max_resp_code: 100,
+            group: Ipv4Addr::new(239, 1, 1, 1),
+            v3: None,
+        })
+        .to_bytes();
+        let p = Packet::new_checked(&v2[..]).unwrap();
+        assert!(!p.is_v3_query());
+        assert_eq!((p.qrv(), p.number_of_sources()), (None, None));
+        assert_eq!(p.group_addr(), Ipv4Addr::new(239, 1, 1, 1));
+    }
+
+    #[test]
+    fn packet_construct() {
+        let mut buf = [0u8; 12];
+        let mut p = Packet::new_unchecked(&mut buf[..]);
+        p.set_msg_type(MessageType::MembershipQuery);
+        p.set_max_resp_code(100);
+        p.set_group_addr(Ipv4Addr::UNSPECIFIED);
+        p.set_s_flag(false);
+        p.set_qrv(2);
+        p.set_qqic(125);
+        p.set_number_of_sources(0);
+        p.fill_checksum();
+        assert_eq!(&buf[..], &BRIDGE_QUERY[24..]);
+    }
+
+    #[test]
+    fn group_record_view() {
+        // MODE_IS_EXCLUDE 239.0.0.1, one aux word, one source, then the next record's octets.
+        let bytes = [
+            2, 1, 0, 1, 239, 0, 0, 1, 10, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd, 5, 0, 0, 0,
+        ];
+        let r = GroupRecordPacket::new_checked(&bytes[..]).unwrap();
+        assert_eq!(r.record_type(), RecordType::MODE_IS_EXCLUDE);
+        assert_eq!(r.aux_data_len(), 1);
+        assert_eq!(r.number_of_sources(), 1);
+        assert_eq!(r.multicast_addr(), Ipv4Addr::new(239, 0, 0, 1));
+        assert_eq!(r.source_addr(0), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(r.record_len(), 16);
+        assert_eq!(
+            GroupRecordPacket::new_checked(&bytes[..15]),
+            Err(Error::Truncated)
+        );
+        let mut out = [0u8; 16];
+        let mut w = GroupRecordPacket::new_unchecked(&mut out[..]);
+        w.set_record_type(RecordType::MODE_IS_EXCLUDE);
+        w.set_aux_data_len(1);
+        w.set_number_of_sources(1);
+        w.set_multicast_addr(Ipv4Addr::new(239, 0, 0, 1));
+        w.set_source_addr(0, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(&out[..12], &bytes[..12]);
     }
 
     #[test]
@@ -864,7 +1361,17 @@ mod test {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = Message::parse(&bytes);
+            let _ = Message::parse_packet(&Packet::new_unchecked(&bytes[..]));
             let _ = parse_ipv4(&bytes);
+            if let Ok(p) = Packet::new_checked(&bytes[..]) {
+                let _ = (p.msg_type(), p.max_resp_code(), p.checksum(), p.group_addr());
+                let _ = (p.s_flag(), p.qrv(), p.qqic(), p.number_of_sources());
+                let _ = (p.source_addr(0), p.source_addr(70), p.number_of_records(), p.records());
+                let _ = p.msg_type().to_string();
+            }
+            if let Ok(r) = GroupRecordPacket::new_checked(&bytes[..]) {
+                let _ = (r.record_type(), r.aux_data_len(), r.multicast_addr(), r.source_addr(3));
+            }
         }
 
         #[test]

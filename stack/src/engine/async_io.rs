@@ -344,7 +344,7 @@ impl Core {
         for id in std::mem::take(&mut self.qos.flush) {
             if let Some(frames) = self.qos.shaper.remove_flow(id) {
                 for f in frames {
-                    self.device.recycle(f);
+                    self.device.recycle(f.into_inner());
                 }
                 self.qos_refresh_flow(id);
             }

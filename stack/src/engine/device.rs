@@ -18,11 +18,14 @@ use std::collections::VecDeque;
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
-/// Frames waiting for smoltcp (`rx`) and frames smoltcp produced (`tx`).
+use super::wire::Frame;
+
+/// Frames waiting for smoltcp (`rx`) and frames smoltcp produced (`tx`), the latter already
+/// parsed for the egress pipeline (`wire`).
 #[derive(Debug, Default)]
 pub(crate) struct QueueDevice {
     pub(crate) rx: VecDeque<Vec<u8>>,
-    pub(crate) tx: VecDeque<Vec<u8>>,
+    pub(crate) tx: VecDeque<Frame>,
     pub(crate) mtu: usize,
     /// Buffers of consumed frames, reused so the hot path does not allocate.
     pub(crate) spare: Vec<Vec<u8>>,
@@ -96,21 +99,13 @@ impl phy::TxToken for TxToken<'_> {
         let mut buf = self.device.buffer();
         buf.resize(len, 0);
         let r = f(&mut buf);
-        if let Some(more) = ipv4_fragment(&buf) {
-            self.device.fragmenting = more;
-            self.device.hold |= more;
+        // The frame's one parse: the egress pipeline gets this view.
+        let frame = Frame::parse(buf);
+        if let Some(fragment) = frame.fragment() {
+            self.device.fragmenting = fragment.more;
+            self.device.hold |= fragment.more;
         }
-        self.device.tx.push_back(buf);
+        self.device.tx.push_back(frame);
         r
     }
-}
-
-/// For an IPv4 fragment, whether more fragments follow (`None` for anything else).
-fn ipv4_fragment(frame: &[u8]) -> Option<bool> {
-    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    let flags_off = u16::from_be_bytes([frame[20], frame[21]]);
-    let (more, offset) = (flags_off & 0x2000 != 0, flags_off & 0x1fff);
-    (more || offset != 0).then_some(more)
 }

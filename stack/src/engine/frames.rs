@@ -13,14 +13,19 @@
 //! - [`dup_ack`]: the duplicate acknowledgment the tail-loss probe feeds smoltcp (see
 //!   `Core::probe_stalled`).
 //!
-//! Malformed frames are simply "nothing observed"; smoltcp then drops them itself.
+//! Malformed frames are simply "nothing observed"; smoltcp then drops them itself. Every frame
+//! arrives here already parsed ([`Frame`], the engine's one IPv4 reader).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, EthernetFrame, EthernetProtocol, Icmpv4Message, Icmpv4Packet,
-    IpProtocol, Ipv4Packet, TcpPacket, UdpPacket,
+    ArpOperation, ArpPacket, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr,
+    IpProtocol, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
 };
+
+use super::wire::Frame;
+pub(crate) use super::wire::Segment;
 
 /// Something an ingress frame told us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,78 +40,18 @@ pub(crate) enum Observed {
     PortUnreachable { local: SocketAddrV4 },
 }
 
-/// The header fields of an incoming TCP segment the engine keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Segment {
-    pub(crate) rst: bool,
-    /// SYN is set.
-    pub(crate) syn: bool,
-    /// The sequence number.
-    pub(crate) seq: u32,
-    /// The urgent pointer, if URG is set (`urgent`).
-    pub(crate) urg: Option<u16>,
-    /// Sequence number just past this segment (its sequence number plus its length, SYN and FIN
-    /// counting one each).
-    pub(crate) seq_end: u32,
-    /// The acknowledgment number, if ACK is set.
-    pub(crate) ack: Option<u32>,
-    /// The raw (unscaled) window field.
-    pub(crate) window: u16,
-}
-
 /// Reads what the engine cares about in an ingress frame.
-pub(crate) fn observe(frame: &[u8]) -> Option<Observed> {
-    let eth = EthernetFrame::new_checked(frame).ok()?;
-    if eth.ethertype() != EthernetProtocol::Ipv4 {
-        return None;
+pub(crate) fn observe<T: AsRef<[u8]>>(frame: &Frame<T>) -> Option<Observed> {
+    if let Some(seg) = frame.segment() {
+        return Some(Observed::Tcp {
+            local: frame.dst()?,
+            remote: frame.src()?,
+            seg,
+        });
     }
-    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
-    match ip.next_header() {
-        IpProtocol::Tcp => {
-            let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
-            let len = tcp.payload().len() as u32 + u32::from(tcp.syn()) + u32::from(tcp.fin());
-            Some(Observed::Tcp {
-                local: SocketAddrV4::new(ip.dst_addr(), tcp.dst_port()),
-                remote: SocketAddrV4::new(ip.src_addr(), tcp.src_port()),
-                seg: Segment {
-                    rst: tcp.rst(),
-                    syn: tcp.syn(),
-                    seq: tcp.seq_number().0 as u32,
-                    urg: tcp.urg().then(|| tcp.urgent_at()),
-                    seq_end: tcp.seq_number().0.wrapping_add(len as i32) as u32,
-                    ack: tcp.ack().then(|| tcp.ack_number().0 as u32),
-                    window: tcp.window_len(),
-                },
-            })
-        }
-        IpProtocol::Icmp => {
-            let icmp = Icmpv4Packet::new_checked(ip.payload()).ok()?;
-            // RFC 792: destination unreachable, code 3 = port unreachable; the data is the
-            // original IP header plus the first 64 bits of its payload.
-            if icmp.msg_type() != Icmpv4Message::DstUnreachable || icmp.msg_code() != 3 {
-                return None;
-            }
-            let inner = Ipv4Packet::new_checked(icmp.data()).ok().or_else(|| {
-                // The quoted datagram is truncated to 8 payload bytes, which new_checked
-                // rejects when the quoted total length is larger; read the header by hand.
-                let d = icmp.data();
-                (d.len() >= 28).then(|| Ipv4Packet::new_unchecked(d))
-            })?;
-            if inner.next_header() != IpProtocol::Udp {
-                return None;
-            }
-            let hl = usize::from(inner.header_len());
-            let d = icmp.data();
-            if hl < 20 || d.len() < hl + 8 {
-                return None;
-            }
-            let udp = UdpPacket::new_unchecked(&d[hl..hl + 8]);
-            Some(Observed::PortUnreachable {
-                local: SocketAddrV4::new(inner.src_addr(), udp.src_port()),
-            })
-        }
-        _ => None,
-    }
+    frame
+        .port_unreachable()
+        .map(|local| Observed::PortUnreachable { local })
 }
 
 /// A pure ACK from `remote` to `local` (as the peer last sent it: `seq`, `ack`, raw `window`),
@@ -120,62 +65,56 @@ pub(crate) fn dup_ack(
     ack: u32,
     window: u16,
 ) -> Vec<u8> {
-    const ETH: usize = 14;
-    const IP: usize = 20;
-    const TCP: usize = 20;
-    let mut f = vec![0u8; ETH + IP + TCP];
-    f[0..6].copy_from_slice(&mac);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
-    f[12..14].copy_from_slice(&[0x08, 0x00]);
-    {
-        let ip = &mut f[ETH..ETH + IP];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&((IP + TCP) as u16).to_be_bytes());
-        ip[6] = 0x40; // DF
-        ip[8] = 64;
-        ip[9] = 6;
-        ip[12..16].copy_from_slice(&remote.ip().octets());
-        ip[16..20].copy_from_slice(&local.ip().octets());
-        let sum = checksum(ip, 0);
-        ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    }
-    {
-        let tcp = &mut f[ETH + IP..];
-        tcp[0..2].copy_from_slice(&remote.port().to_be_bytes());
-        tcp[2..4].copy_from_slice(&local.port().to_be_bytes());
-        tcp[4..8].copy_from_slice(&seq.to_be_bytes());
-        tcp[8..12].copy_from_slice(&ack.to_be_bytes());
-        tcp[12] = 0x50;
-        tcp[13] = 0x10; // ACK
-        tcp[14..16].copy_from_slice(&window.to_be_bytes());
-        // RFC 9293 §3.1: the checksum covers a pseudo-header of addresses, protocol and length.
-        let mut pseudo = 0u32;
-        for chunk in [remote.ip().octets(), local.ip().octets()] {
-            pseudo += u32::from(u16::from_be_bytes([chunk[0], chunk[1]]))
-                + u32::from(u16::from_be_bytes([chunk[2], chunk[3]]));
-        }
-        pseudo += 6 + TCP as u32;
-        let sum = checksum(tcp, pseudo);
-        tcp[16..18].copy_from_slice(&sum.to_be_bytes());
-    }
+    let eth = EthernetRepr {
+        src_addr: EthernetAddress([0x02, 0, 0, 0, 0, 0x01]),
+        dst_addr: EthernetAddress(mac),
+        ethertype: EthernetProtocol::Ipv4,
+    };
+    let tcp = TcpRepr {
+        src_port: remote.port(),
+        dst_port: local.port(),
+        control: TcpControl::None,
+        seq_number: TcpSeqNumber(seq as i32),
+        ack_number: Some(TcpSeqNumber(ack as i32)),
+        window_len: window,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &[],
+    };
+    // Identification 0, DF, TTL 64.
+    let ip = Ipv4Repr {
+        src_addr: *remote.ip(),
+        dst_addr: *local.ip(),
+        next_header: IpProtocol::Tcp,
+        payload_len: tcp.buffer_len(),
+        hop_limit: 64,
+    };
+    let mut f = vec![0u8; eth.buffer_len() + ip.buffer_len() + tcp.buffer_len()];
+    let mut frame = EthernetFrame::new_unchecked(&mut f[..]);
+    eth.emit(&mut frame);
+    let caps = ChecksumCapabilities::default();
+    let mut packet = Ipv4Packet::new_unchecked(frame.payload_mut());
+    ip.emit(&mut packet, &caps);
+    // RFC 9293 §3.1: the checksum covers a pseudo-header of addresses, protocol and length.
+    tcp.emit(
+        &mut TcpPacket::new_unchecked(packet.payload_mut()),
+        &ip.src_addr.into(),
+        &ip.dst_addr.into(),
+        &caps,
+    );
     f
 }
 
-/// RFC 1071 Internet checksum of `data`, starting from `initial`.
-pub(crate) fn checksum(data: &[u8], initial: u32) -> u16 {
-    let mut sum = initial;
-    for c in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// Whether an egress frame is for this node itself.
-pub(crate) fn is_local(frame: &[u8], mac: [u8; 6], is_own: impl Fn(Ipv4Addr) -> bool) -> bool {
-    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+pub(crate) fn is_local<T: AsRef<[u8]>>(
+    frame: &Frame<T>,
+    mac: [u8; 6],
+    is_own: impl Fn(Ipv4Addr) -> bool,
+) -> bool {
+    let Some(eth) = frame.ethernet() else {
         return false;
     };
     if eth.dst_addr().as_bytes() == mac {
@@ -189,9 +128,7 @@ pub(crate) fn is_local(frame: &[u8], mac: [u8; 6], is_own: impl Fn(Ipv4Addr) -> 
                     <[u8; 4]>::try_from(arp.target_protocol_addr()).unwrap_or_default(),
                 ))
         }),
-        EthernetProtocol::Ipv4 => {
-            Ipv4Packet::new_checked(eth.payload()).is_ok_and(|ip| is_own(ip.dst_addr()))
-        }
+        EthernetProtocol::Ipv4 => frame.dst_addr().is_some_and(is_own),
         _ => false,
     }
 }
@@ -234,7 +171,7 @@ mod tests {
             0, 80, 0x0f, 0xa0, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x14, 0, 0, 0, 0, 0, 0,
         ];
         let f = eth_ipv4(6, [10, 0, 0, 1], [10, 0, 0, 2], &tcp);
-        let Some(Observed::Tcp { local, remote, seg }) = observe(&f) else {
+        let Some(Observed::Tcp { local, remote, seg }) = observe(&Frame::parse(&f[..])) else {
             panic!("not seen")
         };
         assert_eq!(local, "10.0.0.2:4000".parse().unwrap());
@@ -242,9 +179,12 @@ mod tests {
         assert!(seg.rst);
         assert_eq!(seg.ack, Some(0));
         tcp[13] = 0x10; // plain ACK
-        let Some(Observed::Tcp { seg, .. }) =
-            observe(&eth_ipv4(6, [10, 0, 0, 1], [10, 0, 0, 2], &tcp))
-        else {
+        let Some(Observed::Tcp { seg, .. }) = observe(&Frame::parse(eth_ipv4(
+            6,
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            &tcp,
+        ))) else {
             panic!()
         };
         assert!(!seg.rst);
@@ -263,11 +203,31 @@ mod tests {
         icmp.extend_from_slice(&quoted[14..]);
         let f = eth_ipv4(1, [10, 0, 0, 1], [10, 0, 0, 2], &icmp);
         assert_eq!(
-            observe(&f),
+            observe(&Frame::parse(&f[..])),
             Some(Observed::PortUnreachable {
                 local: "10.0.0.2:4000".parse().unwrap()
             })
         );
+    }
+
+    /// What `dup_ack([2, 0, 0, 0, 0, 2], 10.0.0.2:4000, 10.0.0.1:80, 77, 1000, 512)` emitted when
+    /// it was written field by field (before it used smoltcp's Reprs): the Reprs must give the
+    /// same octets.
+    static DUP_ACK: [u8; 54] = [
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00, //
+        0x45, 0x00, 0x00, 0x28, 0x00, 0x00, 0x40, 0x00, 0x40, 0x06, 0x26, 0xce, 0x0a, 0x00, //
+        0x00, 0x01, 0x0a, 0x00, 0x00, 0x02, 0x00, 0x50, 0x0f, 0xa0, 0x00, 0x00, 0x00, 0x4d, //
+        0x00, 0x00, 0x03, 0xe8, 0x50, 0x10, 0x02, 0x00, 0x85, 0xad, 0x00, 0x00,
+    ];
+
+    #[test]
+    fn dup_ack_emits_the_known_octets() {
+        let (local, remote) = (
+            "10.0.0.2:4000".parse().unwrap(),
+            "10.0.0.1:80".parse().unwrap(),
+        );
+        let f = dup_ack([2, 0, 0, 0, 0, 2], local, remote, 77, 1000, 512);
+        assert_eq!(&f[..], &DUP_ACK[..]);
     }
 
     #[test]
@@ -283,7 +243,7 @@ mod tests {
         let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
         assert!(tcp.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into()));
         assert_eq!(
-            observe(&f),
+            observe(&Frame::parse(&f[..])),
             Some(Observed::Tcp {
                 local,
                 remote,
@@ -304,6 +264,7 @@ mod tests {
     fn garbage_observes_nothing() {
         for len in 0..80 {
             let f: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let f = Frame::parse(f);
             let _ = observe(&f);
             let _ = is_local(&f, [0; 6], |_| true);
         }

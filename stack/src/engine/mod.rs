@@ -23,12 +23,14 @@ mod frames;
 mod groups;
 mod lifecycle;
 pub(crate) mod multicast;
+mod pipeline;
 mod qos;
 pub(crate) mod rmp;
 pub(crate) mod socket;
 mod tcp;
 mod udp;
 mod urgent;
+mod wire;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -543,26 +545,74 @@ impl Core {
         (delay, probed)
     }
 
+    /// The ingress pipeline, in order (`pipeline`): what passes every stage goes to smoltcp.
+    const INGRESS: [pipeline::IngressStage; 4] = [
+        pipeline::IngressStage::Multicast,
+        pipeline::IngressStage::Observe,
+        pipeline::IngressStage::Urgent,
+        pipeline::IngressStage::Circular,
+    ];
+
+    /// The egress pipeline, in order (`pipeline`): what passes every stage goes to the link.
+    const EGRESS: [pipeline::EgressStage; 3] = [
+        pipeline::EgressStage::Urgent,
+        pipeline::EgressStage::Local,
+        pipeline::EgressStage::Shaper,
+    ];
+
+    /// A frame from the link: parsed once, then through [`Core::INGRESS`].
     fn ingress(&mut self, frame: Vec<u8>) {
-        if frame.len() < 14 {
+        self.ingress_frame(wire::Frame::parse(frame));
+    }
+
+    /// Runs a parsed frame through [`Core::INGRESS`] into smoltcp's receive queue.
+    fn ingress_frame(&mut self, frame: wire::Frame) {
+        use pipeline::Step;
+        if frame.check_len().is_err() {
             self.stats.rx_malformed += 1;
-            self.device.recycle(frame);
+            self.device.recycle(frame.into_inner());
             return;
         }
-        if self.mcast_ingress(&frame) {
-            self.device.recycle(frame);
-            return;
+        let mut frame = frame;
+        for stage in Core::INGRESS {
+            frame = match self.ingress_stage(stage, frame) {
+                Step::Continue(frame) => frame,
+                Step::Consumed => return,
+            };
         }
-        match frames::observe(&frame) {
+        self.device.rx.push_back(frame.into_inner());
+    }
+
+    fn ingress_stage(
+        &mut self,
+        stage: pipeline::IngressStage,
+        frame: wire::Frame,
+    ) -> pipeline::Step {
+        use pipeline::{IngressStage, Step};
+        match stage {
+            IngressStage::Multicast => {
+                if self.mcast_ingress(&frame) {
+                    self.device.recycle(frame.into_inner());
+                    return Step::Consumed;
+                }
+            }
+            IngressStage::Observe => self.observe(&frame),
+            IngressStage::Urgent => self.urg_ingress(&frame),
+            // SIO_ENABLE_CIRCULAR_QUEUEING: room is made before smoltcp sees the datagram.
+            IngressStage::Circular => self.udp_circular_ingress(&frame),
+        }
+        Step::Continue(frame)
+    }
+
+    /// The observation stage: notes what smoltcp does not report ([`frames::observe`]).
+    fn observe(&mut self, frame: &wire::Frame) {
+        match frames::observe(frame) {
             Some(Observed::Tcp { local, remote, seg }) => {
                 let id = self.streams.conns.get(&(local, remote)).copied();
-                if let Some(id) = id {
-                    if let Some(s) = self.table.get_mut(&id) {
-                        s.reset |= seg.rst;
-                        s.acks.observe(seg, self.now);
-                    }
+                if let Some(s) = id.and_then(|id| self.table.get_mut(&id)) {
+                    s.reset |= seg.rst;
+                    s.acks.observe(seg, self.now);
                 }
-                self.urg_ingress(&frame, local, remote, id, &seg);
             }
             Some(Observed::PortUnreachable { local }) => {
                 let ids: Vec<_> = self.ports.holders(Proto::Udp, local.port()).collect();
@@ -574,29 +624,50 @@ impl Core {
             }
             None => {}
         }
-        // SIO_ENABLE_CIRCULAR_QUEUEING: room is made before smoltcp sees the datagram.
-        self.udp_circular_ingress(&frame);
-        self.device.rx.push_back(frame);
     }
 
-    /// Sorts what smoltcp produced: frames for ourselves go back in, the rest to `out` for the
-    /// link.
+    /// Sorts what smoltcp produced through [`Core::EGRESS`]: frames for ourselves go back in,
+    /// shaped ones wait, the rest go to `out` for the link.
     fn flush(&mut self, out: &mut VecDeque<Vec<u8>>) {
-        while let Some(mut frame) = self.device.tx.pop_front() {
-            self.urg_egress(&mut frame);
-            let local = {
-                let addrs = &self.config.addrs;
-                frames::is_local(&frame, self.mac, |ip| {
-                    ip.is_loopback() || addrs.iter().any(|c| c.addr == ip)
-                })
-            };
-            if local {
-                self.stats.local_frames += 1;
-                self.ingress(frame);
-            } else {
-                self.qos_egress(frame, out);
+        use pipeline::Step;
+        'frames: while let Some(mut frame) = self.device.tx.pop_front() {
+            for stage in Core::EGRESS {
+                frame = match self.egress_stage(stage, frame) {
+                    Step::Continue(frame) => frame,
+                    Step::Consumed => continue 'frames,
+                };
             }
+            out.push_back(frame.into_inner());
         }
+    }
+
+    fn egress_stage(
+        &mut self,
+        stage: pipeline::EgressStage,
+        mut frame: wire::Frame,
+    ) -> pipeline::Step {
+        use pipeline::{EgressStage, Step};
+        match stage {
+            EgressStage::Urgent => self.urg_egress(&mut frame),
+            EgressStage::Local => {
+                let local = {
+                    let addrs = &self.config.addrs;
+                    frames::is_local(&frame, self.mac, |ip| {
+                        ip.is_loopback() || addrs.iter().any(|c| c.addr == ip)
+                    })
+                };
+                if local {
+                    self.stats.local_frames += 1;
+                    self.ingress_frame(frame);
+                    return Step::Consumed;
+                }
+            }
+            EgressStage::Shaper => match self.qos_egress(frame) {
+                Some(unshaped) => frame = unshaped,
+                None => return Step::Consumed,
+            },
+        }
+        Step::Continue(frame)
     }
 
     /// Listen pools and background closes.

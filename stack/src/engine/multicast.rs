@@ -30,11 +30,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, IPV4_HEADER_LEN, UDP_HEADER_LEN};
 use ws2_multipoint::igmp::{self, Host, HostConfig, JoinError, SourceFilter};
 
-use super::frames::checksum;
 use super::lifecycle::{Proto, SocketId};
 use super::udp::{Received, MAX_UDP_PAYLOAD};
+use super::wire::Frame;
 use super::Core;
 use crate::error::WsaError;
 use crate::notify::fd::FD_CONNECT;
@@ -261,10 +263,10 @@ impl Core {
     /// left. Returns when IGMP next needs a pass.
     pub(crate) fn mcast_pass(&mut self, out: &mut VecDeque<Vec<u8>>) -> Option<Instant> {
         while let Some(packet) = self.mcast.host.poll(self.now) {
-            if packet.len() < 20 {
+            let Ok(ip) = Ipv4Packet::new_checked(&packet[..]) else {
                 continue;
-            }
-            let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
+            };
+            let dst = ip.dst_addr();
             let mut frame = self.device.buffer();
             frame.clear();
             self.push_ethernet(&mut frame, dst);
@@ -316,70 +318,62 @@ impl Core {
         frame.extend_from_slice(&[0x08, 0x00]);
     }
 
-    /// Takes an arriving frame if it is IGMP (for the host machine) or multicast IPv4 (for the
-    /// member sockets). Returns whether it was taken.
-    pub(crate) fn mcast_ingress(&mut self, frame: &[u8]) -> bool {
-        let Some(ip) = ipv4_of(frame) else {
+    /// The multicast stage of the ingress pipeline: takes an arriving frame if it is IGMP (for
+    /// the host machine) or multicast IPv4 (for the member sockets). Returns whether it was
+    /// taken.
+    pub(crate) fn mcast_ingress(&mut self, frame: &Frame) -> bool {
+        let (Some(ip), Some(bytes)) = (frame.ipv4(), frame.ip_bytes()) else {
             return false;
         };
-        let proto = ip[9];
-        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-        if proto == 2 {
-            self.mcast.host.receive(self.now, ip);
+        let (proto, src, dst) = (ip.next_header(), ip.src_addr(), ip.dst_addr());
+        if proto == IpProtocol::Igmp {
+            self.mcast.host.receive(self.now, bytes);
             return true;
         }
         if !dst.is_multicast() {
             return false;
         }
-        let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        if proto != 17 || checksum(&ip[..ihl], 0) != 0 {
-            self.mcast.dropped += u64::from(proto == 17);
+        let udp = proto == IpProtocol::Udp;
+        if !udp || !frame.ipv4_checksum_ok() {
+            self.mcast.dropped += u64::from(udp);
             return true;
         }
-        let flags = u16::from_be_bytes([ip[6], ip[7]]);
+        let payload = ip.payload();
         let whole;
-        let udp = if flags & 0x3fff == 0 {
-            &ip[ihl..]
-        } else {
-            let key = (src, dst, u16::from_be_bytes([ip[4], ip[5]]));
-            let offset = usize::from(flags & 0x1fff) * 8;
-            let more = flags & 0x2000 != 0;
-            match self
-                .mcast
-                .fragments
-                .add(self.now, key, offset, more, &ip[ihl..])
-            {
-                Some(datagram) => {
-                    whole = datagram;
-                    &whole[..]
+        let datagram = match frame.fragment() {
+            None => payload,
+            Some(f) => {
+                let key = (src, dst, f.ident);
+                match self
+                    .mcast
+                    .fragments
+                    .add(self.now, key, f.offset, f.more, payload)
+                {
+                    Some(datagram) => {
+                        whole = datagram;
+                        &whole[..]
+                    }
+                    None => return true,
                 }
-                None => return true,
             }
         };
-        if !self.mcast_deliver_udp(src, dst, udp) {
+        if !self.mcast_deliver_udp(src, dst, datagram) {
             self.mcast.dropped += 1;
         }
         true
     }
 
-    /// Checks a UDP datagram to a group and delivers it; `false` if it is malformed.
+    /// Checks a UDP datagram to a group (RFC 768: the Length field, the checksum when there is
+    /// one) and delivers it; `false` if it is malformed.
     fn mcast_deliver_udp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, udp: &[u8]) -> bool {
-        if udp.len() < 8 {
+        let Ok(udp) = UdpPacket::new_checked(udp) else {
+            return false;
+        };
+        if !udp.verify_checksum(&src.into(), &dst.into()) {
             return false;
         }
-        let len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
-        if len < 8 || len > udp.len() {
-            return false;
-        }
-        let udp = &udp[..len];
-        let sum = u16::from_be_bytes([udp[6], udp[7]]);
-        if sum != 0 && checksum(udp, pseudo_header(src, dst, len)) != 0 {
-            return false;
-        }
-        let sport = u16::from_be_bytes([udp[0], udp[1]]);
-        let dport = u16::from_be_bytes([udp[2], udp[3]]);
-        self.mcast_deliver(dst, dport, SocketAddrV4::new(src, sport), &udp[8..], None);
+        let from = SocketAddrV4::new(src, udp.src_port());
+        self.mcast_deliver(dst, udp.dst_port(), from, udp.payload(), None);
         true
     }
 
@@ -449,25 +443,26 @@ impl Core {
         Ok(Some(data.len()))
     }
 
-    /// Builds the frames of one UDP datagram to a group, fragmenting it to the MTU, into the
-    /// device's transmit queue (the next pass sends them through the shaper).
+    /// Builds the frames of one UDP datagram to a group, fragmenting it to the MTU (RFC 791
+    /// §2.3: identification, More Fragments, offsets in units of eight octets), into the device's
+    /// transmit queue (the next pass sends them through the shaper).
     fn mcast_frames(&mut self, from: SocketAddrV4, to: SocketAddrV4, ttl: u8, data: &[u8]) {
-        let len = 8 + data.len();
-        let mut udp = Vec::with_capacity(len);
-        udp.extend_from_slice(&from.port().to_be_bytes());
-        udp.extend_from_slice(&to.port().to_be_bytes());
-        udp.extend_from_slice(&(len as u16).to_be_bytes());
-        udp.extend_from_slice(&[0, 0]);
-        udp.extend_from_slice(data);
-        let sum = match checksum(&udp, pseudo_header(*from.ip(), *to.ip(), len)) {
-            0 => 0xffff,
-            s => s,
-        };
-        udp[6..8].copy_from_slice(&sum.to_be_bytes());
+        let len = UDP_HEADER_LEN + data.len();
+        let mut udp = vec![0u8; len];
+        {
+            let mut packet = UdpPacket::new_unchecked(&mut udp[..]);
+            packet.set_src_port(from.port());
+            packet.set_dst_port(to.port());
+            packet.set_len(len as u16);
+            packet.payload_mut().copy_from_slice(data);
+            // RFC 768: a sum of zero is sent as all ones.
+            packet.fill_checksum(&(*from.ip()).into(), &(*to.ip()).into());
+        }
         self.mcast.ip_id = self.mcast.ip_id.wrapping_add(1);
         let ident = self.mcast.ip_id;
-        let room = self.config.mtu.saturating_sub(20).max(8);
+        let room = self.config.mtu.saturating_sub(IPV4_HEADER_LEN).max(8);
         let step = if udp.len() <= room { room } else { room & !7 };
+        let caps = ChecksumCapabilities::default();
         let mut offset = 0;
         loop {
             let end = (offset + step).min(udp.len());
@@ -475,22 +470,24 @@ impl Core {
             let mut frame = self.device.buffer();
             frame.clear();
             self.push_ethernet(&mut frame, *to.ip());
-            let total = (20 + end - offset) as u16;
-            let flags = (u16::from(more) << 13) | (offset / 8) as u16;
-            let mut ip = [0u8; 20];
-            ip[0] = 0x45;
-            ip[2..4].copy_from_slice(&total.to_be_bytes());
-            ip[4..6].copy_from_slice(&ident.to_be_bytes());
-            ip[6..8].copy_from_slice(&flags.to_be_bytes());
-            ip[8] = ttl;
-            ip[9] = 17;
-            ip[12..16].copy_from_slice(&from.ip().octets());
-            ip[16..20].copy_from_slice(&to.ip().octets());
-            let sum = checksum(&ip, 0);
-            ip[10..12].copy_from_slice(&sum.to_be_bytes());
-            frame.extend_from_slice(&ip);
+            let at = frame.len();
+            frame.resize(at + IPV4_HEADER_LEN, 0);
+            let repr = Ipv4Repr {
+                src_addr: *from.ip(),
+                dst_addr: *to.ip(),
+                next_header: IpProtocol::Udp,
+                payload_len: end - offset,
+                hop_limit: ttl,
+            };
+            let mut ip = Ipv4Packet::new_unchecked(&mut frame[at..]);
+            repr.emit(&mut ip, &caps);
+            ip.set_ident(ident);
+            ip.set_dont_frag(false);
+            ip.set_more_frags(more);
+            ip.set_frag_offset(offset as u16);
+            ip.fill_checksum();
             frame.extend_from_slice(&udp[offset..end]);
-            self.device.tx.push_back(frame);
+            self.device.tx.push_back(Frame::parse(frame));
             if !more {
                 break;
             }
@@ -621,31 +618,6 @@ impl Reassembly {
         }
         Some(whole)
     }
-}
-
-/// The IPv4 packet of an Ethernet frame (cut to its total length), if the frame is one.
-fn ipv4_of(frame: &[u8]) -> Option<&[u8]> {
-    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    let ip = &frame[14..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    if ip[0] >> 4 != 4 || ihl < 20 || total < ihl || total > ip.len() {
-        return None;
-    }
-    Some(&ip[..total])
-}
-
-/// The UDP pseudo-header's sum (RFC 768).
-fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> u32 {
-    let (s, d) = (src.octets(), dst.octets());
-    [s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3]]
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum::<u32>()
-        + 17
-        + len as u32
 }
 
 #[cfg(test)]

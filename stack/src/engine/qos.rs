@@ -14,12 +14,13 @@
 //! than its bucket fails `WSAEMSGSIZE`.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+use smoltcp::wire::IpProtocol;
 use ws2_qos::{Admission, Class, FlowConfig, Guarantee, Qos, Scheduler, Shape};
 
 use super::lifecycle::{Proto, SocketId};
+use super::wire::Frame;
 use super::Core;
 use crate::error::WsaError;
 
@@ -30,7 +31,8 @@ const TCP_QUEUE_TIME: Duration = Duration::from_millis(100);
 
 /// The shaper and the admission state of one stack.
 pub(crate) struct QosEngine {
-    pub(crate) shaper: Scheduler<Vec<u8>>,
+    /// Frames wait here as parsed (the DSCP rewrite on release reads no header again).
+    pub(crate) shaper: Scheduler<Frame>,
     pub(crate) admission: Admission,
     /// Group flowspecs set with `SIO_SET_GROUP_QOS` (or `WSAConnect`'s `lpGQOS`).
     pub(crate) group_qos: HashMap<u32, Qos>,
@@ -96,71 +98,6 @@ pub(crate) fn class_of(g: Guarantee) -> Class {
         Guarantee::ControlledLoadService => Class::ControlledLoad,
         _ => Class::BestEffort,
     }
-}
-
-/// What the shaper needs of an egress frame: its IPv4 5-tuple (ports 0 for later fragments)
-/// and the IP identification when it is a fragment.
-struct FrameInfo {
-    proto: u8,
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
-    fragment: Option<(u16, bool)>,
-}
-
-fn parse(frame: &[u8]) -> Option<FrameInfo> {
-    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    let ip = &frame[14..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    if ip[0] >> 4 != 4 || ihl < 20 || ip.len() < ihl {
-        return None;
-    }
-    let proto = ip[9];
-    let flags_off = u16::from_be_bytes([ip[6], ip[7]]);
-    let (more, offset) = (flags_off & 0x2000 != 0, flags_off & 0x1fff);
-    let id = u16::from_be_bytes([ip[4], ip[5]]);
-    let src_ip = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst_ip = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let (sport, dport) = match (offset, ip.get(ihl..ihl + 4)) {
-        (0, Some(p)) if proto == 6 || proto == 17 => (
-            u16::from_be_bytes([p[0], p[1]]),
-            u16::from_be_bytes([p[2], p[3]]),
-        ),
-        _ => (0, 0),
-    };
-    Some(FrameInfo {
-        proto,
-        src: SocketAddrV4::new(src_ip, sport),
-        dst: SocketAddrV4::new(dst_ip, dport),
-        fragment: (more || offset != 0).then_some((id, offset == 0)),
-    })
-}
-
-/// Writes `dscp` into the frame's IPv4 header (keeping ECN) and fixes the header checksum.
-pub(crate) fn set_dscp(frame: &mut [u8], dscp: u8) {
-    if frame.len() < 34 {
-        return;
-    }
-    let ihl = usize::from(frame[14] & 0x0f) * 4;
-    if frame.len() < 14 + ihl || ihl < 20 {
-        return;
-    }
-    let tos = (dscp << 2) | (frame[15] & 0x03);
-    if frame[15] == tos {
-        return;
-    }
-    frame[15] = tos;
-    frame[24] = 0;
-    frame[25] = 0;
-    let mut sum: u32 = frame[14..14 + ihl]
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    frame[24..26].copy_from_slice(&(!(sum as u16)).to_be_bytes());
 }
 
 impl Core {
@@ -312,7 +249,9 @@ impl Core {
         else {
             if let Some(frames) = self.qos.shaper.remove_flow(id) {
                 // Frames already queued still go out, unshaped, in order.
-                self.qos.bypass.extend(frames);
+                self.qos
+                    .bypass
+                    .extend(frames.into_iter().map(Frame::into_inner));
             }
             self.qos.dscp.remove(&id);
             return;
@@ -354,19 +293,21 @@ impl Core {
         }
     }
 
-    /// The socket whose flow an egress frame belongs to, if that socket is shaped.
-    fn qos_classify(&mut self, frame: &[u8]) -> Option<SocketId> {
+    /// The socket whose flow an egress frame belongs to, if that socket is shaped: by its
+    /// 5-tuple, or for a later fragment (no ports) by the IP identification its first fragment
+    /// was seen with.
+    fn qos_classify(&mut self, frame: &Frame) -> Option<SocketId> {
         if self.qos.shaper.flow_count() == 0 {
             return None;
         }
-        let info = parse(frame)?;
-        let id = match info.fragment {
-            Some((ip_id, false)) => return self.qos.fragments.get(&ip_id).copied(),
-            _ => match info.proto {
-                6 => self.streams.conns.get(&(info.src, info.dst)).copied()?,
-                17 => self
+        let (src, dst, fragment) = (frame.src()?, frame.dst()?, frame.fragment());
+        let id = match fragment {
+            Some(f) if f.offset != 0 => return self.qos.fragments.get(&f.ident).copied(),
+            _ => match frame.protocol()? {
+                IpProtocol::Tcp => self.streams.conns.get(&(src, dst)).copied()?,
+                IpProtocol::Udp => self
                     .ports
-                    .holders(Proto::Udp, info.src.port())
+                    .holders(Proto::Udp, src.port())
                     .find(|h| self.qos.shaper.contains_flow(*h))?,
                 _ => return None,
             },
@@ -374,40 +315,42 @@ impl Core {
         if !self.qos.shaper.contains_flow(id) {
             return None;
         }
-        if let Some((ip_id, true)) = info.fragment {
+        if let Some(f) = fragment {
             if self.qos.fragments.len() > 1024 {
                 self.qos.fragments.clear();
             }
-            self.qos.fragments.insert(ip_id, id);
+            self.qos.fragments.insert(f.ident, id);
         }
         Some(id)
     }
 
-    /// Puts a frame for the link through the shaper: frames of shaped sockets are queued, the
-    /// rest go to `out` at once.
-    pub(crate) fn qos_egress(&mut self, frame: Vec<u8>, out: &mut VecDeque<Vec<u8>>) {
+    /// The shaper stage of the egress pipeline: a frame of a shaped socket is queued (and
+    /// leaves through [`Core::qos_release`]); any other frame is handed back, for the link.
+    pub(crate) fn qos_egress(&mut self, frame: Frame) -> Option<Frame> {
         let Some(id) = self.qos_classify(&frame) else {
-            out.push_back(frame);
-            return;
+            return Some(frame);
         };
-        let len = frame.len();
+        let len = frame.as_bytes().len();
         let now = self.now;
-        if let Err(rejected) = self.qos.shaper.enqueue(id, len, frame, now) {
-            // Larger than the bucket: the send path refuses such datagrams (WSAEMSGSIZE), so
-            // this is a TCP segment after a renegotiation; it goes out unshaped rather than lost.
-            out.push_back(rejected.packet);
-        }
+        // Larger than the bucket: the send path refuses such datagrams (WSAEMSGSIZE), so this
+        // is a TCP segment after a renegotiation; it goes out unshaped rather than lost.
+        self.qos
+            .shaper
+            .enqueue(id, len, frame, now)
+            .err()
+            .map(|rejected| rejected.packet)
     }
 
-    /// Releases every frame that conforms now, with its class's DSCP, and returns when the next
-    /// one will.
+    /// Releases every frame that conforms now, with its class's DSCP (the last stage of the
+    /// egress pipeline: RFC 2474 §3, the header checksum fixed), and returns when the next one
+    /// will.
     pub(crate) fn qos_release(&mut self, out: &mut VecDeque<Vec<u8>>) -> Option<Instant> {
         out.extend(self.qos.bypass.drain(..));
         let now = self.now;
         while let Some((id, mut frame)) = self.qos.shaper.dequeue(now) {
             let dscp = self.qos.dscp.get(&id).copied().unwrap_or(0);
-            set_dscp(&mut frame, dscp);
-            out.push_back(frame);
+            frame.set_dscp(dscp);
+            out.push_back(frame.into_inner());
         }
         let (shaper, dscp) = (&mut self.qos.shaper, &mut self.qos.dscp);
         self.qos.draining.retain(|&id| {
@@ -498,51 +441,5 @@ impl Core {
             .shaping_bucket_size(max_frame as u32)
             .map_or(64 * 1024, |b| (b as usize).max(4 * max_frame));
         Ok(queued < limit)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dscp_rewrite_keeps_a_valid_checksum() {
-        // A minimal Ethernet + IPv4 header (checksum computed over the header).
-        let mut f = vec![0u8; 34];
-        f[12] = 0x08;
-        f[14] = 0x45;
-        f[16..18].copy_from_slice(&20u16.to_be_bytes());
-        f[22] = 64;
-        f[23] = 17;
-        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
-        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
-        f[15] = 0x01; // ECN bit that must survive
-        set_dscp(&mut f, 46);
-        assert_eq!(f[15], (46 << 2) | 0x01);
-        let sum: u32 = f[14..34]
-            .chunks(2)
-            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-            .sum();
-        let folded = (sum & 0xffff) + (sum >> 16);
-        assert_eq!(folded as u16, 0xffff, "header checksum verifies");
-    }
-
-    #[test]
-    fn parse_reads_ports_and_fragments() {
-        let mut f = vec![0u8; 42];
-        f[12] = 0x08;
-        f[14] = 0x45;
-        f[18..20].copy_from_slice(&7u16.to_be_bytes());
-        f[20] = 0x20; // more fragments, offset 0
-        f[23] = 17;
-        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
-        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
-        f[34..36].copy_from_slice(&5000u16.to_be_bytes());
-        f[36..38].copy_from_slice(&53u16.to_be_bytes());
-        let i = parse(&f).unwrap();
-        assert_eq!(i.src.to_string(), "10.0.0.1:5000");
-        assert_eq!(i.dst.to_string(), "10.0.0.2:53");
-        assert_eq!(i.fragment, Some((7, true)));
-        assert!(parse(&f[..20]).is_none(), "too short");
     }
 }

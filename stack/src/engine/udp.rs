@@ -23,10 +23,11 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use smoltcp::socket::{raw, udp};
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, IpListenEndpoint, IpProtocol, IpVersion, Ipv4Packet, Ipv4Repr,
+    EthernetRepr, IpListenEndpoint, IpProtocol, IpVersion, Ipv4Packet, Ipv4Repr, UDP_HEADER_LEN,
 };
 
 use super::lifecycle::{Proto, SocketId, State};
+use super::wire::Frame;
 use super::Core;
 use crate::error::WsaError;
 
@@ -381,10 +382,10 @@ impl Core {
         }
     }
 
-    /// `SIO_ENABLE_CIRCULAR_QUEUEING`: makes room for the UDP datagram in `frame` on a circular
-    /// socket bound to its port by dropping that socket's oldest datagrams (see the module
-    /// docs). Frames for anything else are left alone.
-    pub(crate) fn udp_circular_ingress(&mut self, frame: &[u8]) {
+    /// `SIO_ENABLE_CIRCULAR_QUEUEING`, a stage of the ingress pipeline: makes room for the UDP
+    /// datagram in `frame` on a circular socket bound to its port by dropping that socket's
+    /// oldest datagrams (see the module docs). Frames for anything else are left alone.
+    pub(crate) fn udp_circular_ingress(&mut self, frame: &Frame) {
         let Some((port, len)) = udp_datagram_of(frame) else {
             return;
         };
@@ -402,12 +403,14 @@ impl Core {
         if circular.is_empty() {
             return;
         }
-        // Frames for the same port already queued in this pass reach smoltcp first.
+        // Frames for the same port already queued in this pass reach smoltcp first. They wait
+        // as plain octets in smoltcp's queue, so they are read again here — only ever for a
+        // port a circular socket holds.
         let pending: usize = self
             .device
             .rx
             .iter()
-            .filter_map(|f| udp_datagram_of(f))
+            .filter_map(|f| udp_datagram_of(&Frame::parse(&f[..])))
             .filter(|(p, _)| *p == port)
             .map(|(_, n)| n)
             .sum();
@@ -455,24 +458,17 @@ impl Core {
         let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
         eth.emit(&mut frame);
         arp.emit(&mut ArpPacket::new_unchecked(frame.payload_mut()));
-        self.device.tx.push_back(buf);
+        self.device.tx.push_back(Frame::parse(buf));
         self.wake = true;
         Ok(())
     }
 }
 
-/// The destination port and payload length of an unfragmented UDP/IPv4 Ethernet frame.
-fn udp_datagram_of(frame: &[u8]) -> Option<(u16, usize)> {
-    if frame.get(12..14)? != [0x08, 0x00] {
-        return None;
-    }
-    let ip = frame.get(14..)?;
-    let ihl = usize::from(ip.first()? & 0x0f) * 4;
-    let frag = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]);
-    if *ip.get(9)? != 17 || frag & 0x3fff != 0 || ihl < 20 {
-        return None;
-    }
-    let udp = ip.get(ihl..ihl + 8)?;
-    let len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
-    Some((u16::from_be_bytes([udp[2], udp[3]]), len.saturating_sub(8)))
+/// The destination port and payload length of a whole (unfragmented) UDP datagram in a frame.
+fn udp_datagram_of<T: AsRef<[u8]>>(frame: &Frame<T>) -> Option<(u16, usize)> {
+    let udp = frame.udp()?;
+    Some((
+        udp.dst_port(),
+        usize::from(udp.len()).saturating_sub(UDP_HEADER_LEN),
+    ))
 }

@@ -42,13 +42,12 @@
 //! Limit: `FIONREAD` counts an out-of-line urgent byte still ahead of the read position.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 
 use smoltcp::socket::tcp as stcp;
-use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
 
-use super::frames::Segment;
 use super::lifecycle::{SocketId, State};
+use super::wire::Frame;
 use super::Core;
 use crate::error::WsaError;
 
@@ -144,65 +143,24 @@ impl UrgState {
     }
 }
 
-/// The fields of a TCP segment in an Ethernet frame the egress side needs.
-struct TcpAt {
-    /// Offset of the TCP header in the frame.
-    at: usize,
-    /// End of the IP datagram in the frame.
-    end: usize,
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
-    seq: u32,
-    flags: u8,
-}
-
-/// Finds the TCP segment in an egress frame (smoltcp's own output, so well formed).
-fn tcp_at(frame: &[u8]) -> Option<TcpAt> {
-    if frame.len() < 14 + 20 + 20 || frame[12..14] != [0x08, 0x00] || frame[14 + 9] != 6 {
-        return None;
-    }
-    let ihl = usize::from(frame[14] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
-    let (at, end) = (14 + ihl, 14 + total);
-    if ihl < 20 || end > frame.len() || end < at + 20 {
-        return None;
-    }
-    let ip = |o: usize| Ipv4Addr::new(frame[o], frame[o + 1], frame[o + 2], frame[o + 3]);
-    let port = |o: usize| u16::from_be_bytes([frame[o], frame[o + 1]]);
-    Some(TcpAt {
-        at,
-        end,
-        src: SocketAddrV4::new(ip(14 + 12), port(at)),
-        dst: SocketAddrV4::new(ip(14 + 16), port(at + 2)),
-        seq: u32::from_be_bytes([frame[at + 4], frame[at + 5], frame[at + 6], frame[at + 7]]),
-        flags: frame[at + 13],
-    })
-}
-
-const SYN: u8 = 0x02;
-const RST: u8 = 0x04;
-const ACK: u8 = 0x10;
-
 impl Core {
-    /// Takes in an ingress TCP segment for `local` ↔ `remote` (`id`: its socket, if the table
-    /// has one): initial sequence numbers, acknowledgment of our urgent pointer, a new urgent
-    /// pointer, the awaited urgent byte.
-    pub(crate) fn urg_ingress(
-        &mut self,
-        frame: &[u8],
-        local: SocketAddrV4,
-        remote: SocketAddrV4,
-        id: Option<SocketId>,
-        seg: &Segment,
-    ) {
+    /// Takes in an ingress frame; for a TCP segment (`local` ↔ `remote`, with its socket if the
+    /// table has one): initial sequence numbers, acknowledgment of our urgent pointer, a new
+    /// urgent pointer, the awaited urgent byte.
+    pub(crate) fn urg_ingress(&mut self, frame: &Frame) {
+        let (Some(seg), Some(local), Some(remote)) = (frame.segment(), frame.dst(), frame.src())
+        else {
+            return;
+        };
         if seg.rst {
             return;
         }
         // SYNs and urgent pointers are rare; a corrupted one (which smoltcp drops) must not
         // count either.
-        if (seg.syn || seg.urg.is_some()) && !checksum_ok(frame) {
+        if (seg.syn || seg.urg.is_some()) && !frame.tcp_checksum_ok() {
             return;
         }
+        let id = self.streams.conns.get(&(local, remote)).copied();
         let Some(id) = id else {
             if seg.syn && seg.ack.is_none() {
                 if self.urgent.pre.len() >= MAX_PRE {
@@ -279,20 +237,22 @@ impl Core {
 
     /// Takes in an egress frame: notes our SYN's sequence number and sets URG and the urgent
     /// pointer on segments of connections with urgent data in flight.
-    pub(crate) fn urg_egress(&mut self, frame: &mut [u8]) {
-        let Some(t) = tcp_at(frame) else { return };
-        if t.flags & RST != 0 {
+    pub(crate) fn urg_egress(&mut self, frame: &mut Frame) {
+        let (Some(seg), Some(src), Some(dst)) = (frame.segment(), frame.src(), frame.dst()) else {
+            return;
+        };
+        if seg.rst {
             return;
         }
-        let id = self.streams.conns.get(&(t.src, t.dst)).copied();
-        if t.flags & SYN != 0 {
+        let id = self.streams.conns.get(&(src, dst)).copied();
+        if seg.syn {
             match id.and_then(|id| self.table.get_mut(&id)) {
-                Some(s) => s.urg.our_isn = Some(t.seq),
+                Some(s) => s.urg.our_isn = Some(seg.seq),
                 None => {
                     if self.urgent.pre.len() >= MAX_PRE {
                         self.urgent.pre.clear();
                     }
-                    self.urgent.pre.entry((t.src, t.dst)).or_default().our_isn = Some(t.seq);
+                    self.urgent.pre.entry((src, dst)).or_default().our_isn = Some(seg.seq);
                 }
             }
             return;
@@ -307,7 +267,7 @@ impl Core {
             self.urgent.senders.remove(&id);
             return;
         };
-        mark_urgent(frame, &t, up);
+        mark_urgent(frame, up);
     }
 
     /// Fills a table socket's initial sequence numbers from the SYNs seen before it was
@@ -494,45 +454,30 @@ impl Core {
 }
 
 /// Sets URG and the urgent pointer for `up` (the sequence number just past the urgent byte)
-/// on the egress segment `t` of `frame`, if its sequence number precedes `up`; 0xFFFF when
-/// `up` is farther than that (as Linux does). Returns whether it did.
-fn mark_urgent(frame: &mut [u8], t: &TcpAt, up: u32) -> bool {
-    if !seq_gt(up, t.seq) || t.flags & ACK == 0 || t.flags & (SYN | RST) != 0 {
+/// on the egress segment in `frame`, if its sequence number precedes `up`; 0xFFFF when `up` is
+/// farther than that (as Linux does). Returns whether it did.
+fn mark_urgent(frame: &mut Frame, up: u32) -> bool {
+    let (Some(seg), Some(src), Some(dst)) = (frame.segment(), frame.src_addr(), frame.dst_addr())
+    else {
+        return false;
+    };
+    if !seq_gt(up, seg.seq) || seg.ack.is_none() || seg.syn || seg.rst {
         return false;
     }
-    let ptr = up.wrapping_sub(t.seq).min(0xffff) as u16;
-    let mut tcp = TcpPacket::new_unchecked(&mut frame[t.at..t.end]);
+    let ptr = up.wrapping_sub(seg.seq).min(0xffff) as u16;
+    let Some(mut tcp) = frame.tcp_mut() else {
+        return false;
+    };
     tcp.set_urg(true);
     tcp.set_urgent_at(ptr);
-    tcp.fill_checksum(&(*t.src.ip()).into(), &(*t.dst.ip()).into());
+    tcp.fill_checksum(&src.into(), &dst.into());
     true
-}
-
-/// Whether the TCP segment in `frame` has a valid checksum.
-fn checksum_ok(frame: &[u8]) -> bool {
-    let Ok(eth) = EthernetFrame::new_checked(frame) else {
-        return false;
-    };
-    let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
-        return false;
-    };
-    ip.verify_checksum()
-        && TcpPacket::new_checked(ip.payload())
-            .is_ok_and(|t| t.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into()))
 }
 
 /// The payload byte at `off` of the TCP segment in `frame`, if the segment has it and its
 /// checksum is right (smoltcp drops it otherwise).
-fn urgent_byte(frame: &[u8], off: usize) -> Option<u8> {
-    let eth = EthernetFrame::new_checked(frame).ok()?;
-    if eth.ethertype() != EthernetProtocol::Ipv4 {
-        return None;
-    }
-    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
-    if ip.next_header() != IpProtocol::Tcp {
-        return None;
-    }
-    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+fn urgent_byte(frame: &Frame, off: usize) -> Option<u8> {
+    let (ip, tcp) = (frame.ipv4()?, frame.tcp()?);
     let b = *tcp.payload().get(off)?;
     tcp.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into())
         .then_some(b)
@@ -568,19 +513,13 @@ mod tests {
             (100, 99, None),
             (0, 70_000, Some(0xffff)),
         ] {
-            let mut f = segment(seq);
-            let t = tcp_at(&f).expect("a TCP segment");
-            assert_eq!(t.seq, seq);
-            assert_eq!(
-                mark_urgent(&mut f, &t, up),
-                want.is_some(),
-                "seq {seq} up {up}"
-            );
-            let eth = EthernetFrame::new_checked(&f[..]).unwrap();
-            let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
-            let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
-            assert!(tcp.verify_checksum(&ip.src_addr().into(), &ip.dst_addr().into()));
-            assert_eq!(tcp.urg().then(|| tcp.urgent_at()), want);
+            let mut f = Frame::parse(segment(seq));
+            assert_eq!(f.segment().expect("a TCP segment").seq, seq);
+            assert_eq!(mark_urgent(&mut f, up), want.is_some(), "seq {seq} up {up}");
+            // Read back from the octets, not the view that wrote them.
+            let f = Frame::parse(f.into_inner());
+            assert!(f.tcp_checksum_ok());
+            assert_eq!(f.segment().unwrap().urg, want);
             // What the receiving side reads back: the urgent byte precedes seq + pointer.
             if let (Some(ptr), true) = (want, up.wrapping_sub(seq) <= 0xffff) {
                 assert_eq!(

@@ -1,0 +1,64 @@
+//! The frame pipeline: the stages every frame passes between the link and smoltcp, in order.
+//!
+//! Read first: DESIGN.md "The frame pipeline". Each frame is parsed once into a [`Frame`] (the
+//! engine's one IPv4 reader, `wire`) where it enters the engine, and that view is handed to each stage of a declared, ordered list; a stage passes the
+//! frame on ([`Step::Continue`]) or takes it ([`Step::Consumed`]). The lists are `Core::INGRESS`
+//! and `Core::EGRESS`, next to `Core::ingress` and `Core::flush` which run them.
+//!
+//! **Ingress** — a frame from the link (or one of smoltcp's own, delivered locally):
+//! 1. [`IngressStage::Multicast`]: IGMP goes to the host machine, multicast UDP to the member
+//!    sockets (`multicast`); both are consumed, smoltcp never sees them.
+//! 2. [`IngressStage::Observe`]: what smoltcp does not report — a TCP segment's RST, ACK and
+//!    window, an ICMP port unreachable (`frames`).
+//! 3. [`IngressStage::Urgent`]: initial sequence numbers, urgent pointers and urgent bytes
+//!    (`urgent`).
+//! 4. [`IngressStage::Circular`]: room in circular UDP receive queues (`udp`).
+//!
+//! What passes every stage goes into smoltcp's receive queue. A frame shorter than an Ethernet
+//! header is counted (`rx_malformed`) and dropped before the first stage.
+//!
+//! **Egress** — a frame smoltcp (or the engine's own multicast and ARP code) emitted:
+//! 1. [`EgressStage::Urgent`]: URG and the urgent pointer written on segments of connections
+//!    with urgent data in flight (`urgent`).
+//! 2. [`EgressStage::Local`]: a frame for this node itself enters the ingress pipeline instead
+//!    of the link (local delivery, `frames::is_local`).
+//! 3. [`EgressStage::Shaper`]: a frame of a shaped socket waits in the QoS shaper (`qos`).
+//!
+//! What passes every stage goes to the link. Frames the shaper holds leave through
+//! `Core::qos_release`, which writes their class's DSCP into the IPv4 header (and fixes its
+//! checksum) on the way out: the DSCP stage, the last before the link.
+
+use super::wire::Frame;
+
+/// What a stage did with a frame.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Hand it to the next stage.
+    Continue(Frame),
+    /// The stage took it: queued, delivered or dropped.
+    Consumed,
+}
+
+/// A stage of the ingress pipeline (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IngressStage {
+    /// IGMP and multicast UDP, taken here (`Core::mcast_ingress`).
+    Multicast,
+    /// RST, ACK progress and ICMP port unreachable (`Core::observe`).
+    Observe,
+    /// TCP urgent data (`Core::urg_ingress`).
+    Urgent,
+    /// `SIO_ENABLE_CIRCULAR_QUEUEING` (`Core::udp_circular_ingress`).
+    Circular,
+}
+
+/// A stage of the egress pipeline (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EgressStage {
+    /// The urgent pointer (`Core::urg_egress`).
+    Urgent,
+    /// Frames for this node go back in (`frames::is_local`).
+    Local,
+    /// Frames of shaped sockets wait (`Core::qos_egress`).
+    Shaper,
+}
