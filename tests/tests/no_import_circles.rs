@@ -5,22 +5,41 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// The sibling modules each file of `dir` refers to (`x.rs` or `x/mod.rs` is module `x`).
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The sibling modules each module of `dir` refers to (`x.rs`, or every file of `x/`, is
+/// module `x`).
 fn graph(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut files = BTreeMap::new();
     for entry in std::fs::read_dir(dir).expect("read dir") {
         let path = entry.expect("entry").path();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let source = if path.is_dir() {
-            path.join("mod.rs")
+        // A folder module is all its files: inside them `super::super::X` names a sibling X.
+        let sources = if path.is_dir() {
+            let mut inner = Vec::new();
+            rust_files(&path, &mut inner);
+            inner
         } else if path.extension().is_some_and(|e| e == "rs") && name != "mod" {
-            path.clone()
+            vec![path.clone()]
         } else {
             continue;
         };
-        if let Ok(text) = std::fs::read_to_string(&source) {
-            files.insert(name, text);
-        }
+        let text: String = sources
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .map(|t| t.split("#[cfg(test)]").next().unwrap_or("").to_owned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        files.insert(name, text);
     }
     let names: BTreeSet<String> = files.keys().cloned().collect();
     files

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ws2_tap::{Link, LinkStats};
 
 use crate::config::StackConfig;
-use crate::engine::{split_seed, Core, Dropped, EngineStats};
+use crate::engine::{split_seed, Dropped, Engine, EngineStats};
 
 /// Frames read from the link in one pass before the engine runs (bounded work per pass).
 const RX_BATCH: usize = 128;
@@ -92,7 +92,7 @@ impl std::fmt::Display for DrainReport {
 
 /// What the driver, the handles and the waiting application threads share.
 struct Inner {
-    core: Mutex<Core>,
+    core: Mutex<Engine>,
     /// The core's count of watched sockets.
     watched: Arc<AtomicUsize>,
     /// Notified after every pass of the driver.
@@ -112,7 +112,7 @@ struct Inner {
 }
 
 impl Inner {
-    fn lock(&self) -> MutexGuard<'_, Core> {
+    fn lock(&self) -> MutexGuard<'_, Engine> {
         // A panic while holding the lock is a bug already reported; keep serving.
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -225,7 +225,7 @@ impl Stack {
         }
         let seed = *config.seed.get_or_insert_with(fresh_seed);
         let now = clock.now();
-        let core = Core::new(config, seed, now);
+        let core = Engine::new(config, seed, now);
         let joins_waiting = core.mcast_joins_waiting();
         let inner = Arc::new(Inner {
             watched: core.watched_count(),
@@ -356,13 +356,13 @@ impl Stack {
         lock(&self.inner.report).clone()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Core> {
+    fn lock(&self) -> MutexGuard<'_, Engine> {
         self.inner.lock()
     }
 
     /// Runs `f` on the core at the clock's `now` and wakes the driver to act on what it
     /// changed.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
         let mut core = self.lock();
         core.enter(self.inner.clock.now(), true);
         let r = f(&mut core);
@@ -392,7 +392,7 @@ impl Stack {
 
     /// Runs `f` on the core without waking the driver (for calls that only read, or act on
     /// the socket table alone).
-    pub(crate) fn with_quiet<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+    pub(crate) fn with_quiet<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
         let mut core = self.lock();
         core.enter(self.inner.clock.now(), false);
         let r = f(&mut core);
@@ -409,7 +409,7 @@ impl Stack {
     pub(crate) fn block_on<R>(
         &self,
         deadline: Option<Instant>,
-        mut f: impl FnMut(&mut Core) -> Option<R>,
+        mut f: impl FnMut(&mut Engine) -> Option<R>,
     ) -> Option<R> {
         let mut core = self.lock();
         loop {

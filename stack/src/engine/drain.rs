@@ -2,9 +2,9 @@
 //!
 //! Read first: DESIGN.md "A graceful end", and CHECKLIST §1.5 (`closesocket` and `SO_LINGER`,
 //! `WSACleanup`). When the last handle of a stack goes, `WSACleanup` ends the last application,
-//! or `Stack::shutdown` is called, the driver calls [`Core::begin_drain`] once and then keeps
-//! passing until [`Core::drained`] says everything left, or its deadline passes and
-//! [`Core::abort_drain`] drops the rest and says what it dropped:
+//! or `Stack::shutdown` is called, the driver calls [`Engine::begin_drain`] once and then keeps
+//! passing until [`Engine::drained`] says everything left, or its deadline passes and
+//! [`Engine::abort_drain`] drops the rest and says what it dropped:
 //!
 //! - every socket is closed as `closesocket` closes it (TCP per `SO_LINGER`: FIN after the
 //!   queued data, or RST for a zero linger);
@@ -15,7 +15,7 @@
 
 use smoltcp::socket::tcp as stcp;
 
-use super::{Core, SocketId};
+use super::{Engine, SocketId};
 
 /// What a drain cut short by its deadline dropped.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ impl std::fmt::Display for Dropped {
     }
 }
 
-impl Core {
+impl Engine {
     /// Closes every socket as `closesocket` would, so that their queued data, FINs and IGMP
     /// leaves go out on the next passes. RMP sockets go first: their last words (DISCONNECT,
     /// END) go into the hidden TCP sockets, which close after them.

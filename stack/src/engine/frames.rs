@@ -11,7 +11,7 @@
 //!   next call, as the `recv` reference describes). RFC 792 (ICMP), RFC 9293 §3.1 (the TCP
 //!   header).
 //! - [`dup_ack`]: the duplicate acknowledgment the tail-loss probe feeds smoltcp (see
-//!   `Core::probe_stalled`).
+//!   `Engine::probe_stalled`).
 //!
 //! Malformed frames are simply "nothing observed"; smoltcp then drops them itself. Every frame
 //! arrives here already parsed ([`Frame`], the engine's one IPv4 reader).

@@ -2,7 +2,7 @@
 //! and the mapping of its errors to Windows Sockets codes.
 //!
 //! Membership is decided when a socket is created (`WSASocket`'s `g`); accepted sockets start
-//! outside any group (they do not inherit the listener's, CHECKLIST 72); `Core::remove` (every
+//! outside any group (they do not inherit the listener's, CHECKLIST 72); `Engine::remove` (every
 //! `closesocket`, `WSACleanup` and the stack's own shutdown) leaves the group, which dissolves
 //! with its last member.
 
@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddrV4};
 
 use ws2_groups::{GroupError, GroupRequest, GroupTable};
 
-use super::{Core, Proto, SocketId, State};
+use super::{Engine, Proto, SocketId, State};
 use crate::error::WsaError;
 
 /// The core's group table.
@@ -29,7 +29,7 @@ pub(crate) fn group_error(e: GroupError) -> WsaError {
     }
 }
 
-impl Core {
+impl Engine {
     /// Carries out `WSASocket`'s `g` for the new socket `id`: 0 does nothing,
     /// `SG_UNCONSTRAINED_GROUP`/`SG_CONSTRAINED_GROUP` create a group with `id` as its creator,
     /// anything else joins that group of this stack.

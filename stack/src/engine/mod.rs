@@ -2,7 +2,7 @@
 //!
 //! Read first: DESIGN.md "stack: the engine and its driver". The engine reads no clock, opens no
 //! descriptor and starts no thread: the driver (`crate::driver`) hands it the frames read from
-//! the link with `now` ([`Core::pass`]) and takes the frames it produced; application calls run
+//! the link with `now` ([`Engine::pass`]) and takes the frames it produced; application calls run
 //! on it under the driver's lock at the clock's `now`. Each pass
 //! 1. notes what smoltcp does not report about the arriving frames ([`frames::observe`]) and
 //!    queues them for smoltcp;
@@ -12,7 +12,7 @@
 //! 4. says when it next needs a pass (smoltcp's, the shaper's, IGMP's and RMP's deadlines).
 //!
 //! All randomness (ephemeral ports, TCP initial sequence numbers, IGMP delays) comes from the
-//! seed the driver passes to [`Core::new`] (`StackConfig::seed`), so the same seed on the same
+//! seed the driver passes to [`Engine::new`] (`StackConfig::seed`), so the same seed on the same
 //! input replays a run.
 
 pub(crate) mod api;
@@ -58,7 +58,7 @@ use socket::{Ports, State};
 pub(crate) use udp::{MAX_RAW_PAYLOAD, MAX_UDP_PAYLOAD};
 
 /// A new socket with the stack's defaults.
-pub(crate) fn new_sock(proto: Proto, core: &Core) -> Sock {
+pub(crate) fn new_sock(proto: Proto, core: &Engine) -> Sock {
     Sock::new(proto, core.config.tcp_buffer, core.now)
 }
 
@@ -66,10 +66,6 @@ pub(crate) fn new_sock(proto: Proto, core: &Core) -> Sock {
 const PROBE_SCAN: Duration = Duration::from_millis(2);
 /// How often the engine comes back while a FIN waits for its acknowledgment.
 const LONE_FIN_SCAN: Duration = Duration::from_millis(100);
-/// Probes per stall before the engine leaves recovery to smoltcp's RTO.
-const MAX_PROBES: u8 = 32;
-/// The longest a probe waits (Linux's minimum RTO).
-const MAX_PROBE_WAIT: Duration = Duration::from_millis(200);
 /// How long a closed TCP connection may keep finishing in the background.
 const ORPHAN_LIFETIME: Duration = Duration::from_secs(120);
 
@@ -123,7 +119,7 @@ pub struct EngineStats {
     pub tx_backlog: u64,
     /// Frames read from or written to the link.
     pub frames_moved: u64,
-    /// Tail-loss probes sent (see `Core::probe_stalled`).
+    /// Tail-loss probes sent (see `Engine::probe_stalled`).
     pub tail_probes: u64,
     /// Passes after which smoltcp asked for an immediate poll without anything having moved.
     pub idle_naps: u64,
@@ -155,7 +151,7 @@ struct Orphan {
 }
 
 /// Everything the owner thread and the API calls share, behind one mutex.
-pub(crate) struct Core {
+pub(crate) struct Engine {
     iface: Interface,
     sockets: SocketSet<'static>,
     device: QueueDevice,
@@ -193,17 +189,17 @@ pub(crate) struct Core {
     down: Option<String>,
 }
 
-impl std::fmt::Debug for Core {
+impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core")
+        f.debug_struct("Engine")
             .field("sockets", &self.table.len())
             .finish_non_exhaustive()
     }
 }
 
-impl Core {
+impl Engine {
     /// A node with `config`, whose randomness all comes from `seed`, started at `now`.
-    pub(crate) fn new(config: StackConfig, seed: u64, now: Instant) -> Core {
+    pub(crate) fn new(config: StackConfig, seed: u64, now: Instant) -> Engine {
         let mac = config.hardware_addr();
         let mut device = QueueDevice::new(config.mtu);
         let epoch = now;
@@ -220,7 +216,7 @@ impl Core {
         if let Some(gw) = config.gateway {
             let _ = iface.routes_mut().add_default_ipv4_route(gw);
         }
-        Core {
+        Engine {
             iface,
             sockets: SocketSet::new(Vec::new()),
             device,
@@ -345,7 +341,7 @@ impl Core {
         let Some(mut sock) = self.table.remove(&id) else {
             return;
         };
-        Core::ov_abort(
+        Engine::ov_abort(
             std::mem::take(&mut sock.ov_recv),
             std::mem::take(&mut sock.ov_send),
         );
@@ -560,12 +556,12 @@ impl Core {
         pipeline::EgressStage::Shaper,
     ];
 
-    /// A frame from the link: parsed once, then through [`Core::INGRESS`].
+    /// A frame from the link: parsed once, then through [`Engine::INGRESS`].
     fn ingress(&mut self, frame: Vec<u8>) {
         self.ingress_frame(wire::Frame::parse(frame));
     }
 
-    /// Runs a parsed frame through [`Core::INGRESS`] into smoltcp's receive queue.
+    /// Runs a parsed frame through [`Engine::INGRESS`] into smoltcp's receive queue.
     fn ingress_frame(&mut self, frame: wire::Frame) {
         use pipeline::Step;
         if frame.check_len().is_err() {
@@ -574,7 +570,7 @@ impl Core {
             return;
         }
         let mut frame = frame;
-        for stage in Core::INGRESS {
+        for stage in Engine::INGRESS {
             frame = match self.ingress_stage(stage, frame) {
                 Step::Continue(frame) => frame,
                 Step::Consumed => return,
@@ -626,12 +622,12 @@ impl Core {
         }
     }
 
-    /// Sorts what smoltcp produced through [`Core::EGRESS`]: frames for ourselves go back in,
+    /// Sorts what smoltcp produced through [`Engine::EGRESS`]: frames for ourselves go back in,
     /// shaped ones wait, the rest go to `out` for the link.
     fn flush(&mut self, out: &mut VecDeque<Vec<u8>>) {
         use pipeline::Step;
         'frames: while let Some(mut frame) = self.device.tx.pop_front() {
-            for stage in Core::EGRESS {
+            for stage in Engine::EGRESS {
                 frame = match self.egress_stage(stage, frame) {
                     Step::Continue(frame) => frame,
                     Step::Consumed => continue 'frames,
@@ -707,72 +703,6 @@ impl Core {
             }
         }
         probed
-    }
-
-    /// The tail-loss probe (DESIGN: loss recovery above smoltcp). smoltcp follows RFC 6298's
-    /// one-second minimum RTO, and without SACK a loss it cannot fast-retransmit — the last
-    /// segments of a burst, or a second hole in one window — stalls the connection for that
-    /// second. When a connection has data in flight and no acknowledgment has advanced for
-    /// `StackConfig::tail_probe` (doubling per probe, up to 200 ms), the engine repeats the
-    /// peer's last ACK to smoltcp (see the loop below for why four times),
-    /// which then retransmits its oldest unacknowledged segment (RFC 5681 §3.2), much as RACK-TLP
-    /// (RFC 8985 §7) probes after a probe timeout. At most 32 probes per stall; the RTO
-    /// remains the fallback. Returns whether it fed smoltcp anything.
-    fn probe_stalled(&mut self) -> bool {
-        let Some(pto) = self.config.tail_probe else {
-            return false;
-        };
-        self.streams.in_flight = false;
-        let mut probes = Vec::new();
-        for (&(local, remote), &id) in &self.streams.conns {
-            let shaped = self.qos.shaper.contains_flow(id);
-            let Some(sock) = self.table.get_mut(&id) else {
-                continue;
-            };
-            let State::Connected(h) = sock.state else {
-                continue;
-            };
-            let s = self.sockets.get::<stcp::Socket>(h);
-            // A zero window is flow control, not loss: smoltcp's zero-window probe handles it.
-            // A shaped socket's segments wait in the shaper by design: no probe for them.
-            let busy = !shaped
-                && s.send_queue() > 0
-                && sock.acks.window > 0
-                && matches!(s.state(), stcp::State::Established | stcp::State::CloseWait);
-            let acks = &mut sock.acks;
-            if !busy {
-                acks.stall_since = self.now;
-                acks.probes = 0;
-                continue;
-            }
-            self.streams.in_flight = true;
-            let (Some(ack), Some(seq)) = (acks.ack, acks.seq_end) else {
-                continue;
-            };
-            // Each probe of one stall waits twice as long as the one before.
-            let wait = (pto * (1u32 << acks.probes.min(8))).min(MAX_PROBE_WAIT);
-            if acks.probes < MAX_PROBES
-                && self.now.saturating_duration_since(acks.stall_since) >= wait
-            {
-                acks.probes += 1;
-                acks.stall_since = self.now;
-                probes.push((local, remote, seq, ack, acks.window));
-            }
-        }
-        for &(local, remote, seq, ack, window) in &probes {
-            self.stats.tail_probes += 1;
-            // smoltcp fast-retransmits when its duplicate count reaches exactly three, and only
-            // a non-duplicate resets the count — so after a lost retransmission more duplicates
-            // would never trigger again. The first ACK carries a window one unit smaller (a
-            // window update to smoltcp: the count restarts), the three after it repeat it.
-            let window = window.saturating_sub(1).max(1);
-            for _ in 0..4 {
-                self.device
-                    .rx
-                    .push_back(frames::dup_ack(self.mac, local, remote, seq, ack, window));
-            }
-        }
-        !probes.is_empty()
     }
 
     /// Whether every background close got its data and FIN acknowledged (or died).

@@ -2,8 +2,8 @@
 //!
 //! Read first: DESIGN.md "The frame pipeline". Each frame is parsed once into a [`Frame`] (the
 //! engine's one IPv4 reader, `wire`) where it enters the engine, and that view is handed to each stage of a declared, ordered list; a stage passes the
-//! frame on ([`Step::Continue`]) or takes it ([`Step::Consumed`]). The lists are `Core::INGRESS`
-//! and `Core::EGRESS`, next to `Core::ingress` and `Core::flush` which run them.
+//! frame on ([`Step::Continue`]) or takes it ([`Step::Consumed`]). The lists are `Engine::INGRESS`
+//! and `Engine::EGRESS`, next to `Engine::ingress` and `Engine::flush` which run them.
 //!
 //! **Ingress** — a frame from the link (or one of smoltcp's own, delivered locally):
 //! 1. [`IngressStage::Multicast`]: IGMP goes to the host machine, multicast UDP to the member
@@ -25,7 +25,7 @@
 //! 3. [`EgressStage::Shaper`]: a frame of a shaped socket waits in the QoS shaper (`qos`).
 //!
 //! What passes every stage goes to the link. Frames the shaper holds leave through
-//! `Core::qos_release`, which writes their class's DSCP into the IPv4 header (and fixes its
+//! `Engine::qos_release`, which writes their class's DSCP into the IPv4 header (and fixes its
 //! checksum) on the way out: the DSCP stage, the last before the link.
 
 use super::wire::Frame;
@@ -42,23 +42,23 @@ pub(crate) enum Step {
 /// A stage of the ingress pipeline (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IngressStage {
-    /// IGMP and multicast UDP, taken here (`Core::mcast_ingress`).
+    /// IGMP and multicast UDP, taken here (`Engine::mcast_ingress`).
     Multicast,
-    /// RST, ACK progress and ICMP port unreachable (`Core::observe`).
+    /// RST, ACK progress and ICMP port unreachable (`Engine::observe`).
     Observe,
-    /// TCP urgent data (`Core::urg_ingress`).
+    /// TCP urgent data (`Engine::urg_ingress`).
     Urgent,
-    /// `SIO_ENABLE_CIRCULAR_QUEUEING` (`Core::udp_circular_ingress`).
+    /// `SIO_ENABLE_CIRCULAR_QUEUEING` (`Engine::udp_circular_ingress`).
     Circular,
 }
 
 /// A stage of the egress pipeline (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EgressStage {
-    /// The urgent pointer (`Core::urg_egress`).
+    /// The urgent pointer (`Engine::urg_egress`).
     Urgent,
     /// Frames for this node go back in (`frames::is_local`).
     Local,
-    /// Frames of shaped sockets wait (`Core::qos_egress`).
+    /// Frames of shaped sockets wait (`Engine::qos_egress`).
     Shaper,
 }

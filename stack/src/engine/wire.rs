@@ -5,7 +5,7 @@
 //! Header Checksum), RFC 1071 (the Internet checksum), RFC 768 (the UDP header), RFC 9293 §3.1
 //! (the TCP header) and RFC 792 (ICMP Destination Unreachable and the datagram it quotes).
 //!
-//! Every frame is parsed once, where it enters the engine — `Core::ingress` for frames from the
+//! Every frame is parsed once, where it enters the engine — `Engine::ingress` for frames from the
 //! link, the device's transmit token for smoltcp's own (`device`) — and the same [`Frame`] is
 //! handed to every stage of the frame pipeline (`pipeline` lists them, in order): multicast
 //! intercept, RST and ICMP observation, urgent data, circular queueing, local delivery, the

@@ -109,9 +109,9 @@ impl Winsock {
         s: SOCKET,
         id: SocketId,
         nonblocking: bool,
-        mut pending: impl FnMut(&mut crate::engine::Core) -> Result<Option<T>, WsaError>,
+        mut pending: impl FnMut(&mut crate::engine::Engine) -> Result<Option<T>, WsaError>,
     ) -> Result<T, WsaError> {
-        let attempt = |core: &mut crate::engine::Core| pending(core).transpose();
+        let attempt = |core: &mut crate::engine::Engine| pending(core).transpose();
         let offered = if nonblocking {
             self.stack
                 .with_quiet(attempt)

@@ -15,7 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use super::{record, Winsock};
-use crate::engine::{Core, SocketId};
+use crate::engine::{Engine, SocketId};
 use crate::error::WsaError;
 
 /// `FARPROC` of `WSASetBlockingHook`: returns TRUE while it has more to do.
@@ -145,10 +145,10 @@ impl Winsock {
         &self,
         sock: Option<SocketId>,
         deadline: Option<Instant>,
-        mut attempt: impl FnMut(&mut Core) -> Option<Result<R, WsaError>>,
+        mut attempt: impl FnMut(&mut Engine) -> Option<Result<R, WsaError>>,
     ) -> Option<Result<R, WsaError>> {
         let mut generation = None;
-        let mut guarded = |core: &mut Core| {
+        let mut guarded = |core: &mut Engine| {
             if let Some(id) = sock {
                 let now = core.interruptions(id);
                 match (generation, now) {

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{record, types::*, Winsock};
-use crate::engine::Core;
+use crate::engine::Engine;
 use crate::error::WsaError;
 
 impl Winsock {
@@ -61,7 +61,7 @@ impl Winsock {
                 ids.push(record(self.check(s))?);
             }
         }
-        let check = |core: &mut Core| -> Option<[Vec<SOCKET>; 3]> {
+        let check = |core: &mut Engine| -> Option<[Vec<SOCKET>; 3]> {
             let mut ready: [Vec<SOCKET>; 3] = Default::default();
             // `ids` holds the engine socket of every descriptor, in the sets' order (a
             // duplicated descriptor is not its engine id).

@@ -9,7 +9,7 @@ use crate::engine::api::{
     Attempt, Close, Destination, NewSocket, RecvCall, RecvFlags, SendAttempt, SendFlags, SendWait,
     Shutdown,
 };
-use crate::engine::{Core, Proto, SocketId};
+use crate::engine::{Engine, Proto, SocketId};
 use crate::error::WsaError;
 use crate::notify::fd::{FD_ACCEPT, FD_OOB, FD_READ, FD_WRITE};
 
@@ -326,7 +326,7 @@ impl Winsock {
         mut sent: usize,
         deadline: Option<Instant>,
     ) -> Result<i32, WsaError> {
-        let attempt = |core: &mut Core| -> Option<Result<usize, WsaError>> {
+        let attempt = |core: &mut Engine| -> Option<Result<usize, WsaError>> {
             match core.send_stream_again(id, &buf[sent..], oob) {
                 Err(e) => Some(Err(e)),
                 Ok(n) => {

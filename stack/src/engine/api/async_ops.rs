@@ -14,7 +14,7 @@ use ws2_qos::Qos;
 
 use super::super::async_io::OvOp;
 use super::super::lifecycle::{Proto, SocketId, State};
-use super::super::Core;
+use super::super::Engine;
 use crate::error::WsaError;
 
 /// What an overlapped operation is, for the checks before it starts.
@@ -53,7 +53,7 @@ impl From<WsaError> for OvRefused {
     }
 }
 
-impl Core {
+impl Engine {
     /// The transport and the overlapped attribute of a socket.
     pub(crate) fn ov_socket(&mut self, id: SocketId) -> Result<OvSocket, WsaError> {
         let sock = self.sock(id)?;

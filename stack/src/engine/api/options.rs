@@ -19,7 +19,7 @@ use super::super::groups::group_error;
 use super::super::lifecycle::{Proto, SocketId, State};
 use super::super::multicast::JoinRole;
 use super::super::udp::{MAX_RAW_PAYLOAD, MAX_UDP_PAYLOAD};
-use super::super::Core;
+use super::super::Engine;
 use crate::error::WsaError;
 use crate::notify::fd::{FD_GROUP_QOS, FD_QOS};
 
@@ -218,7 +218,7 @@ impl QosRequest<'_> {
     }
 }
 
-/// What `WSAConnect` learnt before connecting ([`Core::wsaconnect_begin`]).
+/// What `WSAConnect` learnt before connecting ([`Engine::wsaconnect_begin`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnectBegun {
     /// The socket is connectionless (its connect data and `lpCalleeData` are ignored).
@@ -228,7 +228,7 @@ pub(crate) struct ConnectBegun {
     pub(crate) offer_from: Option<SocketAddrV4>,
 }
 
-/// A `WSAJoinLeaf` request on the multipoint entries ([`Core::join_leaf_begin`]).
+/// A `WSAJoinLeaf` request on the multipoint entries ([`Engine::join_leaf_begin`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct JoinLeaf<'a> {
     /// The session (for IP multicast: the group and port).
@@ -241,7 +241,7 @@ pub(crate) struct JoinLeaf<'a> {
     pub(crate) qos: QosRequest<'a>,
 }
 
-/// How a `WSAJoinLeaf` goes on after [`Core::join_leaf_begin`].
+/// How a `WSAJoinLeaf` goes on after [`Engine::join_leaf_begin`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum JoinBegun {
     /// An RMP socket: the face carries on with rooted multipoint (docs/rmp.md); nothing was
@@ -306,7 +306,7 @@ fn source_change(
     Ok(f)
 }
 
-impl Core {
+impl Engine {
     /// `getsockopt` of an option the engine keeps (CHECKLIST §1.13.2). `consume`: the caller's
     /// buffer takes the value, so `SO_ERROR` is cleared as it is read. `TCP_NODELAY` on another
     /// transport than TCP, and the `IP_MULTICAST_*` options on another than UDP, are
@@ -514,8 +514,8 @@ impl Core {
     }
 
     /// `SIO_SET_QOS` / `SIO_SET_GROUP_QOS` (§1.8.3): `WSAENOPROTOOPT` when the stack runs
-    /// without QoS, then the face's reading of the `QOS`, then [`Core::qos_set`] or
-    /// [`Core::group_qos_set`].
+    /// without QoS, then the face's reading of the `QOS`, then [`Engine::qos_set`] or
+    /// [`Engine::group_qos_set`].
     pub(crate) fn sio_set_qos(
         &mut self,
         id: SocketId,
@@ -578,7 +578,7 @@ impl Core {
 
     /// `WSAConnect` before its connect (§1.3): TCP carries no connect data (`caller_data`:
     /// `WSAEPROTONOSUPPORT`, CHECKLIST 126; connectionless sockets ignore it, 125); the
-    /// flowspecs apply ([`Core::qos_request`]); then, for a TCP socket given flowspecs and a
+    /// flowspecs apply ([`Engine::qos_request`]); then, for a TCP socket given flowspecs and a
     /// callee `remote`, the local address they are offered under (the socket is bound first if
     /// it has no name).
     pub(crate) fn wsaconnect_begin(
@@ -619,7 +619,7 @@ impl Core {
     /// `WSAJoinLeaf` (CHECKLIST §1.10.3) up to the wait: the socket must be multipoint
     /// (`WSAEOPNOTSUPP`, D-7). An RMP socket goes on in the face. On the UDP entry (§1.10.6): no
     /// connect data (`WSAEPROTONOSUPPORT`), a multicast group (`WSAEADDRNOTAVAIL`), the
-    /// flowspecs as in `WSAConnect`, then [`Core::mcast_join`]. Other transports:
+    /// flowspecs as in `WSAConnect`, then [`Engine::mcast_join`]. Other transports:
     /// `WSAEOPNOTSUPP`.
     pub(crate) fn join_leaf_begin(
         &mut self,

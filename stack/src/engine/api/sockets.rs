@@ -17,7 +17,7 @@ use ws2_qos::Qos;
 
 use super::super::lifecycle::{Proto, SocketId, State};
 use super::super::rmp::RmpSock;
-use super::super::{group_error, new_sock, Core};
+use super::super::{group_error, new_sock, Engine};
 use crate::error::WsaError;
 use crate::notify::event::EventRef;
 use crate::notify::fd::{Target, FD_MAX_EVENTS, FD_WRITE};
@@ -199,7 +199,7 @@ fn timeout(ms: u32) -> Option<Duration> {
     (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
 }
 
-impl Core {
+impl Engine {
     // ---- creation and names (§1.2, §1.3) -------------------------------------------------
 
     /// `WSASocket`: a new socket with the stack's defaults, its attributes, multipoint roles
@@ -374,7 +374,7 @@ impl Core {
     /// 124; only a socket not yet connecting) and starts the handshake; `already` is the code
     /// for a connect under way (`WSAEALREADY`, or `WSAEINVAL` for 1.1 applications, 110). Then
     /// a non-blocking socket fails `WSAEWOULDBLOCK` and a blocking one waits
-    /// ([`Core::connect_again`]).
+    /// ([`Engine::connect_again`]).
     pub(crate) fn connect_first(
         &mut self,
         id: SocketId,

@@ -9,7 +9,7 @@
 //!
 //! `SIO_ENABLE_CIRCULAR_QUEUEING` (CHECKLIST 488, 489): smoltcp drops a datagram that does not
 //! fit its receive buffer, which is the spec's default (the newest is lost). For a circular
-//! socket [`Core::udp_circular_ingress`] runs on every frame before smoltcp sees it and drops
+//! socket [`Engine::udp_circular_ingress`] runs on every frame before smoltcp sees it and drops
 //! the oldest queued datagrams until the new one (and any frames for the same port already
 //! waiting in this pass) will fit. smoltcp 0.14 exposes the queued bytes but not the free
 //! metadata slots or the ring's contiguous room, so "fits" is counted in bytes with room for
@@ -28,7 +28,7 @@ use smoltcp::wire::{
 
 use super::lifecycle::{Proto, SocketId, State};
 use super::wire::Frame;
-use super::Core;
+use super::Engine;
 use crate::error::WsaError;
 
 /// Largest UDP payload in one IPv4 datagram: 65,535 − 20 (IP) − 8 (UDP).
@@ -46,7 +46,7 @@ pub(crate) struct Received {
     pub(crate) truncated: bool,
 }
 
-impl Core {
+impl Engine {
     /// Gives a UDP or raw socket its name and its smoltcp socket (`bind`, or implicitly on the
     /// first `sendto`/`connect`).
     pub(crate) fn dgram_bind(

@@ -48,7 +48,7 @@ use smoltcp::socket::tcp as stcp;
 
 use super::lifecycle::{SocketId, State};
 use super::wire::Frame;
-use super::Core;
+use super::Engine;
 use crate::error::WsaError;
 
 /// Connections in listen pools whose SYNs we saw: more are dropped wholesale (they are only
@@ -143,7 +143,7 @@ impl UrgState {
     }
 }
 
-impl Core {
+impl Engine {
     /// Takes in an ingress frame; for a TCP segment (`local` ↔ `remote`, with its socket if the
     /// table has one): initial sequence numbers, acknowledgment of our urgent pointer, a new
     /// urgent pointer, the awaited urgent byte.

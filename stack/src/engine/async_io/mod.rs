@@ -3,7 +3,7 @@
 //!
 //! Sockets with a `WSAAsyncSelect`/`WSAEventSelect` registration or queued overlapped
 //! operations are *watched*. After every pass of the owner thread, and inside every call that
-//! re-enables an event or queues an operation, [`Core::fd_update`] moves the socket's
+//! re-enables an event or queues an operation, [`Engine::fd_update`] moves the socket's
 //! overlapped operations forward (receives take data in the order they were posted, sends feed
 //! smoltcp in the order they were issued) and then compares what holds for the socket with what
 //! its registration may raise ([`crate::notify::fd`]). Sockets nobody watches cost nothing.
@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use smoltcp::socket::tcp as stcp;
 
 use super::lifecycle::{Proto, SocketId, State};
-use super::Core;
+use super::Engine;
 use crate::error::WsaError;
 use crate::notify::fd::{Conditions, Registration, Target, FD_CONNECT};
 use crate::notify::overlapped::{Completion, Outcome};
@@ -151,7 +151,7 @@ fn gather(buffers: &[Vec<u8>]) -> Vec<u8> {
     buffers.concat()
 }
 
-impl Core {
+impl Engine {
     /// Installs (or with `mask == 0` removes) a socket's registration; the socket becomes
     /// non-blocking, and events whose condition holds now are raised at once.
     pub(crate) fn fd_register(

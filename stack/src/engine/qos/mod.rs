@@ -8,7 +8,7 @@
 //! the class's DSCP written into the IP header. Frames of other sockets pass straight through.
 //!
 //! Backpressure instead of loss: a shaped TCP socket may hold only a little more in smoltcp
-//! than the shaper can release soon ([`Core::qos_tcp_allowance`]), so segments never wait in the
+//! than the shaper can release soon ([`Engine::qos_tcp_allowance`]), so segments never wait in the
 //! shaper long enough for smoltcp to retransmit them; a shaped datagram socket refuses a
 //! datagram while its queue is full (the send blocks or fails `WSAEWOULDBLOCK`), and one larger
 //! than its bucket fails `WSAEMSGSIZE`.
@@ -21,7 +21,7 @@ use ws2_qos::{Admission, Class, FlowConfig, Guarantee, Qos, Scheduler, Shape};
 
 use super::lifecycle::{Proto, SocketId};
 use super::wire::Frame;
-use super::Core;
+use super::Engine;
 use crate::error::WsaError;
 
 /// How long a shaped TCP socket's data may take to leave the shaper at its token rate (at
@@ -100,7 +100,7 @@ pub(crate) fn class_of(g: Guarantee) -> Class {
     }
 }
 
-impl Core {
+impl Engine {
     /// The socket's QoS as `SIO_GET_QOS` reports it: what was granted (the defaults when none was
     /// asked for), with `NetworkAvailability` from the link.
     pub(crate) fn qos_get(&mut self, id: SocketId) -> Result<Qos, WsaError> {
@@ -325,7 +325,7 @@ impl Core {
     }
 
     /// The shaper stage of the egress pipeline: a frame of a shaped socket is queued (and
-    /// leaves through [`Core::qos_release`]); any other frame is handed back, for the link.
+    /// leaves through [`Engine::qos_release`]); any other frame is handed back, for the link.
     pub(crate) fn qos_egress(&mut self, frame: Frame) -> Option<Frame> {
         let Some(id) = self.qos_classify(&frame) else {
             return Some(frame);

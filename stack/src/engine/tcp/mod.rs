@@ -13,8 +13,10 @@ use smoltcp::socket::tcp::{self as stcp, RecvError};
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
 
 use super::socket::{Listener, Opts, Proto, Sock, SocketId, State};
-use super::Core;
+use super::Engine;
 use crate::error::WsaError;
+
+mod probe;
 
 /// What TCP above smoltcp keeps besides the sockets themselves.
 #[derive(Debug)]
@@ -60,7 +62,7 @@ fn synchronized(state: stcp::State) -> bool {
     )
 }
 
-impl Core {
+impl Engine {
     /// A smoltcp TCP socket with the buffers and options `opts` ask for.
     pub(crate) fn new_tcp_socket(&mut self, opts: &Opts) -> SocketHandle {
         let rx = stcp::SocketBuffer::new(vec![0u8; opts.rcvbuf]);
@@ -318,7 +320,7 @@ impl Core {
         Ok(Some((new_id, remote)))
     }
 
-    /// Starts a TCP connect (the caller waits for [`Core::tcp_connect_poll`]).
+    /// Starts a TCP connect (the caller waits for [`Engine::tcp_connect_poll`]).
     pub(crate) fn tcp_connect(
         &mut self,
         id: SocketId,

@@ -37,7 +37,7 @@ use ws2_multipoint::igmp::{self, Host, HostConfig, JoinError, SourceFilter};
 use super::lifecycle::{Proto, SocketId};
 use super::udp::{Received, MAX_UDP_PAYLOAD};
 use super::wire::Frame;
-use super::Core;
+use super::Engine;
 use crate::error::WsaError;
 use crate::notify::fd::FD_CONNECT;
 
@@ -148,7 +148,7 @@ pub(crate) enum JoinRole {
     Receiver,
 }
 
-impl Core {
+impl Engine {
     /// The IP source of multicast sends from `id`.
     fn mcast_source(&self, id: SocketId, group: Ipv4Addr) -> Ipv4Addr {
         match self.table.get(&id).map(|s| s.mcast.interface) {
