@@ -247,6 +247,71 @@ impl Sim {
         }
     }
 
+    /// A connected, non-blocking TCP pair on virtual time: (client on `a`, the socket `b`
+    /// accepted on `listen`), through a listener that stays open. Panics if the handshake does
+    /// not finish within 10 s of virtual time.
+    pub fn tcp_pair(
+        &mut self,
+        a: &Winsock,
+        b: &Winsock,
+        listen: std::net::SocketAddrV4,
+    ) -> (SOCKET, SOCKET) {
+        let l = crate::new_socket(b, SOCK_STREAM);
+        crate::bind(b, l, listen).expect("bind");
+        b.listen(l, 4).expect("listen");
+        crate::set_nonblocking(b, l, true);
+        let c = crate::new_socket(a, SOCK_STREAM);
+        crate::set_nonblocking(a, c, true);
+        assert_eq!(
+            crate::connect(a, c, listen),
+            Err(ws2_stack::WsaError::WSAEWOULDBLOCK)
+        );
+        assert!(
+            self.run_until(Duration::from_secs(10), |_| crate::poll_one(a, c, 0).1),
+            "the connect completes"
+        );
+        let mut server = None;
+        assert!(
+            self.run_until(Duration::from_secs(1), |_| {
+                server = b.accept(l, None, None).ok();
+                server.is_some()
+            }),
+            "the listener accepts"
+        );
+        let s = server.expect("accepted");
+        crate::set_nonblocking(b, s, true);
+        (c, s)
+    }
+
+    /// Sends `data` from `c` on `a` to `s` on `b` (non-blocking sockets), reading as it goes,
+    /// for at most `limit` of virtual time; returns what `s` received.
+    pub fn transfer(
+        &mut self,
+        (a, c): (&Winsock, SOCKET),
+        (b, s): (&Winsock, SOCKET),
+        data: &[u8],
+        limit: Duration,
+    ) -> Vec<u8> {
+        let (mut sent, mut got) = (0, Vec::new());
+        let mut buf = vec![0u8; 64 * 1024];
+        self.run_until(limit, |_| {
+            while sent < data.len() {
+                match a.send(c, &data[sent..], 0) {
+                    Ok(n) => sent += n as usize,
+                    Err(_) => break,
+                }
+            }
+            while let Ok(n) = b.recv(s, &mut buf, 0) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n as usize]);
+            }
+            got.len() >= data.len()
+        });
+        got
+    }
+
     /// Ends every host gracefully (as dropping its last handle would) and runs until all have
     /// drained or `limit` passes; returns their reports in the order the hosts were added.
     pub fn shutdown_all(&mut self, limit: Duration) -> Vec<Option<ws2_stack::DrainReport>> {

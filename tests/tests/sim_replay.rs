@@ -8,10 +8,33 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ws2_stack::winsock::*;
-use ws2_stack::WsaError;
 use ws2_tap::Impairments;
 use ws2_tests::sim::Sim;
-use ws2_tests::{at, bind, config, connect, new_socket, pattern, poll_one, set_nonblocking, A, B};
+use ws2_tests::{at, bind, config, connect, new_socket, pattern, set_nonblocking, A, B};
+
+/// A non-blocking UDP socket on `ws` with the G.711 flowspec (`WSAGetQOSByName`, `SIO_SET_QOS`),
+/// connected to `to`; with the QOS it got.
+fn g711_sender(ws: &Winsock, to: std::net::SocketAddrV4) -> (SOCKET, QOS) {
+    let s = new_socket(ws, SOCK_DGRAM);
+    let mut name = WSABUF::new(b"G711".to_vec());
+    let mut qos = QOS::default();
+    ws.WSAGetQOSByName(s, Some(&mut name), Some(&mut qos))
+        .expect("G711");
+    let mut n = 0;
+    ws.WSAIoctl(
+        s,
+        SIO_SET_QOS,
+        &qos.to_bytes(),
+        &mut [],
+        Some(&mut n),
+        None,
+        None,
+    )
+    .expect("SIO_SET_QOS");
+    connect(ws, s, to).expect("connect");
+    set_nonblocking(ws, s, true);
+    (s, qos)
+}
 
 /// What one run produced: the bytes B received over TCP and UDP, and both hosts' captures.
 #[derive(Debug, PartialEq)]
@@ -41,71 +64,17 @@ fn run(seed: u64, pcap_a: &Path, pcap_b: &Path) -> Outcome {
     let (wa, wb) = (sim.winsock(&a), sim.winsock(&b));
 
     // TCP: 200 kB from A to B through 5% loss.
-    let l = new_socket(&wb, SOCK_STREAM);
-    bind(&wb, l, at(B, 80)).expect("bind");
-    wb.listen(l, 4).expect("listen");
-    set_nonblocking(&wb, l, true);
-    let c = new_socket(&wa, SOCK_STREAM);
-    set_nonblocking(&wa, c, true);
-    assert_eq!(connect(&wa, c, at(B, 80)), Err(WsaError::WSAEWOULDBLOCK));
-    assert!(
-        sim.run_until(Duration::from_secs(10), |_| poll_one(&wa, c, 0).1),
-        "the connect completes"
-    );
-    let mut server = None;
-    assert!(sim.run_until(Duration::from_secs(1), |_| {
-        server = wb.accept(l, None, None).ok();
-        server.is_some()
-    }));
-    let s = server.unwrap();
-    set_nonblocking(&wb, s, true);
-
+    let (c, s) = sim.tcp_pair(&wa, &wb, at(B, 80));
     let data = pattern(200_000, seed);
-    let (mut sent, mut got) = (0, Vec::new());
+    let got = sim.transfer((&wa, c), (&wb, s), &data, Duration::from_secs(120));
+    assert_eq!(got.len(), data.len(), "200 kB arrive through 5% loss");
     let mut buf = vec![0u8; 16 * 1024];
-    assert!(
-        sim.run_until(Duration::from_secs(120), |_| {
-            while sent < data.len() {
-                match wa.send(c, &data[sent..], 0) {
-                    Ok(n) => sent += n as usize,
-                    Err(_) => break,
-                }
-            }
-            while let Ok(n) = wb.recv(s, &mut buf, 0) {
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..n as usize]);
-            }
-            got.len() == data.len()
-        }),
-        "200 kB arrive through 5% loss ({} of {})",
-        got.len(),
-        data.len()
-    );
 
     // UDP: shaped G.711 datagrams from A, read by B.
     let ub = new_socket(&wb, SOCK_DGRAM);
     bind(&wb, ub, at(B, 5004)).expect("bind");
     set_nonblocking(&wb, ub, true);
-    let ua = new_socket(&wa, SOCK_DGRAM);
-    let mut name = WSABUF::new(b"G711".to_vec());
-    let mut qos = QOS::default();
-    wa.WSAGetQOSByName(ua, Some(&mut name), Some(&mut qos))
-        .expect("G711");
-    let mut n = 0;
-    wa.WSAIoctl(
-        ua,
-        SIO_SET_QOS,
-        &qos.to_bytes(),
-        &mut [],
-        Some(&mut n),
-        None,
-        None,
-    )
-    .expect("SIO_SET_QOS");
-    connect(&wa, ua, at(B, 5004)).expect("connect");
-    set_nonblocking(&wa, ua, true);
+    let (ua, _) = g711_sender(&wa, at(B, 5004));
     let mut udp = 0;
     let mut queued = 0;
     sim.run_until(Duration::from_secs(5), |_| {
@@ -191,25 +160,8 @@ fn shaped_datagrams_leave_after_close_and_shutdown() {
     let ub = new_socket(&wb, SOCK_DGRAM);
     bind(&wb, ub, at(B, 5004)).expect("bind");
     set_nonblocking(&wb, ub, true);
-    let ua = new_socket(&wa, SOCK_DGRAM);
-    let mut name = WSABUF::new(b"G711".to_vec());
-    let mut qos = QOS::default();
-    wa.WSAGetQOSByName(ua, Some(&mut name), Some(&mut qos))
-        .expect("G711");
+    let (ua, qos) = g711_sender(&wa, at(B, 5004));
     let rate = qos.SendingFlowspec.TokenRate;
-    let mut n = 0;
-    wa.WSAIoctl(
-        ua,
-        SIO_SET_QOS,
-        &qos.to_bytes(),
-        &mut [],
-        Some(&mut n),
-        None,
-        None,
-    )
-    .expect("SIO_SET_QOS");
-    connect(&wa, ua, at(B, 5004)).expect("connect");
-    set_nonblocking(&wa, ua, true);
     // Hand over 100 datagrams as fast as the socket takes them, then close and end the stack.
     let mut queued = 0;
     sim.run_until(Duration::from_secs(30), |_| {
