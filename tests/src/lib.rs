@@ -246,6 +246,32 @@ pub fn tcp_pair(a: &Winsock, b: &Winsock, port: u16) -> (SOCKET, SOCKET) {
     (c, s)
 }
 
+/// `WSAJoinLeaf(s, to, NULL, NULL, NULL, NULL, flags)`: a join without caller data or QoS.
+pub fn join_leaf_to(
+    ws: &Winsock,
+    s: SOCKET,
+    to: SocketAddrV4,
+    flags: u32,
+) -> Result<SOCKET, WsaError> {
+    ws.WSAJoinLeaf(
+        s,
+        Some(&sa(to)),
+        SOCKADDR_IN_LEN,
+        None,
+        None,
+        None,
+        None,
+        flags,
+    )
+}
+
+/// Makes `s` non-blocking with `FIONBIO`, ignoring the answer (an event-selected socket
+/// already is, and refuses it with `WSAEINVAL`).
+pub fn try_nonblocking(ws: &Winsock, s: SOCKET) {
+    let mut on = 1u32;
+    let _ = ws.ioctlsocket(s, FIONBIO, Some(&mut on));
+}
+
 /// A UDP socket on `ws` bound to `addr`.
 #[track_caller]
 pub fn udp_bound(ws: &Winsock, addr: SocketAddrV4) -> SOCKET {

@@ -53,7 +53,7 @@ fn root(ws: &Winsock, addr: SocketAddrV4, listening: bool) -> SOCKET {
     if listening {
         ws.listen(s, 16).expect("listen on c_root");
     }
-    nonblocking(ws, s);
+    try_nonblocking(ws, s);
     s
 }
 
@@ -63,28 +63,13 @@ fn listening_leaf(ws: &Winsock, addr: SocketAddrV4) -> SOCKET {
     let s = rmp_socket(ws, LEAF);
     bind(ws, s, addr).expect("bind c_leaf");
     ws.listen(s, 16).expect("listen on c_leaf");
-    nonblocking(ws, s);
+    try_nonblocking(ws, s);
     s
 }
 
 /// `WSAJoinLeaf(s, to, NULL, NULL, NULL, NULL, JL_BOTH)`.
 fn join(ws: &Winsock, s: SOCKET, to: SocketAddrV4) -> Result<SOCKET, WsaError> {
-    ws.WSAJoinLeaf(
-        s,
-        Some(&sa(to)),
-        SOCKADDR_IN_LEN,
-        None,
-        None,
-        None,
-        None,
-        JL_BOTH,
-    )
-}
-
-/// Makes `s` nonblocking (an event-selected socket already is, and refuses `FIONBIO`).
-fn nonblocking(ws: &Winsock, s: SOCKET) {
-    let mut on = 1u32;
-    let _ = ws.ioctlsocket(s, FIONBIO, Some(&mut on));
+    join_leaf_to(ws, s, to, JL_BOTH)
 }
 
 /// An event selecting `events` on `s`.
@@ -184,7 +169,7 @@ fn send_msg(sim: &mut Sim, ws: &Winsock, s: SOCKET, data: &[u8]) {
 /// The next message on `s` within `WAIT`: (payload, sender). Makes `s` nonblocking.
 #[track_caller]
 fn next_msg(sim: &mut Sim, ws: &Winsock, s: SOCKET) -> (Vec<u8>, SocketAddrV4) {
-    nonblocking(ws, s);
+    try_nonblocking(ws, s);
     let mut buf = vec![0u8; 70_000];
     let mut got = None;
     sim.run_until(WAIT, |_| {

@@ -107,22 +107,7 @@ fn listening_leaf(ws: &Winsock, protocol: i32, addr: SocketAddrV4) -> SOCKET {
 
 /// `WSAJoinLeaf(s, to, NULL, NULL, NULL, NULL, flags)`.
 fn join(ws: &Winsock, s: SOCKET, to: SocketAddrV4, flags: u32) -> Result<SOCKET, WsaError> {
-    ws.WSAJoinLeaf(
-        s,
-        Some(&sa(to)),
-        SOCKADDR_IN_LEN,
-        None,
-        None,
-        None,
-        None,
-        flags,
-    )
-}
-
-/// Makes `s` nonblocking (an event-selected socket already is, and refuses `FIONBIO`).
-fn nonblocking(ws: &Winsock, s: SOCKET) {
-    let mut on = 1u32;
-    let _ = ws.ioctlsocket(s, FIONBIO, Some(&mut on));
+    join_leaf_to(ws, s, to, flags)
 }
 
 /// Runs `f` on its own thread and returns what it returned; fails the test instead of hanging
@@ -196,7 +181,7 @@ fn request(
 /// The next message on `s` within `WAIT`: (payload, sender). Makes `s` nonblocking.
 #[track_caller]
 fn next_msg(ws: &Winsock, s: SOCKET) -> (Vec<u8>, SocketAddrV4) {
-    nonblocking(ws, s);
+    try_nonblocking(ws, s);
     let mut buf = vec![0u8; 70_000];
     let (n, from) = retry(WAIT, || recvfrom(ws, s, &mut buf, 0)).expect("recvfrom");
     (buf[..n as usize].to_vec(), from)
@@ -206,7 +191,7 @@ fn next_msg(ws: &Winsock, s: SOCKET) -> (Vec<u8>, SocketAddrV4) {
 #[track_caller]
 fn assert_quiet(ws: &Winsock, s: SOCKET, why: &str) {
     thread::sleep(QUIET);
-    nonblocking(ws, s);
+    try_nonblocking(ws, s);
     let mut buf = [0u8; 2048];
     match recvfrom(ws, s, &mut buf, 0) {
         Err(WsaError::WSAEWOULDBLOCK) => {}
@@ -291,7 +276,7 @@ fn wsa_accept_next(
     callee: &[u8],
     seen: &mut Seen,
 ) -> Result<SOCKET, WsaError> {
-    nonblocking(ws, l);
+    try_nonblocking(ws, l);
     retry(WAIT, || wsa_accept(ws, l, verdict, callee, seen))
 }
 
@@ -340,7 +325,7 @@ fn tcp_client(ws: &Winsock, to: SocketAddrV4) -> SOCKET {
 /// Everything `c` receives until the peer closes the connection (or resets it), within
 /// `limit`; `None` if it is still open then.
 fn read_until_closed(ws: &Winsock, c: SOCKET, limit: Duration) -> Option<Vec<u8>> {
-    nonblocking(ws, c);
+    try_nonblocking(ws, c);
     let end = Instant::now() + limit;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
@@ -482,7 +467,7 @@ fn invited_leaf_gets_fd_accept() {
 fn root_gets_fd_connect_once_accepted() {
     let (_sw, h) = lan(41900, 2);
     let r = root(&h[0], IPPROTO_RMP, at(A, 41900));
-    nonblocking(&h[0], r);
+    try_nonblocking(&h[0], r);
     let l = listening_leaf(&h[1], IPPROTO_RMP, at(B, 41901));
     let c_leaf = join(&h[0], r, at(B, 41901), JL_BOTH).expect("nonblocking WSAJoinLeaf");
     assert_ne!(c_leaf, r);
@@ -514,7 +499,7 @@ fn leaf_reject_refuses_the_join() {
     assert_eq!(res, Err(WsaError::WSAECONNREFUSED), "blocking join");
     assert_eq!(last, WsaError::WSAECONNREFUSED.0, "WSAGetLastError");
     // Nonblocking.
-    nonblocking(&h[0], r);
+    try_nonblocking(&h[0], r);
     let c_leaf = join(&h[0], r, at(B, 42001), JL_BOTH).expect("nonblocking WSAJoinLeaf");
     let ev = select_events(&h[0], c_leaf, FD_CONNECT);
     assert_wsa_error(
@@ -612,7 +597,7 @@ fn leaf_join_returns_the_same_socket() {
     let s = leaf(&h[1], IPPROTO_RMP);
     let _ = request(&h[1], s, &h[0], r, at(A, 42400));
     let t = leaf(&h[2], IPPROTO_RMP);
-    nonblocking(&h[2], t);
+    try_nonblocking(&h[2], t);
     assert_eq!(join(&h[2], t, at(A, 42400), JL_BOTH), Ok(t), "nonblocking");
     let _ = accept_one(&h[0], r);
     send_msg(&h[0], r, b"both");
@@ -628,7 +613,7 @@ fn leaf_request_raises_fd_accept_at_the_root() {
     let ev = select_events(&h[0], r, FD_ACCEPT);
     assert_no_event(&h[0], r, ev, FD_ACCEPT, "no request yet");
     let s = leaf(&h[1], IPPROTO_RMP);
-    nonblocking(&h[1], s);
+    try_nonblocking(&h[1], s);
     assert_eq!(join(&h[1], s, at(A, 42500), JL_BOTH), Ok(s));
     let ne = wait_network_event(&h[0], r, ev, FD_ACCEPT, WAIT);
     assert_eq!(ne.iErrorCode[FD_ACCEPT_BIT], 0);
@@ -718,7 +703,7 @@ fn listening_leaf_refuses_plain_tcp() {
 fn second_root_join_while_outstanding_fails() {
     let (_sw, h) = lan(42800, 3);
     let r = root(&h[0], IPPROTO_RMP, at(A, 42800));
-    nonblocking(&h[0], r);
+    try_nonblocking(&h[0], r);
     let l1 = listening_leaf(&h[1], IPPROTO_RMP, at(B, 42801));
     let l2 = listening_leaf(&h[2], IPPROTO_RMP, at(C, 42802));
     let c1 = join(&h[0], r, at(B, 42801), JL_BOTH).expect("first WSAJoinLeaf");
@@ -883,7 +868,7 @@ fn relay_respects_join_roles() {
     let mut leaves = Vec::new();
     for (i, flags) in roles.into_iter().enumerate() {
         let s = leaf(&h[i + 1], IPPROTO_RMP_RELAY);
-        nonblocking(&h[i + 1], s);
+        try_nonblocking(&h[i + 1], s);
         assert_eq!(join(&h[i + 1], s, at(A, 43120), flags), Ok(s));
         let _ = accept_one(&h[0], r);
         leaves.push(s);
@@ -1066,7 +1051,7 @@ fn connect_data_both_ways() {
 fn defer_at_a_listening_leaf() {
     let (_sw, h) = lan(43610, 2);
     let r = root(&h[0], IPPROTO_RMP, at(A, 43610));
-    nonblocking(&h[0], r);
+    try_nonblocking(&h[0], r);
     let l = listening_leaf(&h[1], IPPROTO_RMP, at(B, 43611));
     let caller = WSABUF::new(b"invitation".to_vec());
     let c_leaf = h[0]
@@ -1283,7 +1268,7 @@ fn data_before_join_is_dropped() {
     assert_eq!(types.last(), Some(&4), "REJECT: {types:?}");
     assert_no_event(&h[0], r, ev, FD_ACCEPT, "never offered");
     let mut buf = [0u8; 64];
-    nonblocking(&h[0], r);
+    try_nonblocking(&h[0], r);
     match recvfrom(&h[0], r, &mut buf, 0) {
         Err(WsaError::WSAEWOULDBLOCK) => {}
         other => panic!("the early DATA must not be delivered: {other:?}"),
@@ -1329,13 +1314,13 @@ fn two_hundred_fifty_six_leaves() {
         let mut mine = Vec::new();
         for _ in 0..PER_HOST {
             let s = leaf(ws, IPPROTO_RMP);
-            nonblocking(ws, s);
+            try_nonblocking(ws, s);
             assert_eq!(join(ws, s, at(A, 25600), JL_RECEIVER_ONLY), Ok(s));
             mine.push(s);
         }
         leaves.push(mine);
     }
-    nonblocking(&h[0], r);
+    try_nonblocking(&h[0], r);
     let mut admitted = 0;
     let end = Instant::now() + Duration::from_secs(20);
     while admitted < 4 * PER_HOST {
@@ -1507,7 +1492,7 @@ fn invitation_to_nobody_is_refused() {
         join(&w, r, at(B, 42011), JL_BOTH)
     });
     assert_eq!(res, Err(WsaError::WSAECONNREFUSED));
-    nonblocking(&h[0], r);
+    try_nonblocking(&h[0], r);
     let c = join(&h[0], r, at(B, 42011), JL_BOTH).expect("nonblocking WSAJoinLeaf");
     let ev = select_events(&h[0], c, FD_CONNECT);
     let ne = wait_network_event(&h[0], c, ev, FD_CONNECT, WAIT);
@@ -1567,7 +1552,7 @@ fn plane_mismatch_is_refused() {
         Err(WsaError::WSAECONNREFUSED)
     );
     assert!(started.elapsed() < WAIT, "refused at once, not timed out");
-    nonblocking(&h[0], r);
+    try_nonblocking(&h[0], r);
     assert_eq!(
         h[0].accept(r, None, None),
         Err(WsaError::WSAEWOULDBLOCK),
