@@ -91,9 +91,10 @@ impl Default for MemberState {
 #[derive(Debug)]
 pub(crate) struct Multicast {
     pub(crate) host: Host,
-    /// Sockets with a join waiting for its report to leave, with the link's frame count that
-    /// means it has (assigned by the pass that queued the report).
-    pending: Vec<(SocketId, Option<u64>)>,
+    /// Sockets with a join waiting for its report to leave: when the join was made (its report
+    /// is due then), and the link's frame count that means it has left (assigned by the pass
+    /// that queued the report).
+    pending: Vec<(SocketId, Instant, Option<u64>)>,
     /// Frames the link has accepted since the stack started (kept by the owner thread).
     link_sent: u64,
     /// Whether `pending` has entries: the owner thread then reports link progress at once.
@@ -222,7 +223,7 @@ impl Engine {
         sock.mcast.session.get_or_insert(to);
         if changed {
             sock.mcast.join_pending = Some(passes);
-            self.mcast.pending.push((id, None));
+            self.mcast.pending.push((id, self.now, None));
             self.mcast.waiting.store(true, Ordering::Relaxed);
             Ok(false)
         } else {
@@ -248,7 +249,7 @@ impl Engine {
     /// member).
     pub(crate) fn mcast_forget(&mut self, id: SocketId) {
         self.mcast.host.leave_all(self.now, id);
-        self.mcast.pending.retain(|&(p, _)| p != id);
+        self.mcast.pending.retain(|&(p, _, _)| p != id);
         self.wake = true;
     }
 
@@ -274,12 +275,14 @@ impl Engine {
             out.push_back(frame);
         }
         // A join made before this pass has its first report among the frames just queued: it
-        // has left once the link took everything now in `out`.
+        // has left once the link took everything now in `out`. The report is due at the join's
+        // own time, which can be later than this pass's `now` (the driver read its clock before
+        // the call took the lock): such a join waits for a pass that has polled its report.
         let (passes, ticket) = (self.stats.passes, self.mcast.link_sent + out.len() as u64);
-        let table = &self.table;
-        for (id, t) in &mut self.mcast.pending {
+        let (table, now) = (&self.table, self.now);
+        for (id, joined, t) in &mut self.mcast.pending {
             let joined_at = table.get(id).and_then(|s| s.mcast.join_pending);
-            if t.is_none() && joined_at.is_some_and(|p| p < passes) {
+            if t.is_none() && joined_at.is_some_and(|p| p < passes) && *joined <= now {
                 *t = Some(ticket);
             }
         }
@@ -293,7 +296,7 @@ impl Engine {
         self.mcast.link_sent = sent;
         let table = &self.table;
         let mut done = Vec::new();
-        self.mcast.pending.retain(|&(id, ticket)| {
+        self.mcast.pending.retain(|&(id, _, ticket)| {
             let gone = table
                 .get(&id)
                 .is_none_or(|s| s.mcast.join_pending.is_none());
