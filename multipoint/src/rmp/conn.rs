@@ -1,5 +1,6 @@
 //! One end of one root↔leaf RMP connection: docs/rmp.md §4 (version negotiation), §5 (joining),
-//! §6 (data and teardown), §7 (keepalive) and §8 (errors).
+//! §6 (data and teardown), §7 (keepalive), §8 (errors) and §12 (bounded state: the acceptor's
+//! JOIN deadline, PONG coalescing, the slow-peer limit).
 //!
 //! Heads up! Before working on this file read docs/rmp.md §4–§8; every rule enforced here is
 //! written there first, and the comments cite the section.
@@ -11,9 +12,18 @@
 //!   [`Connection::reject`], [`Connection::send_data`], [`Connection::relay`],
 //!   [`Connection::disconnect`], [`Connection::end_session`]);
 //! - drains [`Connection::poll_event`] after every input;
-//! - writes what [`Connection::transmit`] hands out to the TCP connection;
+//! - writes the bytes due on the TCP connection: either all at once with
+//!   [`Connection::transmit`], or, with backpressure, what TCP takes of
+//!   [`Connection::queued`], reported back with [`Connection::transmitted`] (the rest stays
+//!   queued here, where the machine can see it: docs/rmp.md §12);
 //! - calls [`Connection::on_timer`] at [`Connection::poll_at`];
-//! - closes the TCP connection once [`Connection::is_closed`] and the transmit bytes are flushed.
+//! - closes the TCP connection once [`Connection::is_closed`] and the transmit bytes are flushed
+//!   (or resets it at once after [`Event::PeerTooSlow`]: the queue was dropped).
+//!
+//! Bounded by contract (docs/rmp.md §12): what a peer can make this end queue is at most one
+//! maximum message in the decoder, the handshake messages, one PONG not yet taken by TCP
+//! however many PINGs arrive, no PING of ours while bytes wait, and — with
+//! [`Config::slow_peer`] — [`SlowPeerLimit::max_queued`] bytes of our own data.
 //!
 //! Time is monotonic by contract but never trusted: an `Instant` earlier than a previous one
 //! never moves a deadline earlier and never panics.
@@ -42,9 +52,63 @@ pub struct Config {
     pub ping_interval: Duration,
     /// The peer is dead after this long without receiving anything (default 3 s).
     pub dead_interval: Duration,
-    /// The initiator gives up on a join not answered within this time (default 30 s;
-    /// `None` waits for ever, relying on keepalive alone).
+    /// The initiator gives up on a join not answered within this time; the acceptor closes a
+    /// connection whose JOIN has not arrived this long after the connection began (docs/rmp.md
+    /// §5.3, §12). Default 30 s; `None` waits for ever, relying on keepalive alone.
     pub join_timeout: Option<Duration>,
+    /// The slow-peer limit on our transmit queue (docs/rmp.md §12); `None` (the default) never
+    /// gives up on a peer that is alive but does not read, like TCP. The engine sets it on
+    /// the root's side of every leaf's connection.
+    pub slow_peer: Option<SlowPeerLimit>,
+}
+
+/// When a peer that does not take our bytes is dropped (docs/rmp.md §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowPeerLimit {
+    /// Bytes queued for the peer beyond what TCP took; a message that would queue more drops
+    /// the peer instead ([`SlowPeer::QueueFull`]).
+    pub max_queued: usize,
+    /// Time bytes may wait without TCP taking any of them ([`SlowPeer::NoProgress`]).
+    pub max_stall: Duration,
+}
+
+impl SlowPeerLimit {
+    /// The root's limit on each leaf (docs/rmp.md §12): 1 MiB queued, 10 s without progress.
+    pub const ROOT: SlowPeerLimit = SlowPeerLimit {
+        max_queued: 1024 * 1024,
+        max_stall: Duration::from_secs(10),
+    };
+}
+
+/// Which limit a slow peer passed (docs/rmp.md §12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowPeer {
+    /// The next message would have queued `queued` bytes, over `limit`.
+    QueueFull {
+        /// Bytes that would have been queued.
+        queued: usize,
+        /// [`SlowPeerLimit::max_queued`].
+        limit: usize,
+    },
+    /// TCP took none of the queued bytes for `waited`.
+    NoProgress {
+        /// How long the bytes waited.
+        waited: Duration,
+    },
+}
+
+impl fmt::Display for SlowPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::QueueFull { queued, limit } => write!(
+                f,
+                "the peer reads too slowly: {queued} bytes would wait for it (limit {limit})"
+            ),
+            Self::NoProgress { waited } => {
+                write!(f, "the peer took none of our bytes for {waited:?}")
+            }
+        }
+    }
 }
 
 impl Default for Config {
@@ -55,6 +119,7 @@ impl Default for Config {
             ping_interval: Duration::from_secs(1),
             dead_interval: Duration::from_secs(3),
             join_timeout: Some(Duration::from_secs(30)),
+            slow_peer: None,
         }
     }
 }
@@ -66,7 +131,8 @@ pub enum State {
     ExpectHello,
     /// Initiator, version agreed, [`Connection::join`] not called yet.
     Ready,
-    /// Acceptor, version agreed, waiting for JOIN.
+    /// Acceptor, version agreed, waiting for JOIN (no longer than the join timeout from the
+    /// connection's start, docs/rmp.md §12).
     ExpectJoin,
     /// Initiator, JOIN sent, waiting for ACCEPT or REJECT.
     ExpectAccept,
@@ -135,6 +201,13 @@ pub enum Event {
     PeerDead,
     /// Initiator: no answer to JOIN within the join timeout (`WSAETIMEDOUT`); closed.
     JoinTimedOut,
+    /// Acceptor: no JOIN within the join timeout of the connection's start (docs/rmp.md §12);
+    /// closed, nothing sent.
+    JoinMissing,
+    /// The peer is alive but does not take our bytes (docs/rmp.md §12, only with
+    /// [`Config::slow_peer`]); the queue is dropped, the connection is closed, nothing more is
+    /// sent: the engine resets TCP (`WSAECONNABORTED` here).
+    PeerTooSlow(SlowPeer),
 }
 
 /// How the peer broke the protocol (docs/rmp.md §8).
@@ -257,7 +330,16 @@ pub struct Connection {
     sent_disconnect: bool,
     got_disconnect: bool,
     decoder: Decoder,
+    /// Bytes due on TCP, not taken yet.
     out: Vec<u8>,
+    /// Bytes ever queued in `out` / taken from it (positions in our byte stream).
+    queued_total: u64,
+    taken_total: u64,
+    /// Where our last PONG ends in the stream: while TCP has not taken it, a PING arriving
+    /// queues no other (docs/rmp.md §12: one PONG waiting at most).
+    pong_end: u64,
+    /// Since when the bytes in `out` wait without TCP taking any (`None` when empty).
+    waiting_since: Option<Instant>,
     events: VecDeque<Event>,
     last_rx: Instant,
     last_tx: Instant,
@@ -294,10 +376,20 @@ impl Connection {
             got_disconnect: false,
             decoder: Decoder::new(),
             out: Vec::new(),
+            queued_total: 0,
+            taken_total: 0,
+            pong_end: 0,
+            waiting_since: None,
             events: VecDeque::new(),
             last_rx: now,
             last_tx: now,
-            join_deadline: None,
+            // docs/rmp.md §12: the acceptor waits for JOIN no longer than an initiator waits
+            // for the answer (whose clock started before this connection existed).
+            join_deadline: if initiator {
+                None
+            } else {
+                config.join_timeout.and_then(|d| now.checked_add(d))
+            },
         };
         // docs/rmp.md §4: both ends send HELLO immediately.
         conn.send(
@@ -376,7 +468,32 @@ impl Connection {
     pub fn transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let n = self.out.len();
         out.append(&mut self.out);
+        self.taken_total += n as u64;
+        self.waiting_since = None;
         n
+    }
+
+    /// The bytes due on the TCP connection, oldest first, without taking them: write what TCP
+    /// accepts, then report it with [`Connection::transmitted`].
+    #[must_use]
+    pub fn queued(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// TCP took the first `n` bytes of [`Connection::queued`] at `now` (progress, for the
+    /// slow-peer limit). `n` past the queue's end counts as all of it.
+    pub fn transmitted(&mut self, now: Instant, n: usize) {
+        let n = n.min(self.out.len());
+        if n == 0 {
+            return;
+        }
+        self.out.drain(..n);
+        self.taken_total += n as u64;
+        self.waiting_since = if self.out.is_empty() {
+            None
+        } else {
+            Some(self.waiting_since.map_or(now, |t| t.max(now)))
+        };
     }
 
     /// When [`Connection::on_timer`] is next due; `None` once closed.
@@ -385,10 +502,22 @@ impl Connection {
         if self.is_closed() {
             return None;
         }
+        // docs/rmp.md §12: no PING while our bytes wait (it could only queue behind them).
+        let ping = if self.out.is_empty() {
+            self.last_tx.checked_add(self.config.ping_interval)
+        } else {
+            None
+        };
+        let stall = self
+            .config
+            .slow_peer
+            .zip(self.waiting_since)
+            .and_then(|(l, t)| t.checked_add(l.max_stall));
         [
-            self.last_tx.checked_add(self.config.ping_interval),
+            ping,
             self.last_rx.checked_add(self.config.dead_interval),
             self.join_deadline,
+            stall,
         ]
         .into_iter()
         .flatten()
@@ -444,13 +573,25 @@ impl Connection {
             return;
         }
         if self.join_deadline.is_some_and(|t| now >= t) {
-            self.close(Event::JoinTimedOut);
+            self.close(if self.initiator {
+                Event::JoinTimedOut
+            } else {
+                Event::JoinMissing
+            });
             return;
         }
-        if self
-            .last_tx
-            .checked_add(self.config.ping_interval)
-            .is_some_and(|t| now >= t)
+        if let (Some(limit), Some(since)) = (self.config.slow_peer, self.waiting_since) {
+            if since.checked_add(limit.max_stall).is_some_and(|t| now >= t) {
+                let waited = now.saturating_duration_since(since);
+                self.too_slow(SlowPeer::NoProgress { waited });
+                return;
+            }
+        }
+        if self.out.is_empty()
+            && self
+                .last_tx
+                .checked_add(self.config.ping_interval)
+                .is_some_and(|t| now >= t)
         {
             self.send(&Message::Ping, now);
         }
@@ -548,7 +689,10 @@ impl Connection {
     /// Sends one DATA message (d_root → this leaf, d_leaf → the root, or a side chat).
     ///
     /// Refused before the join completes, after our DISCONNECT, over [`MAX_PAYLOAD`], from a
-    /// receiver-only leaf, or to a sender-only leaf (docs/rmp.md §6).
+    /// receiver-only leaf, or to a sender-only leaf (docs/rmp.md §6). With
+    /// [`Config::slow_peer`], a message that would queue more than the limit is not sent: the
+    /// connection closes with [`Event::PeerTooSlow`] instead (the peer's fault, not the
+    /// caller's: the command still returns `Ok`).
     pub fn send_data(&mut self, now: Instant, data: &[u8]) -> Result<(), CommandError> {
         self.check_can_send()?;
         if data.len() > MAX_PAYLOAD {
@@ -656,10 +800,34 @@ impl Connection {
     }
 
     fn send(&mut self, msg: &Message, now: Instant) {
+        let before = self.out.len();
         // Every caller checked the limits, so encode cannot fail; if it did, nothing is sent.
-        if encode(msg, &mut self.out).is_ok() {
-            self.last_tx = self.last_tx.max(now);
+        if encode(msg, &mut self.out).is_err() {
+            self.out.truncate(before);
+            return;
         }
+        if let Some(limit) = self.config.slow_peer {
+            if self.out.len() > limit.max_queued {
+                let queued = self.out.len();
+                self.too_slow(SlowPeer::QueueFull {
+                    queued,
+                    limit: limit.max_queued,
+                });
+                return;
+            }
+        }
+        self.queued_total += (self.out.len() - before) as u64;
+        if before == 0 {
+            self.waiting_since = Some(now);
+        }
+        self.last_tx = self.last_tx.max(now);
+    }
+
+    /// docs/rmp.md §12: the peer does not read; drop what waits for it and close.
+    fn too_slow(&mut self, why: SlowPeer) {
+        self.out.clear();
+        self.waiting_since = None;
+        self.close(Event::PeerTooSlow(why));
     }
 
     fn close(&mut self, event: Event) {
@@ -702,7 +870,13 @@ impl Connection {
         match msg {
             Message::Hello { .. } => self.unexpected(ty, now),
             Message::Reject { reason } => self.close(Event::Rejected(reason)),
-            Message::Ping => self.send(&Message::Pong, now),
+            // docs/rmp.md §12: one PONG waiting for TCP answers every PING until it is taken.
+            Message::Ping => {
+                if self.pong_end <= self.taken_total {
+                    self.send(&Message::Pong, now);
+                    self.pong_end = self.queued_total;
+                }
+            }
             Message::Pong => {}
             Message::Join(join) => {
                 if self.initiator || self.state != State::ExpectJoin {
@@ -717,6 +891,8 @@ impl Connection {
                 }
                 self.leaf_flags = Some(join.flags);
                 self.state = State::JoinPending;
+                // docs/rmp.md §5.2: the application may defer as long as it likes.
+                self.join_deadline = None;
                 self.events.push_back(Event::JoinRequest {
                     initiator: join.initiator,
                     flags: join.flags,

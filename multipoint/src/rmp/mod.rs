@@ -39,7 +39,9 @@ pub mod conn;
 pub mod session;
 pub mod wire;
 
-pub use conn::{CommandError, Config, Connection, Event, ProtocolError, State};
+pub use conn::{
+    CommandError, Config, Connection, Event, ProtocolError, SlowPeer, SlowPeerLimit, State,
+};
 pub use session::{Delivery, FanOut, FanOutError, Origin, RootSession};
 pub use wire::{
     DataPlane, DecodeError, Decoder, Initiator, Join, JoinFlags, LeafId, Message, RejectReason,

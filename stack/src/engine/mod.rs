@@ -135,6 +135,8 @@ pub struct EngineStats {
     pub mcast_delivered: u64,
     /// Multicast datagrams dropped: a member's queue full, malformed, or fragmented.
     pub mcast_dropped: u64,
+    /// Bytes RMP connections hold for TCP (docs/rmp.md §12).
+    pub rmp_queued: u64,
 }
 
 /// A smoltcp socket whose Winsock socket was closed, finishing its close in the background: a
@@ -782,6 +784,7 @@ impl Engine {
             igmp_received: self.mcast.host.stats().queries_received,
             mcast_delivered: self.mcast.delivered,
             mcast_dropped: self.mcast.dropped,
+            rmp_queued: self.rmp_queued(),
             ..self.stats
         }
     }

@@ -15,6 +15,14 @@
 //!
 //! Every pass pumps every link: TCP bytes into the machine, its bytes back into TCP, its
 //! events onto the sockets (`FD_CONNECT`, `FD_ACCEPT`, `FD_READ`, `FD_CLOSE`).
+//!
+//! Bounds (docs/rmp.md §12, docs/decisions.md "RMP limits"): a listener holds at most its
+//! `listen` backlog of connections that have not been accepted (the oldest one without a JOIN
+//! makes room for a newcomer; with every place holding a JOIN for the application, the
+//! newcomer is reset); bytes wait in the machine's queue, never in a copy here; a link over
+//! [`LINK_BACKLOG`] is congested — a send to it alone would block, but the root's fan-out and
+//! relays go on while any of their leaves has room, and a leaf that falls behind past
+//! [`SlowPeerLimit::ROOT`] is reset and dropped from the session.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -22,7 +30,8 @@ use std::time::Instant;
 
 use ws2_multipoint::rmp::wire::MAX_PAYLOAD;
 use ws2_multipoint::rmp::{
-    Connection, DataPlane, Delivery, Event, JoinFlags, LeafId, Origin, RootSession, Side,
+    Config, Connection, DataPlane, Delivery, Event, JoinFlags, LeafId, Origin, RootSession, Side,
+    SlowPeerLimit,
 };
 
 use super::lifecycle::{Proto, SocketId};
@@ -46,8 +55,23 @@ pub(crate) struct RmpState {
     pub(super) buf: Vec<u8>,
 }
 
-/// Bytes a link may hold beyond what its TCP socket took before a send would block.
+/// Bytes a link may hold beyond what its TCP socket took before a send to it would block (the
+/// link is congested; docs/rmp.md §12).
 const LINK_BACKLOG: usize = 256 * 1024;
+
+/// The machine's settings for one end: the root's side of a leaf's connection drops a leaf
+/// that does not read (docs/rmp.md §12); a leaf, like TCP, waits for its root.
+fn conn_config(side: Side) -> Config {
+    Config {
+        slow_peer: (side == Side::Root).then_some(SlowPeerLimit::ROOT),
+        ..Config::default()
+    }
+}
+
+/// Whether a link has more queued than [`LINK_BACKLOG`].
+fn congested(link: &Link) -> bool {
+    link.conn.pending_transmit() > LINK_BACKLOG
+}
 
 /// A join request waiting at a listener for `accept`/`WSAAccept`.
 #[derive(Debug, Clone)]
@@ -66,8 +90,6 @@ pub(crate) struct Link {
     conn: Connection,
     /// The other end's address.
     peer: SocketAddrV4,
-    /// Bytes the machine produced that TCP has not taken yet.
-    out: Vec<u8>,
     /// The TCP connect finished.
     connected: bool,
     /// The TCP connection ended (EOF or error) and the machine was told.
@@ -101,7 +123,10 @@ pub(crate) struct RmpSock {
     pub(crate) d_root: bool,
     /// The hidden TCP listener, after `listen`.
     listener: Option<SocketId>,
-    /// Connections the listener accepted: handshaking, or with a JOIN waiting for `accept`.
+    /// `listen`'s backlog, clamped like TCP's: how many connections `offered` may hold.
+    backlog: usize,
+    /// Connections the listener accepted: handshaking, or with a JOIN waiting for `accept`
+    /// (oldest first; at most `backlog`, docs/rmp.md §12).
     offered: VecDeque<Link>,
     /// This socket's own connection (a leaf's to its root; a root-side c_leaf's to its leaf).
     link: Option<Link>,
@@ -140,6 +165,7 @@ impl RmpSock {
             c_root,
             d_root,
             listener: None,
+            backlog: 1,
             offered: VecDeque::new(),
             link: None,
             inviting: None,
@@ -218,6 +244,10 @@ impl Engine {
 
     /// `listen` on a c_root (leaf-initiated joins) or c_leaf (root invitations).
     pub(crate) fn rmp_listen(&mut self, id: SocketId, backlog: i32) -> Result<(), WsaError> {
+        // docs/rmp.md §12: the same clamp as TCP's listen pool.
+        let places = usize::try_from(backlog)
+            .unwrap_or(0)
+            .clamp(1, self.config.max_backlog);
         let sock = self.sock(id)?;
         let bound = sock.bound.ok_or(WsaError::WSAEINVAL)?;
         let r = sock.rmp.as_deref().ok_or(WsaError::WSAEOPNOTSUPP)?;
@@ -225,7 +255,9 @@ impl Engine {
             return Err(WsaError::WSAEISCONN);
         }
         if let Some(l) = r.listener {
-            return self.tcp_listen(l, backlog);
+            self.tcp_listen(l, backlog)?;
+            self.rmp(id)?.backlog = places;
+            return Ok(());
         }
         let tcp = self.rmp_tcp(id, None)?;
         // The listener holds the port: the RMP socket's binding moves to it.
@@ -236,7 +268,9 @@ impl Engine {
             self.remove(tcp, true);
             return Err(e);
         }
-        self.rmp(id)?.listener = Some(tcp);
+        let r = self.rmp(id)?;
+        r.listener = Some(tcp);
+        r.backlog = places;
         self.rmp.socks.insert(id);
         Ok(())
     }
@@ -266,12 +300,8 @@ impl Engine {
         if args.to.ip().is_unspecified() || args.to.port() == 0 || args.to.ip().is_multicast() {
             return Err(WsaError::WSAEADDRNOTAVAIL);
         }
-        let mut conn = Connection::new(
-            if c_root { Side::Root } else { Side::Leaf },
-            true,
-            plane,
-            now,
-        );
+        let side = if c_root { Side::Root } else { Side::Leaf };
+        let mut conn = Connection::with_config(side, true, plane, conn_config(side), now);
         conn.join(
             now,
             args.flags,
@@ -318,7 +348,6 @@ impl Engine {
             tcp,
             conn,
             peer: args.to,
-            out: Vec::new(),
             connected: false,
             eof: false,
             request: None,
@@ -486,6 +515,38 @@ impl Engine {
         s.rules.add_leaf(flags)
     }
 
+    /// The c_leaf sockets of the leaves that receive `root`'s data (docs/rmp.md §9).
+    fn rmp_root_targets(&self, root: SocketId) -> Vec<SocketId> {
+        let Some(s) = self.rmp_ref(root).and_then(|r| r.session.as_ref()) else {
+            return Vec::new();
+        };
+        s.rules.fan_out(Origin::Root).map_or(Vec::new(), |fan| {
+            fan.leaves
+                .iter()
+                .filter_map(|(leaf, _)| s.leaves.get(leaf).copied())
+                .collect()
+        })
+    }
+
+    /// Whether every one of `targets` that still has a link is congested.
+    fn rmp_all_congested(&self, targets: &[SocketId]) -> bool {
+        targets.iter().all(|t| {
+            self.rmp_ref(*t)
+                .and_then(|r| r.link.as_ref())
+                .is_none_or(congested)
+        })
+    }
+
+    /// Bytes waiting in every RMP machine's transmit queue (`EngineStats::rmp_queued`).
+    pub(crate) fn rmp_queued(&self) -> u64 {
+        self.table
+            .values()
+            .filter_map(|s| s.rmp.as_deref())
+            .flat_map(|r| r.link.iter().chain(r.offered.iter()))
+            .map(|l| l.conn.pending_transmit() as u64)
+            .sum()
+    }
+
     /// Sends one message: at a d_root to every receiving leaf, at a leaf to the root, on a
     /// root-side c_leaf to that leaf only ("side chat"). `Ok(None)` = no room now.
     pub(crate) fn rmp_send(
@@ -513,31 +574,19 @@ impl Engine {
             if !r.sends_to_leaves() {
                 return Err(WsaError::WSAEOPNOTSUPP);
             }
-            match &r.session {
-                None => return Err(WsaError::WSAENOTCONN),
-                Some(s) => {
-                    let fan = s
-                        .rules
-                        .fan_out(Origin::Root)
-                        .map_err(|_| WsaError::WSAENOTCONN)?;
-                    fan.leaves
-                        .iter()
-                        .filter_map(|(leaf, _)| s.leaves.get(leaf).copied())
-                        .collect()
-                }
+            if r.session.is_none() {
+                return Err(WsaError::WSAENOTCONN);
             }
+            self.rmp_root_targets(id)
         } else {
             if !r.joined() {
                 return Err(WsaError::WSAENOTCONN);
             }
             vec![id]
         };
-        let full = targets.iter().any(|t| {
-            self.rmp_ref(*t)
-                .and_then(|r| r.link.as_ref())
-                .is_some_and(|l| l.out.len() + l.conn.pending_transmit() > LINK_BACKLOG)
-        });
-        if full {
+        // docs/rmp.md §12: a send waits only while every target is congested; a leaf that
+        // falls behind the others is the slow-peer limit's business, not the session's.
+        if !targets.is_empty() && self.rmp_all_congested(&targets) {
             return Ok(None);
         }
         for t in targets {
@@ -649,18 +698,13 @@ impl Engine {
             || r.closed.is_some()
             || r.peer_done
             || r.offered.iter().any(|l| l.request.is_some());
-        let room = |l: &Link| l.out.len() + l.conn.pending_transmit() <= LINK_BACKLOG;
         let writable = if r.c_root {
-            r.sends_to_leaves()
-                && r.session.as_ref().is_some_and(|s| {
-                    s.leaves.values().all(|t| {
-                        self.rmp_ref(*t)
-                            .and_then(|x| x.link.as_ref())
-                            .is_none_or(room)
-                    })
-                })
+            r.sends_to_leaves() && r.session.is_some() && {
+                let targets = self.rmp_root_targets(id);
+                targets.is_empty() || !self.rmp_all_congested(&targets)
+            }
         } else {
-            r.joined() && !r.shut_send && r.link.as_ref().is_some_and(room)
+            r.joined() && !r.shut_send && r.link.as_ref().is_some_and(|l| !congested(l))
         };
         let failed = matches!(r.join, JoinState::Done(Err(_)));
         (readable, writable, failed)
@@ -801,14 +845,21 @@ impl Engine {
 
     /// Flushes what a finished link still has to say into its TCP socket and closes that
     /// gracefully (the engine finishes the FIN in the background).
-    fn rmp_finish_link(&mut self, mut link: Link) {
-        link.conn.transmit(&mut link.out);
-        if link.connected && !link.out.is_empty() {
-            let _ = self.tcp_send(link.tcp, &link.out);
+    fn rmp_finish_link(&mut self, link: Link) {
+        if link.connected && !link.conn.queued().is_empty() {
+            let _ = self.tcp_send(link.tcp, link.conn.queued());
         }
         self.rmp.hidden.remove(&link.tcp);
         self.tcp_close_gracefully(link.tcp);
         self.remove(link.tcp, false);
+        self.wake = true;
+    }
+
+    /// Resets a link's TCP connection and frees it at once (an evicted handshake, a refused
+    /// newcomer, a slow leaf: docs/rmp.md §12). Nothing more is sent.
+    fn rmp_abort_link(&mut self, link: Link) {
+        self.rmp.hidden.remove(&link.tcp);
+        self.remove(link.tcp, true);
         self.wake = true;
     }
 }

@@ -1,5 +1,6 @@
 //! The RMP pass: every link of every RMP socket pumped — TCP bytes into the sans-IO machine, its
-//! bytes back into TCP, its events onto the sockets (docs/rmp.md §5–§7).
+//! bytes back into TCP, its events onto the sockets (docs/rmp.md §5–§7), within the bounds of
+//! docs/rmp.md §12 (the listener's backlog, backpressure on relays, slow leaves reset).
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
@@ -30,6 +31,12 @@ impl Engine {
     }
 
     /// Accepts new TCP connections and moves the offered ones forward.
+    ///
+    /// docs/rmp.md §12: at most `backlog` connections wait here. A newcomer over it takes the
+    /// place of the oldest connection that has not sent JOIN (reset; like SYN cookies, a flood
+    /// of idle connections cannot lock legitimate leaves out); if every place holds a JOIN
+    /// for the application, the newcomer is reset, as TCP resets a connection its full
+    /// accept queue cannot take.
     pub(super) fn rmp_pump_listener(&mut self, id: SocketId) -> Option<Instant> {
         let now = self.now;
         let r = self.rmp_ref(id)?;
@@ -39,13 +46,26 @@ impl Engine {
             let side = if c_root { Side::Root } else { Side::Leaf };
             let link = Link {
                 tcp,
-                conn: Connection::new(side, false, plane, now),
+                conn: Connection::with_config(side, false, plane, conn_config(side), now),
                 peer,
-                out: Vec::new(),
                 connected: true,
                 eof: false,
                 request: None,
             };
+            let Ok(r) = self.rmp(id) else {
+                self.rmp_abort_link(link);
+                break;
+            };
+            if r.offered.len() >= r.backlog {
+                let oldest_idle = r.offered.iter().position(|l| l.request.is_none());
+                match oldest_idle.and_then(|i| r.offered.remove(i)) {
+                    Some(evicted) => self.rmp_abort_link(evicted),
+                    None => {
+                        self.rmp_abort_link(link);
+                        continue;
+                    }
+                }
+            }
             if let Ok(r) = self.rmp(id) {
                 r.offered.push_back(link);
             }
@@ -77,12 +97,15 @@ impl Engine {
                     Event::PeerClosed { .. }
                     | Event::PeerDead
                     | Event::ProtocolError(_)
-                    | Event::Rejected(_) => dead = true,
+                    | Event::Rejected(_)
+                    | Event::JoinMissing
+                    | Event::PeerTooSlow(_) => dead = true,
                     _ => {}
                 }
             }
             if dead {
-                self.rmp_finish_link(link);
+                // docs/rmp.md §12: a connection that never joined is reset, freeing it now.
+                self.rmp_abort_link(link);
             } else {
                 next = min_time(next, t);
                 keep.push_back(link);
@@ -194,8 +217,20 @@ impl Engine {
                     Some(WsaError::WSAECONNABORTED.0),
                 );
             }
-            Event::JoinRequest { .. } => {
-                // Only acceptors see JOIN, and their links live in `offered`.
+            // docs/rmp.md §12: a leaf that does not read is reset and leaves the session.
+            Event::PeerTooSlow(_) => {
+                let Ok(r) = self.rmp(id) else { return };
+                if let Some(link) = r.link.take() {
+                    self.rmp_abort_link(link);
+                }
+                self.rmp_link_over(
+                    id,
+                    Some(WsaError::WSAECONNABORTED),
+                    Some(WsaError::WSAECONNABORTED.0),
+                );
+            }
+            Event::JoinRequest { .. } | Event::JoinMissing => {
+                // Only acceptors see JOIN (or miss it), and their links live in `offered`.
                 let _ = now;
             }
         }
@@ -276,7 +311,9 @@ impl Engine {
         self.fd_update(id);
     }
 
-    /// Whether `id` (or, for a root-side c_leaf, its c_root) has room for more messages.
+    /// Whether `id` (or, for a root-side c_leaf, its c_root) has room for more messages; at
+    /// the root on the non-rooted plane, also whether some leaf this one's data is relayed to
+    /// has room (docs/rmp.md §12: relays are held back only while every target is congested).
     pub(super) fn rmp_room(&self, id: SocketId) -> bool {
         let Some(r) = self.rmp_ref(id) else {
             return false;
@@ -286,8 +323,30 @@ impl Engine {
             None => id,
         };
         let limit = self.table.get(&target).map_or(0, |s| s.opts.rcvbuf);
-        self.rmp_ref(target)
-            .is_none_or(|t| t.rx_bytes < limit.max(MAX_PAYLOAD))
+        let readable = self
+            .rmp_ref(target)
+            .is_none_or(|t| t.rx_bytes < limit.max(MAX_PAYLOAD));
+        readable && self.rmp_relay_room(r)
+    }
+
+    /// A root-side c_leaf on the non-rooted plane: whether some leaf its data is relayed to
+    /// (if any) has room.
+    fn rmp_relay_room(&self, r: &RmpSock) -> bool {
+        let Some((root, Some(leaf))) = r.root_of else {
+            return true;
+        };
+        let Some(s) = self.rmp_ref(root).and_then(|x| x.session.as_ref()) else {
+            return true;
+        };
+        let Ok(fan) = s.rules.fan_out(Origin::Leaf(leaf)) else {
+            return true;
+        };
+        let targets: Vec<SocketId> = fan
+            .leaves
+            .iter()
+            .filter_map(|(l, _)| s.leaves.get(l).copied())
+            .collect();
+        targets.is_empty() || !self.rmp_all_congested(&targets)
     }
 
     /// Moves one link: TCP connect, bytes in, timers, bytes out. Returns the machine's events
@@ -333,11 +392,12 @@ impl Engine {
         if link.conn.poll_at().is_some_and(|t| t <= now) {
             link.conn.on_timer(now);
         }
-        link.conn.transmit(&mut link.out);
-        if !link.out.is_empty() && !link.eof {
-            match self.tcp_send(link.tcp, &link.out) {
+        // The bytes stay in the machine until TCP takes them (docs/rmp.md §12: it sees its
+        // backlog, coalesces PONGs and times a leaf that does not read).
+        if !link.conn.queued().is_empty() && !link.eof {
+            match self.tcp_send(link.tcp, link.conn.queued()) {
                 Ok(n) => {
-                    link.out.drain(..n);
+                    link.conn.transmitted(now, n);
                     self.rmp.moved |= n > 0;
                 }
                 Err(_) => {
@@ -350,7 +410,7 @@ impl Engine {
         while let Some(ev) = link.conn.poll_event() {
             events.push(ev);
         }
-        let next = if link.out.is_empty() {
+        let next = if link.conn.queued().is_empty() || link.conn.is_closed() {
             link.conn.poll_at()
         } else {
             Some(now + std::time::Duration::from_millis(1))
