@@ -22,7 +22,7 @@
 //!
 //! Bounded by contract (docs/rmp.md §12): what a peer can make this end queue is at most one
 //! maximum message in the decoder, the handshake messages, one PONG not yet taken by TCP
-//! however many PINGs arrive, no PING of ours while bytes wait, and — with
+//! however many PINGs arrive, one PING of ours not yet taken, and — with
 //! [`Config::slow_peer`] — [`SlowPeerLimit::max_queued`] bytes of our own data.
 //!
 //! Time is monotonic by contract but never trusted: an `Instant` earlier than a previous one
@@ -338,6 +338,8 @@ pub struct Connection {
     /// Where our last PONG ends in the stream: while TCP has not taken it, a PING arriving
     /// queues no other (docs/rmp.md §12: one PONG waiting at most).
     pong_end: u64,
+    /// Where our last PING ends: while TCP has not taken it, no other is queued.
+    ping_end: u64,
     /// Since when the bytes in `out` wait without TCP taking any (`None` when empty).
     waiting_since: Option<Instant>,
     events: VecDeque<Event>,
@@ -379,6 +381,7 @@ impl Connection {
             queued_total: 0,
             taken_total: 0,
             pong_end: 0,
+            ping_end: 0,
             waiting_since: None,
             events: VecDeque::new(),
             last_rx: now,
@@ -502,12 +505,7 @@ impl Connection {
         if self.is_closed() {
             return None;
         }
-        // docs/rmp.md §12: no PING while our bytes wait (it could only queue behind them).
-        let ping = if self.out.is_empty() {
-            self.last_tx.checked_add(self.config.ping_interval)
-        } else {
-            None
-        };
+        let ping = self.last_tx.checked_add(self.config.ping_interval);
         let stall = self
             .config
             .slow_peer
@@ -587,13 +585,19 @@ impl Connection {
                 return;
             }
         }
-        if self.out.is_empty()
-            && self
-                .last_tx
-                .checked_add(self.config.ping_interval)
-                .is_some_and(|t| now >= t)
+        if self
+            .last_tx
+            .checked_add(self.config.ping_interval)
+            .is_some_and(|t| now >= t)
         {
-            self.send(&Message::Ping, now);
+            if self.ping_end > self.taken_total {
+                // docs/rmp.md §12: our last PING still waits for TCP; another would only
+                // queue behind it. The interval starts again.
+                self.last_tx = self.last_tx.max(now);
+            } else {
+                self.send(&Message::Ping, now);
+                self.ping_end = self.queued_total;
+            }
         }
     }
 

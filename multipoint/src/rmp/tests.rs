@@ -1510,3 +1510,226 @@ fn poll_at_is_the_earliest_timer() {
     leaf.on_timer(t0 + Duration::from_millis(500));
     assert_eq!(events(&mut leaf), [Event::JoinTimedOut]);
 }
+
+// ---------------------------------------------------------------- bounded state (§12)
+
+/// An established (root, leaf) pair, leaf-initiated, the root's end with `root_config`.
+fn established_with(root_config: Config, now: Instant) -> (Connection, Connection) {
+    let mut root = Connection::with_config(Side::Root, false, DataPlane::Rooted, root_config, now);
+    let mut leaf = Connection::new(Side::Leaf, true, DataPlane::Rooted, now);
+    leaf.join(now, JoinFlags::Both, b"", None, None).unwrap();
+    drive(&mut leaf, &mut root, now);
+    assert!(matches!(root.poll_event(), Some(Event::JoinRequest { .. })));
+    root.accept(now, b"").unwrap();
+    drive(&mut leaf, &mut root, now);
+    assert!(matches!(leaf.poll_event(), Some(Event::Joined { .. })));
+    (root, leaf)
+}
+
+const PING_BYTES: [u8; 10] = [0x52, 0x4D, 1, 9, 0, 0, 0, 0, 0, 0];
+
+#[test]
+fn acceptor_drops_a_peer_that_never_sends_join() {
+    // docs/rmp.md §12: a peer that says HELLO and keeps the connection alive with PINGs but
+    // never sends JOIN is closed at the join timeout (30 s), nothing sent.
+    let t0 = Instant::now();
+    let mut root = Connection::new(Side::Root, false, DataPlane::Rooted, t0);
+    let mut peer = Connection::new(Side::Leaf, true, DataPlane::Rooted, t0);
+    drive(&mut root, &mut peer, t0);
+    assert_eq!(root.state(), State::ExpectJoin);
+    let mut now = t0;
+    for _ in 0..29 {
+        now += Duration::from_secs(1);
+        peer.on_timer(now);
+        root.on_timer(now);
+        drive(&mut root, &mut peer, now);
+        assert!(!root.is_closed(), "closed early at {:?}", now - t0);
+    }
+    assert_eq!(root.poll_at(), Some(t0 + Duration::from_secs(30)));
+    root.on_timer(t0 + Duration::from_secs(30));
+    assert_eq!(events(&mut root), [Event::JoinMissing]);
+    assert!(root.is_closed());
+    assert_eq!(root.pending_transmit(), 0, "nothing is sent");
+}
+
+#[test]
+fn a_deferred_join_has_no_deadline() {
+    // docs/rmp.md §5.2: once JOIN is in, CF_DEFER may last as long as the application likes.
+    let t0 = Instant::now();
+    let mut root = Connection::new(Side::Root, false, DataPlane::Rooted, t0);
+    let mut leaf = Connection::new(Side::Leaf, true, DataPlane::Rooted, t0);
+    leaf.join(t0, JoinFlags::Both, b"", None, None).unwrap();
+    drive(&mut leaf, &mut root, t0);
+    assert!(matches!(root.poll_event(), Some(Event::JoinRequest { .. })));
+    let mut now = t0;
+    for _ in 0..25 {
+        now += Duration::from_secs(1);
+        // The leaf's own join timeout (30 s) is not under test here.
+        leaf.on_timer(now);
+        root.on_timer(now);
+        drive(&mut root, &mut leaf, now);
+    }
+    let now = t0 + Duration::from_secs(60);
+    root.receive(now, &PING_BYTES);
+    root.on_timer(now);
+    assert_eq!(root.state(), State::JoinPending);
+    assert_eq!(events(&mut root), []);
+}
+
+#[test]
+fn unread_pongs_coalesce_into_one() {
+    // docs/rmp.md §12: 20 MB of PINGs whose PONGs TCP never takes queue one PONG, not 2 M.
+    let now = Instant::now();
+    let (mut root, _leaf) = established(DataPlane::Rooted, Side::Leaf, JoinFlags::Both, now);
+    let pings: Vec<u8> = PING_BYTES.repeat(100_000);
+    for _ in 0..20 {
+        root.receive(now, &pings);
+    }
+    assert!(!root.is_closed());
+    assert_eq!(root.queued(), enc(&[Message::Pong]).as_slice());
+    // Once TCP takes it, the next PING is answered again.
+    let n = root.queued().len();
+    root.transmitted(now, n);
+    root.receive(now, &PING_BYTES);
+    root.receive(now, &PING_BYTES);
+    assert_eq!(sent(&mut root), [Message::Pong]);
+}
+
+#[test]
+fn a_pong_waits_behind_data_but_is_not_repeated() {
+    let now = Instant::now();
+    let (mut root, mut leaf) = established(DataPlane::Rooted, Side::Leaf, JoinFlags::Both, now);
+    root.send_data(now, b"first").unwrap();
+    root.receive(now, &PING_BYTES.repeat(3));
+    root.send_data(now, b"second").unwrap();
+    root.receive(now, &PING_BYTES);
+    // TCP takes part of the queue only: the PONG is not taken yet, so no second one.
+    root.transmitted(now, 3);
+    root.receive(now, &PING_BYTES);
+    let mut bytes = enc(&[Message::Data(b"first".to_vec())])[..3].to_vec();
+    root.transmit(&mut bytes);
+    leaf.receive(now, &bytes);
+    assert_eq!(
+        events(&mut leaf),
+        [
+            Event::Data(b"first".to_vec()),
+            Event::Data(b"second".to_vec())
+        ]
+    );
+    let msgs = decode_all(&bytes, bytes.len()).unwrap();
+    assert_eq!(msgs.iter().filter(|m| **m == Message::Pong).count(), 1);
+}
+
+#[test]
+fn own_pings_do_not_pile_up_while_tcp_takes_nothing() {
+    // docs/rmp.md §12: one PING of ours waits at most; the peer stays alive by its own PINGs.
+    let t0 = Instant::now();
+    let (mut leaf, _root) = {
+        let (root, leaf) = established(DataPlane::Rooted, Side::Leaf, JoinFlags::Both, t0);
+        (leaf, root)
+    };
+    let mut now = t0;
+    for _ in 0..1000 {
+        now += Duration::from_millis(500);
+        leaf.receive(now, &PING_BYTES);
+        leaf.on_timer(now);
+    }
+    assert!(!leaf.is_closed());
+    let msgs = decode_all(leaf.queued(), leaf.queued().len()).unwrap();
+    assert_eq!(msgs, [Message::Pong, Message::Ping]);
+    assert!(leaf.poll_at().is_some_and(|t| t > now));
+}
+
+fn slow_root(limit: SlowPeerLimit, now: Instant) -> (Connection, Connection) {
+    established_with(
+        Config {
+            slow_peer: Some(limit),
+            ..Config::default()
+        },
+        now,
+    )
+}
+
+#[test]
+fn a_peer_that_lets_the_queue_grow_past_the_limit_is_dropped() {
+    // docs/rmp.md §12: a message that would queue more than `max_queued` drops the peer.
+    let now = Instant::now();
+    let limit = SlowPeerLimit {
+        max_queued: 1000,
+        max_stall: Duration::from_secs(10),
+    };
+    let (mut root, _leaf) = slow_root(limit, now);
+    for _ in 0..9 {
+        root.send_data(now, &[7; 100]).unwrap();
+    }
+    assert!(!root.is_closed());
+    assert_eq!(root.pending_transmit(), 9 * 110);
+    root.send_data(now, &[7; 100]).unwrap();
+    assert_eq!(
+        events(&mut root),
+        [Event::PeerTooSlow(SlowPeer::QueueFull {
+            queued: 1100,
+            limit: 1000
+        })]
+    );
+    assert!(root.is_closed());
+    assert_eq!(root.pending_transmit(), 0, "the queue is dropped");
+    assert_eq!(
+        root.send_data(now, b"x"),
+        Err(CommandError::WrongState(State::Closed))
+    );
+}
+
+#[test]
+fn a_peer_that_takes_nothing_for_the_stall_time_is_dropped() {
+    // docs/rmp.md §12: alive (it PINGs) but TCP takes none of our bytes for `max_stall`.
+    let t0 = Instant::now();
+    let limit = SlowPeerLimit {
+        max_queued: 1 << 20,
+        max_stall: Duration::from_secs(10),
+    };
+    let (mut root, _leaf) = slow_root(limit, t0);
+    root.send_data(t0, &[1; 500]).unwrap();
+    let mut now = t0;
+    // Progress (TCP took a few bytes at 5 s) restarts the clock.
+    for i in 1..=14 {
+        now = t0 + Duration::from_secs(i);
+        root.receive(now, &PING_BYTES);
+        if i == 5 {
+            root.transmitted(now, 10);
+        }
+        root.on_timer(now);
+        assert!(!root.is_closed(), "dropped at {i} s");
+    }
+    assert_eq!(root.poll_at(), Some(t0 + Duration::from_secs(15)));
+    now = t0 + Duration::from_secs(15);
+    root.receive(now, &PING_BYTES);
+    root.on_timer(now);
+    assert_eq!(
+        events(&mut root),
+        [Event::PeerTooSlow(SlowPeer::NoProgress {
+            waited: Duration::from_secs(10)
+        })]
+    );
+    assert!(root.is_closed());
+    assert_eq!(root.pending_transmit(), 0);
+}
+
+#[test]
+fn without_a_limit_a_peer_that_does_not_read_is_kept() {
+    // docs/rmp.md §12: the limit is the root's; by default (and at a leaf) the connection
+    // waits like TCP, as long as the peer is alive.
+    let t0 = Instant::now();
+    let (mut root, _leaf) = established(DataPlane::Rooted, Side::Leaf, JoinFlags::Both, t0);
+    for _ in 0..100 {
+        root.send_data(t0, &[0; 60_000]).unwrap();
+    }
+    let mut now = t0;
+    for _ in 0..120 {
+        now += Duration::from_secs(1);
+        root.receive(now, &PING_BYTES);
+        root.on_timer(now);
+    }
+    assert!(!root.is_closed());
+    assert_eq!(events(&mut root), []);
+}

@@ -77,6 +77,7 @@ impl Engine {
         for mut link in offered.drain(..) {
             let (events, t) = self.rmp_pump_link(&mut link, None);
             let mut dead = link.conn.is_closed();
+            let mut reset = false;
             for ev in events {
                 match ev {
                     Event::JoinRequest {
@@ -97,15 +98,16 @@ impl Engine {
                     Event::PeerClosed { .. }
                     | Event::PeerDead
                     | Event::ProtocolError(_)
-                    | Event::Rejected(_)
-                    | Event::JoinMissing
-                    | Event::PeerTooSlow(_) => dead = true,
+                    | Event::Rejected(_) => dead = true,
+                    Event::JoinMissing | Event::PeerTooSlow(_) => reset = true,
                     _ => {}
                 }
             }
-            if dead {
+            if reset {
                 // docs/rmp.md §12: a connection that never joined is reset, freeing it now.
                 self.rmp_abort_link(link);
+            } else if dead {
+                self.rmp_finish_link(link);
             } else {
                 next = min_time(next, t);
                 keep.push_back(link);
