@@ -68,9 +68,10 @@ fn conn_config(side: Side) -> Config {
     }
 }
 
-/// Whether a link has more queued than [`LINK_BACKLOG`].
+/// Whether a link takes no more now: more than [`LINK_BACKLOG`] queued, or its connection
+/// closed (a slow leaf dropped a moment ago has an empty queue but no room).
 fn congested(link: &Link) -> bool {
-    link.conn.pending_transmit() > LINK_BACKLOG
+    link.conn.is_closed() || link.conn.pending_transmit() > LINK_BACKLOG
 }
 
 /// A join request waiting at a listener for `accept`/`WSAAccept`.
