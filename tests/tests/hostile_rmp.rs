@@ -324,8 +324,9 @@ fn hostile_leaf(
 }
 
 /// 20 MB of PINGs from a joined leaf that never reads the PONGs (docs/rmp.md §12): the root
-/// keeps reading them, and at most one PONG (and one PING of its own) waits for TCP, where an
-/// answer per PING would have queued 20 MB. The kernel's analogue: an ICMP echo or a TCP ACK
+/// reads them all, at most one PONG (and one PING of its own) waits for TCP, and the PONGs
+/// that reach the leaf are coalesced — where an answer per PING filled the leaf's window and
+/// then queued 20 MB at the root. The kernel's analogue: an ICMP echo or a TCP ACK
 /// is not queued without bound for a peer that does not read either.
 #[test]
 fn unread_pongs_to_a_ping_flood_stay_bounded() {
@@ -370,16 +371,17 @@ fn unread_pongs_to_a_ping_flood_stay_bounded() {
         max_queued <= 20,
         "one PONG and one PING at most, not {max_queued} bytes"
     );
-    // What reached the hostile leaf: coalesced PONGs, far fewer than one per PING.
+    // What reached the hostile leaf: coalesced PONGs (about one per read of the PINGs), far
+    // fewer than one per PING — which would have filled its 64 KiB window after 6,554 PINGs.
     let pongs = fionread(&b, s) as usize;
     eprintln!("{pongs} bytes of PONGs wait unread at the hostile leaf");
-    assert!(pongs <= TOTAL / 100, "{pongs} bytes of PONGs for {sent} of PINGs");
-    // Either the flood went through (the root kept reading it), or the root gave up on a
-    // leaf that takes nothing (the slow-leaf limit, 10 s without progress) — never a queue.
-    match closed {
-        None => assert!(sent >= TOTAL),
-        Some(e) => assert_eq!(e, WsaError::WSAECONNABORTED.0, "closed by the slow-leaf limit"),
-    }
+    assert!(
+        pongs < 32 * 1024,
+        "{pongs} bytes of PONGs for {sent} of PINGs"
+    );
+    // The root kept reading the whole flood: the PONGs it owed never filled anything.
+    assert_eq!(closed, None, "the leaf stays");
+    assert!(sent >= TOTAL);
 }
 
 /// One stalled leaf among three (docs/rmp.md §12): the hostile leaf is admitted, then PINGs
@@ -512,7 +514,10 @@ fn a_stalled_leaf_is_dropped_after_the_stall_time() {
     let after = sim.elapsed() - start;
     eprintln!("stalled leaf dropped {after:?} after the last send: {closed:?}");
     assert_eq!(closed, Some(WsaError::WSAECONNABORTED.0));
-    assert!(after >= Duration::from_secs(9), "not before the stall time: {after:?}");
+    assert!(
+        after >= Duration::from_secs(9),
+        "not before the stall time: {after:?}"
+    );
     assert_eq!(a_stack.stats().rmp_queued, 0, "its queue is gone");
     // The other leaf carries on.
     send_msg(&mut sim, &a, r, b"C carries on");
