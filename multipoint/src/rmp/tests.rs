@@ -1690,10 +1690,9 @@ fn a_peer_that_takes_nothing_for_the_stall_time_is_dropped() {
     };
     let (mut root, _leaf) = slow_root(limit, t0);
     root.send_data(t0, &[1; 500]).unwrap();
-    let mut now = t0;
     // Progress (TCP took a few bytes at 5 s) restarts the clock.
     for i in 1..=14 {
-        now = t0 + Duration::from_secs(i);
+        let now = t0 + Duration::from_secs(i);
         root.receive(now, &PING_BYTES);
         if i == 5 {
             root.transmitted(now, 10);
@@ -1702,7 +1701,7 @@ fn a_peer_that_takes_nothing_for_the_stall_time_is_dropped() {
         assert!(!root.is_closed(), "dropped at {i} s");
     }
     assert_eq!(root.poll_at(), Some(t0 + Duration::from_secs(15)));
-    now = t0 + Duration::from_secs(15);
+    let now = t0 + Duration::from_secs(15);
     root.receive(now, &PING_BYTES);
     root.on_timer(now);
     assert_eq!(
