@@ -6,8 +6,9 @@
 //!   real leaf still joins during the flood, and the join deadline (30 s) frees every place
 //!   the flood held — as a TCP listener holds at most its backlog and resets the rest.
 //! - 20 MB of PINGs whose PONGs are never read leave at most one PONG (and one PING) queued.
-//! - A leaf that stops reading but PINGs to stay alive does not stop the root's data to the
-//!   other leaves; past the slow-leaf limit (1 MiB behind, or 10 s without TCP taking a byte)
+//! - A leaf that stops reading but PINGs to stay alive does not stop the root's data (or, on
+//!   the non-rooted plane, the relays of another leaf's data) to the other leaves; past the
+//!   slow-leaf limit (1 MiB behind, or 10 s without TCP taking a byte)
 //!   the root resets it and its c_leaf socket gets `FD_CLOSE` with `WSAECONNABORTED`.
 //!
 //! The hostile peer speaks RMP by hand over a plain TCP socket of another stack: a 10-byte
@@ -43,7 +44,12 @@ fn msg(ty: u8, body: &[u8]) -> Vec<u8> {
 
 /// HELLO from a leaf on the rooted plane: versions 1..=1, role leaf (2), plane rooted (1).
 fn hello() -> Vec<u8> {
-    msg(1, &[1, 1, 2, 1])
+    hello_on(1)
+}
+
+/// HELLO from a leaf on `plane` (1 rooted, 2 non-rooted).
+fn hello_on(plane: u8) -> Vec<u8> {
+    msg(1, &[1, 1, 2, plane])
 }
 
 /// JOIN, leaf-request (2), `JL_BOTH` (4), no QoS, no caller data.
@@ -56,13 +62,14 @@ fn ping() -> Vec<u8> {
     msg(9, &[])
 }
 
-/// `WSASocket(AF_INET, SOCK_RDM, IPPROTO_RMP, NULL, 0, flags | WSA_FLAG_OVERLAPPED)`.
+/// `WSASocket(AF_INET, SOCK_RDM, protocol, NULL, 0, flags | WSA_FLAG_OVERLAPPED)` on
+/// `protocol`'s entry (`IPPROTO_RMP` rooted, `IPPROTO_RMP_RELAY` non-rooted).
 #[track_caller]
-fn rmp_socket(ws: &Winsock, flags: u32) -> SOCKET {
+fn rmp_socket_on(ws: &Winsock, protocol: i32, flags: u32) -> SOCKET {
     ws.WSASocket(
         AF_INET,
         SOCK_RDM,
-        IPPROTO_RMP,
+        protocol,
         None,
         0,
         flags | WSA_FLAG_OVERLAPPED,
@@ -73,7 +80,13 @@ fn rmp_socket(ws: &Winsock, flags: u32) -> SOCKET {
 /// A nonblocking c_root bound to `addr`, listening with [`BACKLOG`].
 #[track_caller]
 fn listening_root(ws: &Winsock, addr: SocketAddrV4) -> SOCKET {
-    let s = rmp_socket(ws, ROOT);
+    listening_root_on(ws, IPPROTO_RMP, ROOT, addr)
+}
+
+/// [`listening_root`] on `protocol`'s entry with `flags`.
+#[track_caller]
+fn listening_root_on(ws: &Winsock, protocol: i32, flags: u32, addr: SocketAddrV4) -> SOCKET {
+    let s = rmp_socket_on(ws, protocol, flags);
     bind(ws, s, addr).expect("bind c_root");
     ws.listen(s, BACKLOG).expect("listen on c_root");
     try_nonblocking(ws, s);
@@ -105,7 +118,20 @@ fn leaf_joins(
     r: SOCKET,
     to: SocketAddrV4,
 ) -> (SOCKET, SOCKET) {
-    let s = rmp_socket(ws, LEAF);
+    leaf_joins_on(sim, IPPROTO_RMP, ws, root_ws, r, to)
+}
+
+/// [`leaf_joins`] on `protocol`'s entry.
+#[track_caller]
+fn leaf_joins_on(
+    sim: &mut Sim,
+    protocol: i32,
+    ws: &Winsock,
+    root_ws: &Winsock,
+    r: SOCKET,
+    to: SocketAddrV4,
+) -> (SOCKET, SOCKET) {
+    let s = rmp_socket_on(ws, protocol, LEAF);
     try_nonblocking(ws, s);
     assert_eq!(join_leaf_to(ws, s, to, JL_BOTH), Ok(s));
     let c_leaf = accept_one(sim, root_ws, r);
@@ -311,8 +337,21 @@ fn hostile_leaf(
     r: SOCKET,
     to: SocketAddrV4,
 ) -> (SOCKET, SOCKET) {
+    hostile_leaf_on(sim, 1, ws, root_ws, r, to)
+}
+
+/// [`hostile_leaf`] on `plane` (1 rooted, 2 non-rooted).
+#[track_caller]
+fn hostile_leaf_on(
+    sim: &mut Sim,
+    plane: u8,
+    ws: &Winsock,
+    root_ws: &Winsock,
+    r: SOCKET,
+    to: SocketAddrV4,
+) -> (SOCKET, SOCKET) {
     let s = raw_connects(ws, to, 1)[0];
-    let mut first = hello();
+    let mut first = hello_on(plane);
     first.extend(join_msg());
     assert!(
         sim.run_until(WAIT, |_| poll_one(ws, s, 0).1),
@@ -522,4 +561,81 @@ fn a_stalled_leaf_is_dropped_after_the_stall_time() {
     // The other leaf carries on.
     send_msg(&mut sim, &a, r, b"C carries on");
     assert_eq!(next_msg(&mut sim, &c, lc), b"C carries on");
+}
+
+/// The non-rooted plane (docs/rmp.md §6, §12): leaf C's data is relayed by the root to every
+/// other receiving leaf. A hostile leaf that stops reading (and PINGs) does not hold back the
+/// relays to honest leaf D nor C's sends, and is dropped past the slow-leaf limit; the root
+/// reads all of C's data too.
+#[test]
+fn relays_go_on_past_a_stalled_leaf_which_is_dropped() {
+    let mut sim = Sim::new(13_500);
+    let a_stack = sim.host(config(A));
+    let a = sim.winsock(&a_stack);
+    let b = sim.host(config(B));
+    let b = sim.winsock(&b);
+    let c = sim.host(config(C));
+    let c = sim.winsock(&c);
+    let d = sim.host(config(D));
+    let d = sim.winsock(&d);
+    let port = 13_500;
+    // c_root + d_leaf: D_ROOT needs the rooted data plane.
+    let relay_root = WSA_FLAG_MULTIPOINT_C_ROOT | WSA_FLAG_MULTIPOINT_D_LEAF;
+    let r = listening_root_on(&a, IPPROTO_RMP_RELAY, relay_root, at(A, port));
+    let (lc, _) = leaf_joins_on(&mut sim, IPPROTO_RMP_RELAY, &c, &a, r, at(A, port));
+    let (hostile, c_hostile) = hostile_leaf_on(&mut sim, 2, &b, &a, r, at(A, port));
+    let (ld, _) = leaf_joins_on(&mut sim, IPPROTO_RMP_RELAY, &d, &a, r, at(A, port));
+    let ev = a.WSACreateEvent().expect("WSACreateEvent");
+    a.WSAEventSelect(c_hostile, ev, FD_CLOSE)
+        .expect("WSAEventSelect");
+
+    const N: usize = 192;
+    const SIZE: usize = 16 * 1024;
+    let message = |i: usize| pattern(SIZE, 1000 + i as u64);
+    let mut sent = 0;
+    // Messages read at the root and at D.
+    let mut got = [0usize; 2];
+    let mut buf = vec![0u8; 70_000];
+    let mut last_ping = Duration::ZERO;
+    let mut closed = None;
+    let done = sim.run_until(Duration::from_secs(120), |sim| {
+        if sim.elapsed() >= last_ping + Duration::from_millis(500) {
+            last_ping = sim.elapsed();
+            let _ = b.send(hostile, &ping(), 0);
+        }
+        while sent < N {
+            match c.send(lc, &message(sent), 0) {
+                Ok(n) => {
+                    assert_eq!(n as usize, SIZE);
+                    sent += 1;
+                }
+                Err(WsaError::WSAEWOULDBLOCK) => break,
+                Err(e) => panic!("leaf C's send failed: {e:?}"),
+            }
+        }
+        for (k, (ws, s)) in [(&a, r), (&d, ld)].into_iter().enumerate() {
+            loop {
+                match ws.recv(s, &mut buf, 0) {
+                    Ok(n) => {
+                        assert_eq!(buf[..n as usize], message(got[k]), "reader {k} in order");
+                        got[k] += 1;
+                    }
+                    Err(WsaError::WSAEWOULDBLOCK) => break,
+                    Err(e) => panic!("reader {k}: {e:?}, sent {sent}, got {got:?}"),
+                }
+            }
+        }
+        let ne = network_events(&a, c_hostile, ev);
+        if ne.lNetworkEvents & FD_CLOSE != 0 {
+            closed = Some(ne.iErrorCode[FD_CLOSE_BIT]);
+        }
+        got == [N, N] && closed.is_some()
+    });
+    eprintln!(
+        "C sent {sent}, the root and D got {got:?}, the stalled leaf closed {closed:?}; root \
+         queue now {} bytes",
+        a_stack.stats().rmp_queued
+    );
+    assert!(done, "sent {sent}, got {got:?}, closed {closed:?}");
+    assert_eq!(closed, Some(WsaError::WSAECONNABORTED.0));
 }
