@@ -1732,3 +1732,30 @@ fn without_a_limit_a_peer_that_does_not_read_is_kept() {
     assert!(!root.is_closed());
     assert_eq!(events(&mut root), []);
 }
+
+proptest! {
+    /// docs/rmp.md §12: whatever mix of PING bursts, partial TCP takes and timer ticks, a
+    /// joined end that sends no data holds at most one PONG and one PING (plus the rest of a
+    /// message TCP took part of): never one answer per PING.
+    #[test]
+    fn keepalive_queue_stays_bounded(
+        ops in proptest::collection::vec((0u8..3, 0usize..5_000), 1..200),
+    ) {
+        let t0 = Instant::now();
+        let (mut root, _leaf) = established(DataPlane::Rooted, Side::Leaf, JoinFlags::Both, t0);
+        let mut now = t0;
+        for (op, n) in ops {
+            match op {
+                0 => root.receive(now, &PING_BYTES.repeat(n)),
+                1 => root.transmitted(now, n % 16),
+                _ => {
+                    now += Duration::from_millis(500);
+                    root.receive(now, &PING_BYTES);
+                    root.on_timer(now);
+                }
+            }
+            prop_assert!(!root.is_closed());
+            prop_assert!(root.pending_transmit() <= 30, "{} bytes", root.pending_transmit());
+        }
+    }
+}
