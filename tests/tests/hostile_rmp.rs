@@ -639,3 +639,82 @@ fn relays_go_on_past_a_stalled_leaf_which_is_dropped() {
     assert!(done, "sent {sent}, got {got:?}, closed {closed:?}");
     assert_eq!(closed, Some(WsaError::WSAECONNABORTED.0));
 }
+
+/// The other side of the slow-leaf rule (docs/rmp.md §12): a leaf that reads, only slowly (at
+/// most a 16 KiB message every 20 ms, and once the root is done, one a second), is not
+/// dropped. While TCP keeps taking its bytes it paces the root, like TCP's one receiver; the
+/// root's PINGs waiting unread in its TCP keep the root alive in its eyes (§7); every leaf gets
+/// every message.
+#[test]
+fn a_leaf_that_reads_slowly_paces_the_root_and_stays() {
+    let mut sim = Sim::new(13_600);
+    let a_stack = sim.host(config(A));
+    let a = sim.winsock(&a_stack);
+    let c = sim.host(config(C));
+    let c = sim.winsock(&c);
+    let d = sim.host(config(D));
+    let d = sim.winsock(&d);
+    let port = 13_600;
+    let r = listening_root(&a, at(A, port));
+    let (lc, c_fast) = leaf_joins(&mut sim, &c, &a, r, at(A, port));
+    let (ld, c_slow) = leaf_joins(&mut sim, &d, &a, r, at(A, port));
+    let ev_fast = a.WSACreateEvent().expect("WSACreateEvent");
+    a.WSAEventSelect(c_fast, ev_fast, FD_CLOSE)
+        .expect("WSAEventSelect");
+    let ev_slow = a.WSACreateEvent().expect("WSACreateEvent");
+    a.WSAEventSelect(c_slow, ev_slow, FD_CLOSE)
+        .expect("WSAEventSelect");
+
+    const N: usize = 192;
+    const SIZE: usize = 16 * 1024;
+    let message = |i: usize| pattern(SIZE, 2000 + i as u64);
+    let mut sent = 0;
+    let mut got = [0usize; 2];
+    let mut buf = vec![0u8; 70_000];
+    let mut last_slow_read = Duration::ZERO;
+    let done = sim.run_until(Duration::from_secs(120), |sim| {
+        while sent < N {
+            match a.send(r, &message(sent), 0) {
+                Ok(_) => sent += 1,
+                Err(WsaError::WSAEWOULDBLOCK) => break,
+                Err(e) => panic!("the root's send failed: {e:?}"),
+            }
+        }
+        for (k, (ws, s)) in [(&c, lc), (&d, ld)].into_iter().enumerate() {
+            if k == 1 {
+                if sim.elapsed() < last_slow_read + Duration::from_millis(20) {
+                    continue;
+                }
+                last_slow_read = sim.elapsed();
+            }
+            loop {
+                match ws.recv(s, &mut buf, 0) {
+                    Ok(n) => {
+                        assert_eq!(buf[..n as usize], message(got[k]), "leaf {k} in order");
+                        got[k] += 1;
+                    }
+                    Err(WsaError::WSAEWOULDBLOCK) => break,
+                    Err(e) => panic!("leaf {k}: {e:?}, sent {sent}, got {got:?}"),
+                }
+                if k == 1 {
+                    break; // one message per turn
+                }
+            }
+        }
+        got == [N, N]
+    });
+    eprintln!(
+        "sent {sent}, got {got:?} by {:?}; root queue {} bytes",
+        sim.elapsed(),
+        a_stack.stats().rmp_queued
+    );
+    assert!(done, "sent {sent}, got {got:?}");
+    for (ev, s, who) in [(ev_fast, c_fast, "fast"), (ev_slow, c_slow, "slow")] {
+        let ne = network_events(&a, s, ev);
+        assert_eq!(
+            ne.lNetworkEvents & FD_CLOSE,
+            0,
+            "the {who} leaf stays: {ne:?}"
+        );
+    }
+}

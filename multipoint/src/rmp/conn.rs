@@ -459,6 +459,12 @@ impl Connection {
         self.out.len()
     }
 
+    /// Since when the queued bytes have waited without TCP taking any of them (the last
+    /// progress, or when the queue last filled from empty); `None` when nothing waits.
+    pub fn waiting_since(&self) -> Option<Instant> {
+        self.waiting_since
+    }
+
     // ---- outputs ----
 
     /// The next event, oldest first.
@@ -541,6 +547,14 @@ impl Connection {
                 Ok(None) => {}
                 Err(e) => self.fail(ProtocolError::Decode(e), now),
             }
+        }
+    }
+
+    /// Bytes from the peer are waiting in TCP that the engine holds back (the application
+    /// reads slowly): the peer is alive (docs/rmp.md §7), though nothing was decoded.
+    pub fn peer_alive(&mut self, now: Instant) {
+        if !self.is_closed() {
+            self.last_rx = self.last_rx.max(now);
         }
     }
 

@@ -1715,6 +1715,24 @@ fn a_peer_that_takes_nothing_for_the_stall_time_is_dropped() {
 }
 
 #[test]
+fn bytes_held_back_in_tcp_keep_the_peer_alive() {
+    // docs/rmp.md §7: the engine holds the peer's bytes back while our application reads
+    // slowly; their presence proves the peer alive.
+    let t0 = Instant::now();
+    let (_root, mut leaf) = established(DataPlane::Rooted, Side::Leaf, JoinFlags::Both, t0);
+    for s in 1..=10 {
+        let now = t0 + Duration::from_secs(s);
+        leaf.peer_alive(now);
+        leaf.on_timer(now);
+        sent(&mut leaf);
+    }
+    assert!(!leaf.is_closed());
+    assert_eq!(events(&mut leaf), []);
+    leaf.on_timer(t0 + Duration::from_secs(13));
+    assert_eq!(events(&mut leaf), [Event::PeerDead]);
+}
+
+#[test]
 fn without_a_limit_a_peer_that_does_not_read_is_kept() {
     // docs/rmp.md §12: the limit is the root's; by default (and at a leaf) the connection
     // waits like TCP, as long as the peer is alive.

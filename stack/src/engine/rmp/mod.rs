@@ -20,13 +20,14 @@
 //! `listen` backlog of connections that have not been accepted (the oldest one without a JOIN
 //! makes room for a newcomer; with every place holding a JOIN for the application, the
 //! newcomer is reset); bytes wait in the machine's queue, never in a copy here; a link over
-//! [`LINK_BACKLOG`] is congested — a send to it alone would block, but the root's fan-out and
-//! relays go on while any of their leaves has room, and a leaf that falls behind past
-//! [`SlowPeerLimit::ROOT`] is reset and dropped from the session.
+//! [`LINK_BACKLOG`] is congested — a send to it blocks, and the root's fan-out and relays wait
+//! for it while it still reads, but not once TCP has taken nothing from it for
+//! [`STALL_GRACE`]; a leaf that falls behind past [`SlowPeerLimit::ROOT`] is reset and dropped
+//! from the session.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ws2_multipoint::rmp::wire::MAX_PAYLOAD;
 use ws2_multipoint::rmp::{
@@ -68,10 +69,26 @@ fn conn_config(side: Side) -> Config {
     }
 }
 
+/// How long a congested leaf may take nothing before the root's sends stop waiting for it
+/// (docs/rmp.md §12): a leaf that reads paces the root like TCP's one receiver; one that has
+/// stopped is left to the slow-peer limit.
+const STALL_GRACE: Duration = Duration::from_secs(1);
+
 /// Whether a link takes no more now: more than [`LINK_BACKLOG`] queued, or its connection
 /// closed (a slow leaf dropped a moment ago has an empty queue but no room).
 fn congested(link: &Link) -> bool {
     link.conn.is_closed() || link.conn.pending_transmit() > LINK_BACKLOG
+}
+
+/// Whether a leaf's link holds the root's sends (or relays to it) back at `now`: congested,
+/// still open, and TCP took some of its bytes within [`STALL_GRACE`].
+fn holds_back(link: &Link, now: Instant) -> bool {
+    !link.conn.is_closed()
+        && link.conn.pending_transmit() > LINK_BACKLOG
+        && link
+            .conn
+            .waiting_since()
+            .is_none_or(|t| now.saturating_duration_since(t) < STALL_GRACE)
 }
 
 /// A join request waiting at a listener for `accept`/`WSAAccept`.
@@ -529,12 +546,12 @@ impl Engine {
         })
     }
 
-    /// Whether every one of `targets` that still has a link is congested.
-    fn rmp_all_congested(&self, targets: &[SocketId]) -> bool {
-        targets.iter().all(|t| {
+    /// Whether one of the leaves `targets` holds the root's sends back ([`holds_back`]).
+    fn rmp_held_back(&self, targets: &[SocketId]) -> bool {
+        targets.iter().any(|t| {
             self.rmp_ref(*t)
                 .and_then(|r| r.link.as_ref())
-                .is_none_or(congested)
+                .is_some_and(|l| holds_back(l, self.now))
         })
     }
 
@@ -570,8 +587,8 @@ impl Engine {
                 WsaError(e)
             });
         }
-        let looped = r.loopback;
-        let targets: Vec<SocketId> = if r.c_root {
+        let (looped, c_root) = (r.loopback, r.c_root);
+        let targets: Vec<SocketId> = if c_root {
             if !r.sends_to_leaves() {
                 return Err(WsaError::WSAEOPNOTSUPP);
             }
@@ -585,9 +602,17 @@ impl Engine {
             }
             vec![id]
         };
-        // docs/rmp.md §12: a send waits only while every target is congested; a leaf that
-        // falls behind the others is the slow-peer limit's business, not the session's.
-        if !targets.is_empty() && self.rmp_all_congested(&targets) {
+        // docs/rmp.md §12: a send to one link waits while it is congested. The root's send
+        // to the session waits only for congested leaves that still read: one that stopped is
+        // the slow-peer limit's business, not the session's.
+        let wait = if c_root {
+            self.rmp_held_back(&targets)
+        } else {
+            self.rmp_ref(id)
+                .and_then(|x| x.link.as_ref())
+                .is_some_and(congested)
+        };
+        if wait {
             return Ok(None);
         }
         for t in targets {
@@ -700,10 +725,9 @@ impl Engine {
             || r.peer_done
             || r.offered.iter().any(|l| l.request.is_some());
         let writable = if r.c_root {
-            r.sends_to_leaves() && r.session.is_some() && {
-                let targets = self.rmp_root_targets(id);
-                targets.is_empty() || !self.rmp_all_congested(&targets)
-            }
+            r.sends_to_leaves()
+                && r.session.is_some()
+                && !self.rmp_held_back(&self.rmp_root_targets(id))
         } else {
             r.joined() && !r.shut_send && r.link.as_ref().is_some_and(|l| !congested(l))
         };

@@ -314,8 +314,9 @@ impl Engine {
     }
 
     /// Whether `id` (or, for a root-side c_leaf, its c_root) has room for more messages; at
-    /// the root on the non-rooted plane, also whether some leaf this one's data is relayed to
-    /// has room (docs/rmp.md §12: relays are held back only while every target is congested).
+    /// the root on the non-rooted plane, also whether the leaves this one's data is relayed to
+    /// let it (docs/rmp.md §12: relays wait, like the root's own data, for congested leaves
+    /// that still read).
     pub(super) fn rmp_room(&self, id: SocketId) -> bool {
         let Some(r) = self.rmp_ref(id) else {
             return false;
@@ -331,8 +332,8 @@ impl Engine {
         readable && self.rmp_relay_room(r)
     }
 
-    /// A root-side c_leaf on the non-rooted plane: whether some leaf its data is relayed to
-    /// (if any) has room.
+    /// A root-side c_leaf on the non-rooted plane: whether no leaf its data is relayed to holds
+    /// it back.
     fn rmp_relay_room(&self, r: &RmpSock) -> bool {
         let Some((root, Some(leaf))) = r.root_of else {
             return true;
@@ -348,7 +349,7 @@ impl Engine {
             .iter()
             .filter_map(|(l, _)| s.leaves.get(l).copied())
             .collect();
-        targets.is_empty() || !self.rmp_all_congested(&targets)
+        !self.rmp_held_back(&targets)
     }
 
     /// Moves one link: TCP connect, bytes in, timers, bytes out. Returns the machine's events
@@ -391,6 +392,11 @@ impl Engine {
             }
             self.rmp.buf = buf;
         }
+        if !link.eof && !owner_room && self.rmp_tcp_unread(link.tcp) {
+            // docs/rmp.md §7: the peer's bytes wait in TCP because our reader is slow; that
+            // proves it alive (a slow application must not make its root look dead).
+            link.conn.peer_alive(now);
+        }
         if link.conn.poll_at().is_some_and(|t| t <= now) {
             link.conn.on_timer(now);
         }
@@ -418,6 +424,17 @@ impl Engine {
             Some(now + std::time::Duration::from_millis(1))
         };
         (events, next)
+    }
+}
+
+impl Engine {
+    /// Whether a hidden TCP connection has bytes the pump has not read.
+    fn rmp_tcp_unread(&mut self, tcp: SocketId) -> bool {
+        let h = match self.table.get(&tcp).map(|s| &s.state) {
+            Some(super::super::lifecycle::State::Connected(h)) => *h,
+            _ => return false,
+        };
+        self.tcp_readable_bytes(h) > 0
     }
 }
 
