@@ -17,6 +17,7 @@ mod flow_socket;
 mod interrupt;
 mod mcast;
 mod qos_arg;
+mod ranges;
 mod rmp;
 mod transfer;
 
@@ -75,8 +76,8 @@ pub(crate) struct LinkArgs {
     /// Default gateway.
     #[arg(long)]
     pub(crate) gateway: Option<std::net::Ipv4Addr>,
-    /// IP MTU of the link.
-    #[arg(long, default_value_t = 1500)]
+    /// IP MTU of the link (68 to 65521).
+    #[arg(long, default_value_t = 1500, value_parser = ranges::mtu)]
     pub(crate) mtu: usize,
     /// Write every frame to this pcap file (tcpdump -r reads it).
     #[arg(long)]
@@ -130,7 +131,10 @@ fn main() {
 
 /// Parses the command line and runs the command; the process's exit code.
 fn run() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Switch { socket } => run_switch(&socket),
@@ -147,6 +151,22 @@ fn run() -> i32 {
             eprintln!("ws2: {msg}");
             1
         }
+    }
+}
+
+/// A command line clap refused. A bad option value (out of range, not a number) is one line,
+/// `ws2: invalid value …: why`, and status 2; every other case (help, version, a missing or
+/// unknown argument) is clap's own output and status.
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or_default();
+            eprintln!("ws2: {}", line.trim_start_matches("error: "));
+            2
+        }
+        _ => e.exit(),
     }
 }
 

@@ -104,7 +104,7 @@ pub(crate) struct McastArgs {
     #[arg(long, default_value_t = 1000, value_parser = parse_datagram)]
     datagram: usize,
     /// Seconds to send, or to receive after joining.
-    #[arg(long, value_parser = parse_secs)]
+    #[arg(long, value_parser = crate::ranges::duration)]
     duration: f64,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -132,15 +132,6 @@ pub(crate) fn parse_group(s: &str) -> Result<SocketAddrV4, String> {
         ));
     }
     Ok(SocketAddrV4::new(ip, port))
-}
-
-fn parse_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(format!(
-            "{s:?}: expected seconds, more than 0 and at most 86400"
-        )),
-    }
 }
 
 fn parse_datagram(s: &str) -> Result<usize, String> {

@@ -129,7 +129,7 @@ pub(crate) struct RootArgs {
     #[arg(long, default_value_t = 1000, value_parser = parse_message)]
     datagram: usize,
     /// Seconds the session runs; then the root closes its c_root.
-    #[arg(long, value_parser = parse_secs)]
+    #[arg(long, value_parser = crate::ranges::duration)]
     duration: f64,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -168,7 +168,7 @@ pub(crate) struct LeafArgs {
     datagram: usize,
     /// Seconds from start (waiting for an invitation included) after which the leaf leaves,
     /// unless the root ended the session first.
-    #[arg(long, value_parser = parse_secs)]
+    #[arg(long, value_parser = crate::ranges::duration)]
     duration: f64,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -217,15 +217,6 @@ fn parse_message(s: &str) -> Result<usize, String> {
         _ => Err(format!(
             "{s:?}: a message carries {HEADER_LEN} to {MAX_PAYLOAD} bytes (the first \
              {HEADER_LEN} are the sequence header)"
-        )),
-    }
-}
-
-fn parse_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(format!(
-            "{s:?}: expected seconds, more than 0 and at most 86400"
         )),
     }
 }
@@ -313,6 +304,75 @@ pub(crate) fn join(
         data: callee.data().to_vec(),
         took: t.elapsed(),
     })
+}
+
+/// A leaf's `WSAJoinLeaf(s, to, …)` given up at `until`: the socket is made non-blocking
+/// (`FIONBIO`), the join completes when `select` finds it writable (joined) or in `exceptfds`
+/// (failed, `SO_ERROR` says why), and the callee data comes from `rmp_callee_data`; the socket
+/// is blocking again afterwards. `Ok(None)` when `until` passed first (a silent root), so a
+/// leaf keeps its `--duration` however long TCP would retry the connect.
+pub(crate) fn join_until(
+    ws: &Winsock,
+    s: SOCKET,
+    to: SocketAddrV4,
+    caller: &[u8],
+    flags: u32,
+    until: Instant,
+) -> Result<Option<Joined>, WsaError> {
+    let caller = WSABUF::new(caller.to_vec());
+    ws.ioctlsocket(s, FIONBIO, Some(&mut 1))?;
+    let t = Instant::now();
+    match ws.WSAJoinLeaf(
+        s,
+        Some(&SOCKADDR_IN::new(to)),
+        SOCKADDR_IN_LEN,
+        Some(&caller),
+        None,
+        None,
+        None,
+        flags,
+    ) {
+        Ok(_) | Err(WsaError::WSAEWOULDBLOCK) => {}
+        Err(e) => return Err(e),
+    }
+    loop {
+        let Some(left) = until.checked_duration_since(Instant::now()) else {
+            return Ok(None);
+        };
+        let ms = left.as_millis().clamp(1, POLL_MS as u128) as i32;
+        let (mut w, mut x) = (FD_SET::default(), FD_SET::default());
+        FD_SET(s, &mut w);
+        FD_SET(s, &mut x);
+        let timeout = TIMEVAL {
+            tv_sec: 0,
+            tv_usec: ms * 1000,
+        };
+        if ws.select(0, None, Some(&mut w), Some(&mut x), Some(&timeout))? == 0 {
+            continue;
+        }
+        if FD_ISSET(s, &x) {
+            let mut code = [0u8; 4];
+            let mut len = 4;
+            ws.getsockopt(s, SOL_SOCKET, SO_ERROR, Some(&mut code), &mut len)?;
+            return Err(match i32::from_ne_bytes(code) {
+                0 => WsaError::WSAECONNREFUSED,
+                e => WsaError(e),
+            });
+        }
+        if FD_ISSET(s, &w) {
+            break;
+        }
+    }
+    let took = t.elapsed();
+    let mut callee = WSABUF::zeroed(MAX_USER_DATA);
+    ws.rmp_callee_data(s, &mut callee)?;
+    ws.ioctlsocket(s, FIONBIO, Some(&mut 0))?;
+    Ok(Some(Joined {
+        socket: s,
+        peer: to,
+        data: callee.data().to_vec(),
+        took,
+    }))
 }
 
 /// Admits the oldest join request at the listening `s` with `WSAAccept`: the condition function
@@ -825,8 +885,16 @@ pub(crate) fn run_leaf(args: &LeafArgs) -> Result<(), String> {
             (j, "invited")
         }
         (None, Some(root)) => {
-            let j = join(&ws, s, root, mine, args.flags.jl())
-                .map_err(|e| format!("WSAJoinLeaf({root}, {}): {e}", jl_name(args.flags.jl())))?;
+            let jl = jl_name(args.flags.jl());
+            let j = join_until(&ws, s, root, mine, args.flags.jl(), until)
+                .map_err(|e| format!("WSAJoinLeaf({root}, {jl}): {e}"))?;
+            let Some(j) = j else {
+                let _ = ws.closesocket(s);
+                return Err(format!(
+                    "WSAJoinLeaf({root}, {jl}): no answer within --duration {} s",
+                    args.duration
+                ));
+            };
             (j, "joined")
         }
         (None, None) => return Err("give --listen PORT or --join IP:PORT".into()),

@@ -19,7 +19,7 @@ use super::ending;
 use super::flow_socket::FlowSocket;
 use super::interrupt::Interrupts;
 use super::qos_arg::{self, GroupArg, QosArg};
-use super::LinkArgs;
+use super::{ranges, LinkArgs};
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Proto {
@@ -40,13 +40,14 @@ pub(crate) struct SendArgs {
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     bytes: u64,
     /// Send for this many seconds instead of --bytes.
-    #[arg(long, value_parser = parse_secs)]
+    #[arg(long, value_parser = ranges::duration)]
     duration: Option<f64>,
-    /// Datagram size for UDP.
-    #[arg(long, default_value_t = 1024)]
+    /// Datagram size for UDP (1 to 65507 bytes).
+    #[arg(long, default_value_t = 1024, value_parser = ranges::udp_payload)]
     datagram: usize,
-    /// Keep retrying the TCP connect this long (the receiver may still be starting).
-    #[arg(long, default_value_t = 10)]
+    /// Keep retrying the TCP connect this many seconds (0 to 3600; the receiver may still be
+    /// starting).
+    #[arg(long, default_value_t = 10, value_parser = ranges::connect_wait)]
     connect_wait: u64,
     /// The sending flowspec: a WSAGetQOSByName template (G711, G723.1, G729, GSM6.10,
     /// H261QCIF, H261CIF, H263QCIF, H263CIF) or
@@ -63,30 +64,20 @@ pub(crate) struct SendArgs {
     priority: Option<i32>,
 }
 
-/// `--duration`: a positive number of seconds.
-fn parse_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(format!(
-            "{s:?}: expected seconds, more than 0 and at most 86400"
-        )),
-    }
-}
-
 #[derive(Args, Debug)]
 pub(crate) struct RecvArgs {
     #[command(flatten)]
     link: LinkArgs,
     /// Port to listen on.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::port)]
     port: u16,
     #[arg(long, value_enum, default_value = "tcp")]
     proto: Proto,
     /// Stop after this many bytes (TCP also stops at end of stream).
     #[arg(long)]
     bytes: Option<u64>,
-    /// UDP: stop after this many seconds without a datagram.
-    #[arg(long, default_value_t = 3)]
+    /// UDP: stop after this many seconds without a datagram (1 to 86400).
+    #[arg(long, default_value_t = 3, value_parser = ranges::idle)]
     idle: u64,
 }
 

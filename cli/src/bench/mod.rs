@@ -20,6 +20,7 @@
 //! - `rooted`: RMP fan-out from one root to 1, 16 and 256 leaves, and `WSAJoinLeaf` latency,
 //!   against the same done by hand over plain TCP connections of the engine.
 
+mod cleanup;
 mod events;
 mod multicast;
 mod raw_smoltcp;
@@ -54,14 +55,14 @@ pub(crate) struct BenchArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
-    /// Bytes per transfer (tcp scenarios).
-    #[arg(long, default_value_t = 128 * 1024 * 1024)]
+    /// Bytes per transfer (tcp scenarios; at least 1).
+    #[arg(long, default_value_t = 128 * 1024 * 1024, value_parser = crate::ranges::bytes)]
     bytes: u64,
-    /// Runs per measurement (the median is reported).
-    #[arg(long, default_value_t = 3)]
+    /// Runs per measurement (the median is reported; 1 to 100).
+    #[arg(long, default_value_t = 3, value_parser = crate::ranges::runs)]
     runs: usize,
     /// Seconds each shaped flow is offered (shaping; 2 to 60).
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, value_parser = crate::ranges::bench_secs)]
     secs: f64,
 }
 
@@ -92,7 +93,11 @@ pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
-    let runs = args.runs.max(1);
+    // Before any namespace exists: an interruption at any point removes what was made.
+    let interrupts = crate::interrupt::Interrupts::install()
+        .map_err(|e| format!("cannot handle SIGINT and SIGTERM: {e}"))?;
+    cleanup::remove_on_interrupt(interrupts);
+    let runs = args.runs;
     let figures = match args.scenario {
         Scenario::TcpVirtual => tcp::virtual_switch(args.bytes, runs)?,
         Scenario::TcpTap => tcp::tap(args.bytes, runs)?,

@@ -34,8 +34,6 @@ const MIN_FRAME_LEN: usize = 14;
 /// Longest frame a port takes.
 const MAX_FRAME_LEN: usize = 65535;
 
-use mac_table::Mac;
-
 /// Counters of a [`VirtualSwitch`], over all ports since it was made.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SwitchStats {

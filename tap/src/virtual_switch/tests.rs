@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
+use super::mac_table::Mac;
 use super::*;
 
 const BROADCAST: Mac = [0xff; 6];
