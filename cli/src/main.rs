@@ -154,19 +154,24 @@ fn run() -> i32 {
     }
 }
 
-/// A command line clap refused. A bad option value (out of range, not a number) is one line,
-/// `ws2: invalid value …: why`, and status 2; every other case (help, version, a missing or
-/// unknown argument) is clap's own output and status.
+/// A command line clap refused: one line, `ws2: invalid value …: why` (clap's first paragraph,
+/// without its usage and tips), and status 2. Help and version are clap's own output.
 fn usage_error(e: clap::Error) -> i32 {
     use clap::error::ErrorKind;
     match e.kind() {
-        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ => {
             let text = e.to_string();
-            let line = text.lines().next().unwrap_or_default();
-            eprintln!("ws2: {}", line.trim_start_matches("error: "));
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("ws2: {}", first.join(" ").trim_start_matches("error: "));
             2
         }
-        _ => e.exit(),
     }
 }
 

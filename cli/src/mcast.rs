@@ -104,7 +104,7 @@ pub(crate) struct McastArgs {
     #[arg(long, default_value_t = 1000, value_parser = parse_datagram)]
     datagram: usize,
     /// Seconds to send, or to receive after joining.
-    #[arg(long, value_parser = crate::ranges::duration)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::ranges::duration)]
     duration: f64,
     /// Print the summary as one JSON object.
     #[arg(long)]

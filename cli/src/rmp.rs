@@ -129,7 +129,7 @@ pub(crate) struct RootArgs {
     #[arg(long, default_value_t = 1000, value_parser = parse_message)]
     datagram: usize,
     /// Seconds the session runs; then the root closes its c_root.
-    #[arg(long, value_parser = crate::ranges::duration)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::ranges::duration)]
     duration: f64,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -168,7 +168,7 @@ pub(crate) struct LeafArgs {
     datagram: usize,
     /// Seconds from start (waiting for an invitation included) after which the leaf leaves,
     /// unless the root ended the session first.
-    #[arg(long, value_parser = crate::ranges::duration)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::ranges::duration)]
     duration: f64,
     /// Print the summary as one JSON object.
     #[arg(long)]

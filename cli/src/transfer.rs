@@ -40,7 +40,7 @@ pub(crate) struct SendArgs {
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     bytes: u64,
     /// Send for this many seconds instead of --bytes.
-    #[arg(long, value_parser = ranges::duration)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::duration)]
     duration: Option<f64>,
     /// Datagram size for UDP (1 to 65507 bytes).
     #[arg(long, default_value_t = 1024, value_parser = ranges::udp_payload)]

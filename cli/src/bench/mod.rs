@@ -62,7 +62,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 3, value_parser = crate::ranges::runs)]
     runs: usize,
     /// Seconds each shaped flow is offered (shaping; 2 to 60).
-    #[arg(long, default_value_t = 4.0, value_parser = crate::ranges::bench_secs)]
+    #[arg(long, default_value_t = 4.0, allow_negative_numbers = true, value_parser = crate::ranges::bench_secs)]
     secs: f64,
 }
 

@@ -34,7 +34,7 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value_t = 8 * 1024 * 1024, value_parser = crate::ranges::bytes)]
     bytes: u64,
     /// Loss probability on the second client's switch port (shows recovery; 0 to 1).
-    #[arg(long, default_value_t = 0.01, value_parser = crate::ranges::probability)]
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true, value_parser = crate::ranges::probability)]
     loss: f64,
     /// Seed of the switch's impairments.
     #[arg(long, default_value_t = 2026)]
@@ -47,15 +47,15 @@ pub(crate) struct DemoArgs {
     pcap: Option<PathBuf>,
     /// Seconds of the QoS conference (audio, video and bulk in one group on a shaped link);
     /// 0 skips it; at most 600.
-    #[arg(long, default_value_t = 3.0, value_parser = crate::ranges::demo_part_secs)]
+    #[arg(long, default_value_t = 3.0, allow_negative_numbers = true, value_parser = crate::ranges::demo_part_secs)]
     conference_secs: f64,
     /// Seconds of the multicast conference (four hosts, one group, WSAJoinLeaf); 0 skips it;
     /// at most 600.
-    #[arg(long, default_value_t = 2.0, value_parser = crate::ranges::demo_part_secs)]
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true, value_parser = crate::ranges::demo_part_secs)]
     multicast_secs: f64,
     /// Seconds of the rooted multipoint session (a root and four leaves over RMP, two invited,
     /// one joining late, one leaving early); 0 skips it; at most 600.
-    #[arg(long, default_value_t = 2.0, value_parser = crate::ranges::demo_part_secs)]
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true, value_parser = crate::ranges::demo_part_secs)]
     rooted_secs: f64,
 }
 

@@ -74,6 +74,15 @@ impl Proc {
         assert_eq!(r, 0, "kill {pid}: {}", std::io::Error::last_os_error());
     }
 
+    /// The process id.
+    #[allow(
+        dead_code,
+        reason = "each test crate compiles its own copy of this module; not all need the pid"
+    )]
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The exit status, if the process has exited.
     pub fn poll(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("try_wait")
