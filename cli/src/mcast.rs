@@ -523,6 +523,8 @@ fn send_loop(
     let to = SOCKADDR_IN::new(group);
     let mut buf = vec![0u8; size];
     super::transfer::pattern(0, &mut buf);
+    // A flowspec may hold a send back for longer than the duration: wait in steps.
+    setsockopt_int(ws, s, SOL_SOCKET, SO_SNDTIMEO, "SO_SNDTIMEO", POLL_MS)?;
     let start = Instant::now();
     let (mut seq, mut bytes) = (0u64, 0u64);
     while start.elapsed() < duration && !interrupts.first() {
@@ -536,9 +538,11 @@ fn send_loop(
             }
         }
         stamp(&mut buf, seq, wall_ns());
-        let n = ws
-            .sendto(s, &buf, 0, Some(&to), SOCKADDR_IN_LEN)
-            .map_err(|e| format!("sendto {group}: {e}"))?;
+        let n = match ws.sendto(s, &buf, 0, Some(&to), SOCKADDR_IN_LEN) {
+            Ok(n) => n,
+            Err(WsaError::WSAETIMEDOUT) => continue,
+            Err(e) => return Err(format!("sendto {group}: {e}")),
+        };
         seq += 1;
         bytes += n as u64;
         sent_one(n as usize);

@@ -69,7 +69,7 @@ pub(crate) fn port(s: &str) -> Result<u16, String> {
 
 /// `send --connect-wait`: seconds.
 pub(crate) fn connect_wait(s: &str) -> Result<u64, String> {
-    within(s, 0, 3_600, "the connect wait, in seconds,")
+    within(s, 1, 3_600, "the connect wait, in seconds,")
 }
 
 /// `recv --idle`: seconds.

@@ -461,6 +461,11 @@ pub(crate) fn send_stamped(
     super::transfer::pattern(0, &mut buf);
     let mut out = Sent::default();
     let mut first: Option<Instant> = None;
+    // A send held back (a full session queue) waits in steps, so `until` and `stop` are kept.
+    if let Err(e) = setsockopt_int(ws, s, SOL_SOCKET, SO_SNDTIMEO, "SO_SNDTIMEO", POLL_MS) {
+        out.stopped = Some(e);
+        return out;
+    }
     while Instant::now() < until && !stop.load(Ordering::Relaxed) {
         if let (Some(start), true) = (first, rate > 0) {
             let due =
@@ -480,6 +485,7 @@ pub(crate) fn send_stamped(
             Err(WsaError::WSAENOTCONN) if first.is_none() => {
                 thread::sleep(Duration::from_millis(10));
             }
+            Err(WsaError::WSAETIMEDOUT) => {}
             Err(e) => {
                 out.stopped = Some(format!("send: {e}"));
                 break;

@@ -103,7 +103,7 @@ fn every_bad_number_is_one_line_and_a_failure() {
                 &send,
                 &[to[0], to[1], "--connect-wait", "18446744073709551615"],
             ),
-            "0 to 3600",
+            "1 to 3600",
         ),
         (
             with_stack(&["recv"], &["--port", "0"]),
@@ -192,4 +192,56 @@ fn leaf_joining_a_silent_root_keeps_its_duration() {
         ],
         "no answer within --duration 1 s",
     );
+}
+
+/// A flowspec of 1 byte/s holds every send back far longer than `--duration 1`: the send loop
+/// still ends at its deadline (a blocking send waits in steps, `SO_SNDTIMEO`), and the graceful
+/// drain that follows ends at a SIGINT. Before issue 13 the process sat in one blocking
+/// `sendto` and no signal or deadline could end it.
+#[test]
+fn a_slow_flowspec_does_not_hold_a_command_past_its_duration() {
+    let dir = TempDir::new("bad-args-slow");
+    let (_switch, link) = start_switch(&dir);
+    let mcast = [
+        "mcast",
+        "--link",
+        &link,
+        "--addr",
+        "10.9.5.1/24",
+        "--join",
+        "239.1.2.3",
+        "--send",
+        "--qos",
+        "rate=1",
+        "--duration",
+        "1",
+    ];
+    let send = [
+        "send",
+        "--link",
+        &link,
+        "--addr",
+        "10.9.5.3/24",
+        "--to",
+        "10.9.5.99:5001",
+        "--proto",
+        "udp",
+        "--qos",
+        "rate=1",
+        "--duration",
+        "1",
+    ];
+    for args in [&mcast[..], &send[..]] {
+        let mut p = Proc::spawn(&dir, "slow", args);
+        // Past the duration (a generous margin, no timing claim): the drain is running, or
+        // the send loop is stuck; a SIGINT ends the first.
+        std::thread::sleep(Duration::from_secs(4));
+        if p.poll().is_none() {
+            p.signal(libc::SIGINT);
+        }
+        p.wait_for(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("{args:?} stuck past its duration\n{}", p.describe()));
+        let (_, err) = p.output();
+        assert!(!err.contains("panicked"), "{}", p.describe());
+    }
 }
