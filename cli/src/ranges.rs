@@ -86,7 +86,7 @@ pub(crate) fn duration(s: &str) -> Result<f64, String> {
 pub(crate) fn probability(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("a loss probability must be 0 to 1 (0.01 is 1%)")),
+        _ => Err("a loss probability must be 0 to 1 (0.01 is 1%)".to_string()),
     }
 }
 
@@ -104,7 +104,7 @@ pub(crate) fn clients(s: &str) -> Result<usize, String> {
 pub(crate) fn bench_secs(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (2.0..=60.0).contains(&v) => Ok(v),
-        _ => Err(format!("seconds per shaped flow must be 2 to 60")),
+        _ => Err("seconds per shaped flow must be 2 to 60".to_string()),
     }
 }
 

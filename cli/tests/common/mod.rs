@@ -136,6 +136,10 @@ pub fn wait_until(limit: Duration, what: impl Fn() -> String, cond: impl Fn() ->
 
 /// Starts `ws2 switch --socket dir/switch.sock` and waits (up to 10 s) until it has bound
 /// the socket; the process and the `--link` argument that reaches the switch.
+#[allow(
+    dead_code,
+    reason = "each test crate compiles its own copy of this module; not all need a switch"
+)]
 pub fn start_switch(dir: &TempDir) -> (Proc, String) {
     let socket = dir.path("switch.sock");
     let switch = Proc::spawn(
