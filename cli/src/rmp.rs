@@ -335,9 +335,69 @@ pub(crate) fn join_until(
         Ok(_) | Err(WsaError::WSAEWOULDBLOCK) => {}
         Err(e) => return Err(e),
     }
+    if !joined_by(ws, s, until)? {
+        return Ok(None);
+    }
+    let took = t.elapsed();
+    let mut callee = WSABUF::zeroed(MAX_USER_DATA);
+    ws.rmp_callee_data(s, &mut callee)?;
+    ws.ioctlsocket(s, FIONBIO, Some(&mut 0))?;
+    Ok(Some(Joined {
+        socket: s,
+        peer: to,
+        data: callee.data().to_vec(),
+        took,
+    }))
+}
+
+/// A root's invitation `WSAJoinLeaf(c_root, to, …)` given up at `until`, as [`join_until`]:
+/// the c_root is non-blocking only for the call itself (the acceptor and the receiver, which
+/// share it, retry a `WSAEWOULDBLOCK` they meet meanwhile); the invitation's own socket is
+/// waited for, and closed when `until` passes first (`Ok(None)`).
+pub(crate) fn invite_until(
+    ws: &Winsock,
+    s: SOCKET,
+    to: SocketAddrV4,
+    caller: &[u8],
+    flags: u32,
+    until: Instant,
+) -> Result<Option<Joined>, WsaError> {
+    let caller = WSABUF::new(caller.to_vec());
+    ws.ioctlsocket(s, FIONBIO, Some(&mut 1))?;
+    let t = Instant::now();
+    let r = ws.WSAJoinLeaf(
+        s,
+        Some(&SOCKADDR_IN::new(to)),
+        SOCKADDR_IN_LEN,
+        Some(&caller),
+        None,
+        None,
+        None,
+        flags,
+    );
+    ws.ioctlsocket(s, FIONBIO, Some(&mut 0))?;
+    let invitation = r?;
+    if !joined_by(ws, invitation, until)? {
+        let _ = ws.closesocket(invitation);
+        return Ok(None);
+    }
+    let took = t.elapsed();
+    let mut callee = WSABUF::zeroed(MAX_USER_DATA);
+    ws.rmp_callee_data(invitation, &mut callee)?;
+    Ok(Some(Joined {
+        socket: invitation,
+        peer: to,
+        data: callee.data().to_vec(),
+        took,
+    }))
+}
+
+/// Waits (`select`) until the non-blocking join on `s` completes — `Ok(true)` — or fails (its
+/// `SO_ERROR`), or `until` passes (`Ok(false)`).
+fn joined_by(ws: &Winsock, s: SOCKET, until: Instant) -> Result<bool, WsaError> {
     loop {
         let Some(left) = until.checked_duration_since(Instant::now()) else {
-            return Ok(None);
+            return Ok(false);
         };
         let ms = left.as_millis().clamp(1, POLL_MS as u128) as i32;
         let (mut w, mut x) = (FD_SET::default(), FD_SET::default());
@@ -360,19 +420,9 @@ pub(crate) fn join_until(
             });
         }
         if FD_ISSET(s, &w) {
-            break;
+            return Ok(true);
         }
     }
-    let took = t.elapsed();
-    let mut callee = WSABUF::zeroed(MAX_USER_DATA);
-    ws.rmp_callee_data(s, &mut callee)?;
-    ws.ioctlsocket(s, FIONBIO, Some(&mut 0))?;
-    Ok(Some(Joined {
-        socket: s,
-        peer: to,
-        data: callee.data().to_vec(),
-        took,
-    }))
 }
 
 /// Admits the oldest join request at the listening `s` with `WSAAccept`: the condition function
@@ -572,7 +622,8 @@ pub(crate) fn receive(
                     }
                 }
             }
-            Err(WsaError::WSAETIMEDOUT) => {}
+            // WSAEWOULDBLOCK: the root's c_root is non-blocking for an invitation's call.
+            Err(WsaError::WSAETIMEDOUT | WsaError::WSAEWOULDBLOCK) => {}
             Err(e) => break Ending::Failed(e.to_string()),
         }
     };
@@ -748,21 +799,34 @@ pub(crate) fn run_root(args: &RootArgs) -> Result<(), String> {
             let (ws, record) = (&ws, &record);
             scope.spawn(move || {
                 // Ends when the c_root is closed (WSAEINTR) or fails.
-                while let Ok(j) = admit(ws, s, callee) {
-                    record(Member {
-                        leaf: j.peer,
-                        how: "request",
-                        data: j.data,
-                        took: None,
-                        at: start.elapsed(),
-                    });
+                loop {
+                    match admit(ws, s, callee) {
+                        Ok(j) => record(Member {
+                            leaf: j.peer,
+                            how: "request",
+                            data: j.data,
+                            took: None,
+                            at: start.elapsed(),
+                        }),
+                        // The c_root is non-blocking for an invitation's call: try again.
+                        Err(WsaError::WSAEWOULDBLOCK) => thread::sleep(Duration::from_millis(5)),
+                        Err(_) => break,
+                    }
                 }
             })
         });
         let receiver = scope.spawn(|| receive(&ws, s, until + LINGER, &stop, wall_ns));
         for &to in &args.invite {
-            match join(&ws, s, to, callee, args.invite_flags.jl()) {
-                Ok(j) => record(Member {
+            match invite_until(&ws, s, to, callee, args.invite_flags.jl(), until) {
+                Ok(None) => {
+                    let e = format!("no answer within --duration {} s", args.duration);
+                    eprintln!(
+                        "ws2 root: inviting {to} ({}) failed: {e}",
+                        jl_name(args.invite_flags.jl())
+                    );
+                    failed.push((to, e));
+                }
+                Ok(Some(j)) => record(Member {
                     leaf: j.peer,
                     how: "invite",
                     data: j.data,

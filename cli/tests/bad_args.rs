@@ -194,6 +194,39 @@ fn leaf_joining_a_silent_root_keeps_its_duration() {
     );
 }
 
+/// `root --invite` a host that never answers: the invitation gives up at `--duration` (it
+/// waited out TCP's connect retries, 20 s, before), and the root says so.
+#[test]
+fn root_inviting_a_silent_leaf_keeps_its_duration() {
+    let dir = TempDir::new("bad-args-root");
+    let (_switch, link) = start_switch(&dir);
+    let mut p = Proc::spawn(
+        &dir,
+        "root",
+        &[
+            "root",
+            "--link",
+            &link,
+            "--addr",
+            "10.9.5.1/24",
+            "--invite",
+            "10.9.5.99:5800",
+            "--duration",
+            "1",
+        ],
+    );
+    let status = p
+        .wait_for(Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("root still running after 20 s\n{}", p.describe()));
+    assert!(!status.success(), "{}", p.describe());
+    let (_, err) = p.output();
+    assert!(
+        err.contains("no answer within --duration 1 s"),
+        "{}",
+        p.describe()
+    );
+}
+
 /// A flowspec of 1 byte/s holds every send back far longer than `--duration 1`: the send loop
 /// still ends at its deadline (a blocking send waits in steps, `SO_SNDTIMEO`), and the graceful
 /// drain that follows ends at a SIGINT. Before issue 13 the process sat in one blocking

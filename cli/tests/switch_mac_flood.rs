@@ -84,7 +84,10 @@ fn ws2_switch_survives_300000_source_macs() {
     }
     // The pair still talks (the switch is done with the flood once this arrives).
     send(&mut a, &frame(mac_b, mac_a, 3));
-    assert!(receives(&mut b, &frame(mac_b, mac_a, 3)), "a no longer reaches b");
+    assert!(
+        receives(&mut b, &frame(mac_b, mac_a, 3)),
+        "a no longer reaches b"
+    );
     let after = rss_kib(switch.id());
     eprintln!("ws2 switch: {before} KiB before the flood, {after} KiB after");
     // 4,096 entries cost well under 1 MiB; the unbounded table grew by 35 MiB.
