@@ -3,7 +3,9 @@
 //! Every scenario measures its anchor in the same run and prints a readable table, or with
 //! `--json` one object per line: `{"scenario", "metric", "value", "unit", "baseline",
 //! "baseline_value", "ratio"}`. Only ratios are stable on these noisy machines; each figure is
-//! the median of `--runs` runs, ours and the anchor's interleaved.
+//! the median of `--runs` runs, ours and the anchor's interleaved. A bench interrupted by SIGINT
+//! or SIGTERM deletes the network namespaces it made (with their veths, TAPs and addresses),
+//! says so in one line and exits 130 (`cleanup`).
 //!
 //! Scenarios:
 //! - `tcp-virtual`: bulk TCP through the Winsock face between two stacks on a `VirtualSwitch`,
