@@ -62,7 +62,7 @@ fn receives(link: &mut UnixLink, want: &[u8]) -> bool {
 #[test]
 fn ws2_switch_survives_300000_source_macs() {
     let dir = TempDir::new("switch-mac-flood");
-    let (switch, link) = start_switch(&dir);
+    let (mut switch, link) = start_switch(&dir);
     let path = Path::new(link.strip_prefix("unix:").expect("unix link"));
     let (mac_a, mac_b) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
     let mut a = UnixLink::connect(path).expect("a");
@@ -90,6 +90,11 @@ fn ws2_switch_survives_300000_source_macs() {
     );
     let after = rss_kib(switch.id());
     eprintln!("ws2 switch: {before} KiB before the flood, {after} KiB after");
+    assert!(
+        switch.poll().is_none(),
+        "the switch died\n{}",
+        switch.describe()
+    );
     // 4,096 entries cost well under 1 MiB; the unbounded table grew by 35 MiB.
     assert!(
         after.saturating_sub(before) < 8 * 1024,

@@ -84,11 +84,19 @@ impl Proc {
     }
 
     /// The exit status, if the process has exited.
+    #[allow(
+        dead_code,
+        reason = "each test crate compiles its own copy of this module; not all wait for exits"
+    )]
     pub fn poll(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("try_wait")
     }
 
     /// Waits for the process to exit, up to `limit`; `None` if it is still running.
+    #[allow(
+        dead_code,
+        reason = "each test crate compiles its own copy of this module; not all wait for exits"
+    )]
     pub fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
         let end = Instant::now() + limit;
         loop {
