@@ -114,6 +114,55 @@ impl FlowSocket {
         )
     }
 
+    /// [`connect`](Self::connect), given up at `deadline` (`WSAETIMEDOUT`): non-blocking
+    /// (`FIONBIO`), then `select` until the socket is writable (connected) or in `exceptfds`
+    /// (failed: `SO_ERROR`); blocking again once connected. TCP's own connect retries would
+    /// outlast a command's `--connect-wait`.
+    pub(crate) fn connect_until(
+        &self,
+        to: SocketAddrV4,
+        qos: Option<&QOS>,
+        deadline: std::time::Instant,
+    ) -> Result<(), WsaError> {
+        self.ws.ioctlsocket(self.s, FIONBIO, Some(&mut 1))?;
+        match self.connect(to, qos) {
+            Ok(()) | Err(WsaError::WSAEWOULDBLOCK) => {}
+            Err(e) => return Err(e),
+        }
+        loop {
+            let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else {
+                return Err(WsaError::WSAETIMEDOUT);
+            };
+            let (mut w, mut x) = (FD_SET::default(), FD_SET::default());
+            FD_SET(self.s, &mut w);
+            FD_SET(self.s, &mut x);
+            let timeout = TIMEVAL {
+                tv_sec: 0,
+                tv_usec: left.as_micros().clamp(1_000, 100_000) as i32,
+            };
+            if self
+                .ws
+                .select(0, None, Some(&mut w), Some(&mut x), Some(&timeout))?
+                == 0
+            {
+                continue;
+            }
+            if FD_ISSET(self.s, &x) {
+                let mut code = [0u8; 4];
+                let mut len = 4;
+                self.ws
+                    .getsockopt(self.s, SOL_SOCKET, SO_ERROR, Some(&mut code), &mut len)?;
+                return Err(match i32::from_ne_bytes(code) {
+                    0 => WsaError::WSAECONNREFUSED,
+                    e => WsaError(e),
+                });
+            }
+            if FD_ISSET(self.s, &w) {
+                return self.ws.ioctlsocket(self.s, FIONBIO, Some(&mut 0));
+            }
+        }
+    }
+
     /// `send` until all of `buf` is taken.
     pub(crate) fn send_all(&self, mut buf: &[u8]) -> Result<(), String> {
         while !buf.is_empty() {
@@ -121,6 +170,28 @@ impl FlowSocket {
             buf = &buf[n as usize..];
         }
         Ok(())
+    }
+
+    /// A blocking send waits at most `ms` (`SO_SNDTIMEO`), then fails `WSAETIMEDOUT`: a
+    /// command's loop looks at its deadline and its signals between tries, however slowly a
+    /// flowspec lets it send.
+    pub(crate) fn send_timeout(&self, ms: i32) -> Result<(), String> {
+        self.ws
+            .setsockopt(self.s, SOL_SOCKET, SO_SNDTIMEO, Some(&ms.to_ne_bytes()), 4)
+            .map_err(fail("setsockopt(SO_SNDTIMEO)"))
+    }
+
+    /// `sendto` one datagram; `Ok(false)` if it timed out (see
+    /// [`send_timeout`](Self::send_timeout)) and was not sent.
+    pub(crate) fn try_send_to(&self, buf: &[u8], to: SocketAddrV4) -> Result<bool, String> {
+        match self
+            .ws
+            .sendto(self.s, buf, 0, Some(&SOCKADDR_IN::new(to)), SOCKADDR_IN_LEN)
+        {
+            Ok(_) => Ok(true),
+            Err(WsaError::WSAETIMEDOUT) => Ok(false),
+            Err(e) => Err(fail("sendto")(e)),
+        }
     }
 
     /// `sendto` one datagram.

@@ -17,6 +17,7 @@ mod flow_socket;
 mod interrupt;
 mod mcast;
 mod qos_arg;
+mod ranges;
 mod rmp;
 mod transfer;
 
@@ -75,8 +76,8 @@ pub(crate) struct LinkArgs {
     /// Default gateway.
     #[arg(long)]
     pub(crate) gateway: Option<std::net::Ipv4Addr>,
-    /// IP MTU of the link.
-    #[arg(long, default_value_t = 1500)]
+    /// IP MTU of the link (68 to 65521).
+    #[arg(long, default_value_t = 1500, value_parser = ranges::mtu)]
     pub(crate) mtu: usize,
     /// Write every frame to this pcap file (tcpdump -r reads it).
     #[arg(long)]
@@ -130,7 +131,10 @@ fn main() {
 
 /// Parses the command line and runs the command; the process's exit code.
 fn run() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Switch { socket } => run_switch(&socket),
@@ -146,6 +150,27 @@ fn run() -> i32 {
         Err(msg) => {
             eprintln!("ws2: {msg}");
             1
+        }
+    }
+}
+
+/// A command line clap refused: one line, `ws2: invalid value …: why` (clap's first paragraph,
+/// without its usage and tips), and status 2. Help and version are clap's own output.
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ => {
+            let text = e.to_string();
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("ws2: {}", first.join(" ").trim_start_matches("error: "));
+            2
         }
     }
 }

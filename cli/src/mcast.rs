@@ -104,7 +104,7 @@ pub(crate) struct McastArgs {
     #[arg(long, default_value_t = 1000, value_parser = parse_datagram)]
     datagram: usize,
     /// Seconds to send, or to receive after joining.
-    #[arg(long, value_parser = parse_secs)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::ranges::duration)]
     duration: f64,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -132,15 +132,6 @@ pub(crate) fn parse_group(s: &str) -> Result<SocketAddrV4, String> {
         ));
     }
     Ok(SocketAddrV4::new(ip, port))
-}
-
-fn parse_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(format!(
-            "{s:?}: expected seconds, more than 0 and at most 86400"
-        )),
-    }
 }
 
 fn parse_datagram(s: &str) -> Result<usize, String> {
@@ -532,6 +523,8 @@ fn send_loop(
     let to = SOCKADDR_IN::new(group);
     let mut buf = vec![0u8; size];
     super::transfer::pattern(0, &mut buf);
+    // A flowspec may hold a send back for longer than the duration: wait in steps.
+    setsockopt_int(ws, s, SOL_SOCKET, SO_SNDTIMEO, "SO_SNDTIMEO", POLL_MS)?;
     let start = Instant::now();
     let (mut seq, mut bytes) = (0u64, 0u64);
     while start.elapsed() < duration && !interrupts.first() {
@@ -545,9 +538,11 @@ fn send_loop(
             }
         }
         stamp(&mut buf, seq, wall_ns());
-        let n = ws
-            .sendto(s, &buf, 0, Some(&to), SOCKADDR_IN_LEN)
-            .map_err(|e| format!("sendto {group}: {e}"))?;
+        let n = match ws.sendto(s, &buf, 0, Some(&to), SOCKADDR_IN_LEN) {
+            Ok(n) => n,
+            Err(WsaError::WSAETIMEDOUT) => continue,
+            Err(e) => return Err(format!("sendto {group}: {e}")),
+        };
         seq += 1;
         bytes += n as u64;
         sent_one(n as usize);

@@ -45,8 +45,8 @@ pub(crate) fn show(v: i32) -> String {
 }
 
 /// Parses `--qos`: a `WSAGetQOSByName` template name (case ignored), or comma-separated
-/// `key=value` pairs: `rate`, `bucket`, `peak` (bytes/s or bytes, ≥ 0, or -1 for "not
-/// specified"), `latency`, `jitter` (µs) and `service` (`best`, `controlled`, `predictive`,
+/// `key=value` pairs: `rate`, `bucket`, `peak` (bytes/s or bytes, ≥ 1, or -1 for "not
+/// specified"; 0 is refused, see [`not_zero`]), `latency`, `jitter` (µs) and `service` (`best`, `controlled`, `predictive`,
 /// `guaranteed`). Unset fields keep the spec's defaults; the result passes `Qos::validate`.
 pub(crate) fn parse_qos(text: &str) -> Result<QosArg, String> {
     let text = text.trim();
@@ -80,9 +80,9 @@ pub(crate) fn parse_qos(text: &str) -> Result<QosArg, String> {
         }
         seen.push(key);
         match key {
-            "rate" => spec.TokenRate = number(key, value)?,
-            "bucket" => spec.TokenBucketSize = number(key, value)?,
-            "peak" => spec.PeakBandwidth = number(key, value)?,
+            "rate" => spec.TokenRate = not_zero(key, value)?,
+            "bucket" => spec.TokenBucketSize = not_zero(key, value)?,
+            "peak" => spec.PeakBandwidth = not_zero(key, value)?,
             "latency" => spec.Latency = number(key, value)?,
             "jitter" => spec.DelayVariation = number(key, value)?,
             "service" => spec.LevelOfGuarantee = service(value)?,
@@ -120,6 +120,26 @@ fn number(key: &str, value: &str) -> Result<i32, String> {
             i32::MAX
         )
     })
+}
+
+/// A rate or bucket size for a command: as [`number`], but not 0. The spec lets a flowspec
+/// carry 0 (D-13: "≥ 0"), and the stack takes it: a zero `TokenRate` or `PeakBandwidth` never
+/// refills, so after the first bucket the flow waits until renegotiated, and a zero
+/// `TokenBucketSize` holds no datagram. A command has nothing to renegotiate with, so it would
+/// send nothing for ever; it refuses the value instead (docs/decisions.md, issue 13).
+fn not_zero(key: &str, value: &str) -> Result<i32, String> {
+    match number(key, value)? {
+        0 => Err(format!(
+            "{key}=0: a flow with a zero {} would never send; give at least 1, or -1 (not \
+             specified) for no limit",
+            match key {
+                "rate" => "TokenRate",
+                "bucket" => "TokenBucketSize",
+                _ => "PeakBandwidth",
+            }
+        )),
+        v => Ok(v),
+    }
 }
 
 fn service(value: &str) -> Result<Guarantee, String> {
@@ -207,6 +227,10 @@ mod tests {
             "rate",
             "rate=100,peak=50",
             "service=guaranteed",
+            "rate=0",
+            "rate=0,bucket=1000",
+            "bucket=0",
+            "rate=1000,peak=0",
         ] {
             assert!(parse_qos(bad).is_err(), "{bad}");
         }

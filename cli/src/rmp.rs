@@ -129,7 +129,7 @@ pub(crate) struct RootArgs {
     #[arg(long, default_value_t = 1000, value_parser = parse_message)]
     datagram: usize,
     /// Seconds the session runs; then the root closes its c_root.
-    #[arg(long, value_parser = parse_secs)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::ranges::duration)]
     duration: f64,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -168,7 +168,7 @@ pub(crate) struct LeafArgs {
     datagram: usize,
     /// Seconds from start (waiting for an invitation included) after which the leaf leaves,
     /// unless the root ended the session first.
-    #[arg(long, value_parser = parse_secs)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::ranges::duration)]
     duration: f64,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -217,15 +217,6 @@ fn parse_message(s: &str) -> Result<usize, String> {
         _ => Err(format!(
             "{s:?}: a message carries {HEADER_LEN} to {MAX_PAYLOAD} bytes (the first \
              {HEADER_LEN} are the sequence header)"
-        )),
-    }
-}
-
-fn parse_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(format!(
-            "{s:?}: expected seconds, more than 0 and at most 86400"
         )),
     }
 }
@@ -315,6 +306,125 @@ pub(crate) fn join(
     })
 }
 
+/// A leaf's `WSAJoinLeaf(s, to, …)` given up at `until`: the socket is made non-blocking
+/// (`FIONBIO`), the join completes when `select` finds it writable (joined) or in `exceptfds`
+/// (failed, `SO_ERROR` says why), and the callee data comes from `rmp_callee_data`; the socket
+/// is blocking again afterwards. `Ok(None)` when `until` passed first (a silent root), so a
+/// leaf keeps its `--duration` however long TCP would retry the connect.
+pub(crate) fn join_until(
+    ws: &Winsock,
+    s: SOCKET,
+    to: SocketAddrV4,
+    caller: &[u8],
+    flags: u32,
+    until: Instant,
+) -> Result<Option<Joined>, WsaError> {
+    let caller = WSABUF::new(caller.to_vec());
+    ws.ioctlsocket(s, FIONBIO, Some(&mut 1))?;
+    let t = Instant::now();
+    match ws.WSAJoinLeaf(
+        s,
+        Some(&SOCKADDR_IN::new(to)),
+        SOCKADDR_IN_LEN,
+        Some(&caller),
+        None,
+        None,
+        None,
+        flags,
+    ) {
+        Ok(_) | Err(WsaError::WSAEWOULDBLOCK) => {}
+        Err(e) => return Err(e),
+    }
+    if !joined_by(ws, s, until)? {
+        return Ok(None);
+    }
+    let took = t.elapsed();
+    let mut callee = WSABUF::zeroed(MAX_USER_DATA);
+    ws.rmp_callee_data(s, &mut callee)?;
+    ws.ioctlsocket(s, FIONBIO, Some(&mut 0))?;
+    Ok(Some(Joined {
+        socket: s,
+        peer: to,
+        data: callee.data().to_vec(),
+        took,
+    }))
+}
+
+/// A root's invitation `WSAJoinLeaf(c_root, to, …)` given up at `until`, as [`join_until`]:
+/// the c_root is non-blocking only for the call itself (the acceptor and the receiver, which
+/// share it, retry a `WSAEWOULDBLOCK` they meet meanwhile); the invitation's own socket is
+/// waited for, and closed when `until` passes first (`Ok(None)`).
+pub(crate) fn invite_until(
+    ws: &Winsock,
+    s: SOCKET,
+    to: SocketAddrV4,
+    caller: &[u8],
+    flags: u32,
+    until: Instant,
+) -> Result<Option<Joined>, WsaError> {
+    let caller = WSABUF::new(caller.to_vec());
+    ws.ioctlsocket(s, FIONBIO, Some(&mut 1))?;
+    let t = Instant::now();
+    let r = ws.WSAJoinLeaf(
+        s,
+        Some(&SOCKADDR_IN::new(to)),
+        SOCKADDR_IN_LEN,
+        Some(&caller),
+        None,
+        None,
+        None,
+        flags,
+    );
+    ws.ioctlsocket(s, FIONBIO, Some(&mut 0))?;
+    let invitation = r?;
+    if !joined_by(ws, invitation, until)? {
+        let _ = ws.closesocket(invitation);
+        return Ok(None);
+    }
+    let took = t.elapsed();
+    let mut callee = WSABUF::zeroed(MAX_USER_DATA);
+    ws.rmp_callee_data(invitation, &mut callee)?;
+    Ok(Some(Joined {
+        socket: invitation,
+        peer: to,
+        data: callee.data().to_vec(),
+        took,
+    }))
+}
+
+/// Waits (`select`) until the non-blocking join on `s` completes — `Ok(true)` — or fails (its
+/// `SO_ERROR`), or `until` passes (`Ok(false)`).
+fn joined_by(ws: &Winsock, s: SOCKET, until: Instant) -> Result<bool, WsaError> {
+    loop {
+        let Some(left) = until.checked_duration_since(Instant::now()) else {
+            return Ok(false);
+        };
+        let ms = left.as_millis().clamp(1, POLL_MS as u128) as i32;
+        let (mut w, mut x) = (FD_SET::default(), FD_SET::default());
+        FD_SET(s, &mut w);
+        FD_SET(s, &mut x);
+        let timeout = TIMEVAL {
+            tv_sec: 0,
+            tv_usec: ms * 1000,
+        };
+        if ws.select(0, None, Some(&mut w), Some(&mut x), Some(&timeout))? == 0 {
+            continue;
+        }
+        if FD_ISSET(s, &x) {
+            let mut code = [0u8; 4];
+            let mut len = 4;
+            ws.getsockopt(s, SOL_SOCKET, SO_ERROR, Some(&mut code), &mut len)?;
+            return Err(match i32::from_ne_bytes(code) {
+                0 => WsaError::WSAECONNREFUSED,
+                e => WsaError(e),
+            });
+        }
+        if FD_ISSET(s, &w) {
+            return Ok(true);
+        }
+    }
+}
+
 /// Admits the oldest join request at the listening `s` with `WSAAccept`: the condition function
 /// keeps the caller data and answers `CF_ACCEPT` with `callee` as callee data. Blocks until a
 /// request comes (or `s` is closed). `took` is the time spent in the call.
@@ -401,6 +511,11 @@ pub(crate) fn send_stamped(
     super::transfer::pattern(0, &mut buf);
     let mut out = Sent::default();
     let mut first: Option<Instant> = None;
+    // A send held back (a full session queue) waits in steps, so `until` and `stop` are kept.
+    if let Err(e) = setsockopt_int(ws, s, SOL_SOCKET, SO_SNDTIMEO, "SO_SNDTIMEO", POLL_MS) {
+        out.stopped = Some(e);
+        return out;
+    }
     while Instant::now() < until && !stop.load(Ordering::Relaxed) {
         if let (Some(start), true) = (first, rate > 0) {
             let due =
@@ -420,6 +535,7 @@ pub(crate) fn send_stamped(
             Err(WsaError::WSAENOTCONN) if first.is_none() => {
                 thread::sleep(Duration::from_millis(10));
             }
+            Err(WsaError::WSAETIMEDOUT) => {}
             Err(e) => {
                 out.stopped = Some(format!("send: {e}"));
                 break;
@@ -506,7 +622,8 @@ pub(crate) fn receive(
                     }
                 }
             }
-            Err(WsaError::WSAETIMEDOUT) => {}
+            // WSAEWOULDBLOCK: the root's c_root is non-blocking for an invitation's call.
+            Err(WsaError::WSAETIMEDOUT | WsaError::WSAEWOULDBLOCK) => {}
             Err(e) => break Ending::Failed(e.to_string()),
         }
     };
@@ -682,21 +799,34 @@ pub(crate) fn run_root(args: &RootArgs) -> Result<(), String> {
             let (ws, record) = (&ws, &record);
             scope.spawn(move || {
                 // Ends when the c_root is closed (WSAEINTR) or fails.
-                while let Ok(j) = admit(ws, s, callee) {
-                    record(Member {
-                        leaf: j.peer,
-                        how: "request",
-                        data: j.data,
-                        took: None,
-                        at: start.elapsed(),
-                    });
+                loop {
+                    match admit(ws, s, callee) {
+                        Ok(j) => record(Member {
+                            leaf: j.peer,
+                            how: "request",
+                            data: j.data,
+                            took: None,
+                            at: start.elapsed(),
+                        }),
+                        // The c_root is non-blocking for an invitation's call: try again.
+                        Err(WsaError::WSAEWOULDBLOCK) => thread::sleep(Duration::from_millis(5)),
+                        Err(_) => break,
+                    }
                 }
             })
         });
         let receiver = scope.spawn(|| receive(&ws, s, until + LINGER, &stop, wall_ns));
         for &to in &args.invite {
-            match join(&ws, s, to, callee, args.invite_flags.jl()) {
-                Ok(j) => record(Member {
+            match invite_until(&ws, s, to, callee, args.invite_flags.jl(), until) {
+                Ok(None) => {
+                    let e = format!("no answer within --duration {} s", args.duration);
+                    eprintln!(
+                        "ws2 root: inviting {to} ({}) failed: {e}",
+                        jl_name(args.invite_flags.jl())
+                    );
+                    failed.push((to, e));
+                }
+                Ok(Some(j)) => record(Member {
                     leaf: j.peer,
                     how: "invite",
                     data: j.data,
@@ -825,8 +955,16 @@ pub(crate) fn run_leaf(args: &LeafArgs) -> Result<(), String> {
             (j, "invited")
         }
         (None, Some(root)) => {
-            let j = join(&ws, s, root, mine, args.flags.jl())
-                .map_err(|e| format!("WSAJoinLeaf({root}, {}): {e}", jl_name(args.flags.jl())))?;
+            let jl = jl_name(args.flags.jl());
+            let j = join_until(&ws, s, root, mine, args.flags.jl(), until)
+                .map_err(|e| format!("WSAJoinLeaf({root}, {jl}): {e}"))?;
+            let Some(j) = j else {
+                let _ = ws.closesocket(s);
+                return Err(format!(
+                    "WSAJoinLeaf({root}, {jl}): no answer within --duration {} s",
+                    args.duration
+                ));
+            };
             (j, "joined")
         }
         (None, None) => return Err("give --listen PORT or --join IP:PORT".into()),

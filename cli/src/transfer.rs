@@ -19,7 +19,7 @@ use super::ending;
 use super::flow_socket::FlowSocket;
 use super::interrupt::Interrupts;
 use super::qos_arg::{self, GroupArg, QosArg};
-use super::LinkArgs;
+use super::{ranges, LinkArgs};
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Proto {
@@ -40,13 +40,14 @@ pub(crate) struct SendArgs {
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     bytes: u64,
     /// Send for this many seconds instead of --bytes.
-    #[arg(long, value_parser = parse_secs)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranges::duration)]
     duration: Option<f64>,
-    /// Datagram size for UDP.
-    #[arg(long, default_value_t = 1024)]
+    /// Datagram size for UDP (1 to 65507 bytes).
+    #[arg(long, default_value_t = 1024, value_parser = ranges::udp_payload)]
     datagram: usize,
-    /// Keep retrying the TCP connect this long (the receiver may still be starting).
-    #[arg(long, default_value_t = 10)]
+    /// Keep retrying the TCP connect this many seconds (1 to 3600; the receiver may still be
+    /// starting).
+    #[arg(long, default_value_t = 10, value_parser = ranges::connect_wait)]
     connect_wait: u64,
     /// The sending flowspec: a WSAGetQOSByName template (G711, G723.1, G729, GSM6.10,
     /// H261QCIF, H261CIF, H263QCIF, H263CIF) or
@@ -63,30 +64,20 @@ pub(crate) struct SendArgs {
     priority: Option<i32>,
 }
 
-/// `--duration`: a positive number of seconds.
-fn parse_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
-        _ => Err(format!(
-            "{s:?}: expected seconds, more than 0 and at most 86400"
-        )),
-    }
-}
-
 #[derive(Args, Debug)]
 pub(crate) struct RecvArgs {
     #[command(flatten)]
     link: LinkArgs,
     /// Port to listen on.
-    #[arg(long)]
+    #[arg(long, value_parser = ranges::port)]
     port: u16,
     #[arg(long, value_enum, default_value = "tcp")]
     proto: Proto,
     /// Stop after this many bytes (TCP also stops at end of stream).
     #[arg(long)]
     bytes: Option<u64>,
-    /// UDP: stop after this many seconds without a datagram.
-    #[arg(long, default_value_t = 3)]
+    /// UDP: stop after this many seconds without a datagram (1 to 86400).
+    #[arg(long, default_value_t = 3, value_parser = ranges::idle)]
     idle: u64,
 }
 
@@ -96,6 +87,9 @@ pub(crate) fn pattern(offset: u64, buf: &mut [u8]) {
         *b = (((offset + i as u64) * 7 + 3) % 251) as u8;
     }
 }
+
+/// Longest one blocking send waits before the loop looks at its deadline and signals again.
+const SEND_POLL_MS: i32 = 100;
 
 /// Counters a [`RateTicker`] reads: payload bytes and datagrams (UDP) so far.
 #[derive(Default)]
@@ -214,7 +208,7 @@ pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
             let wait = Instant::now() + Duration::from_secs(args.connect_wait);
             let sock = loop {
                 let sock = FlowSocket::open(&stack, true, args.group, args.priority)?;
-                match sock.connect(args.to, qos.map(|q| &q.qos)) {
+                match sock.connect_until(args.to, qos.map(|q| &q.qos), wait) {
                     Ok(()) => break sock,
                     Err(e @ (WsaError::WSAEINVAL | WsaError::WSAEOPNOTSUPP)) => {
                         return Err(format!("WSAConnect with the flowspec: {e}"))
@@ -226,6 +220,7 @@ pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
                 }
             };
             report_group(&sock, args.group)?;
+            sock.send_timeout(SEND_POLL_MS)?;
             let cap = match qos.and_then(QosArg::token_rate) {
                 Some(rate) => (rate / 20).clamp(1024, 64 * 1024) as usize,
                 None => 64 * 1024,
@@ -241,10 +236,12 @@ pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
             while more(sent, start) {
                 let n = want(sent, cap);
                 pattern(sent, &mut buf[..n]);
-                let n = sock
-                    .ws
-                    .send(sock.s, &buf[..n], 0)
-                    .map_err(|e| format!("send: {e}"))? as usize;
+                let n = match sock.ws.send(sock.s, &buf[..n], 0) {
+                    Ok(n) => n as usize,
+                    // The flowspec holds it back: look at the deadline and signals again.
+                    Err(WsaError::WSAETIMEDOUT) => continue,
+                    Err(e) => return Err(format!("send: {e}")),
+                };
                 hash.update(&buf[..n]);
                 sent += n as u64;
                 counters.add(n, false);
@@ -268,7 +265,8 @@ pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
                 sock.set_qos(&q.qos)?;
             }
             report_group(&sock, args.group)?;
-            let mut buf = vec![0u8; args.datagram.max(1)];
+            sock.send_timeout(SEND_POLL_MS)?;
+            let mut buf = vec![0u8; args.datagram];
             start = Instant::now();
             ticker = RateTicker::start(
                 "sent",
@@ -279,7 +277,9 @@ pub(crate) fn send(args: &SendArgs) -> Result<(), String> {
             while more(sent, start) {
                 let n = want(sent, buf.len());
                 pattern(sent, &mut buf[..n]);
-                sock.send_to(&buf[..n], args.to)?;
+                if !sock.try_send_to(&buf[..n], args.to)? {
+                    continue;
+                }
                 hash.update(&buf[..n]);
                 sent += n as u64;
                 counters.add(n, true);

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::virtual_switch::MacTable;
 use crate::{sys, Link, LinkStats, SwitchStats};
 
 /// Shortest datagram that is a frame; shorter ones only register their sender.
@@ -141,11 +142,21 @@ impl ClientKey {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Tables {
     clients: HashMap<ClientKey, SocketAddr>,
-    macs: HashMap<[u8; 6], ClientKey>,
+    macs: MacTable<ClientKey>,
     stats: SwitchStats,
+}
+
+impl Default for Tables {
+    fn default() -> Tables {
+        Tables {
+            clients: HashMap::new(),
+            macs: MacTable::new(),
+            stats: SwitchStats::default(),
+        }
+    }
 }
 
 /// The switch a [`UnixLink`] plugs into, serving a Unix datagram socket at a path.
@@ -160,7 +171,9 @@ struct Tables {
 /// # Switching
 /// As [`VirtualSwitch`](crate::VirtualSwitch), without impairments: learn `source MAC -> client`
 /// from frames with a unicast source; send a unicast frame to its learned client; flood every
-/// other frame to every known client except the sender. A client whose address is gone
+/// other frame to every known client except the sender. The MAC table has the same bounds
+/// (entries age out after 300 s, at most 4096; when full, new sources are not learned and
+/// frames to them flood), on the real clock. A client whose address is gone
 /// (`ECONNREFUSED`, `ENOENT`) is forgotten with its MACs.
 ///
 /// ```no_run
@@ -278,17 +291,17 @@ impl UnixSwitch {
         if datagram.len() < MIN_FRAME_LEN {
             return;
         }
-        let (dst, src) = (&datagram[..6], &datagram[6..12]);
-        if let (Some(key), true) = (&sender, src[0] & 1 == 0) {
-            let mut mac = [0u8; 6];
-            mac.copy_from_slice(src);
-            tables.macs.insert(mac, key.clone());
+        let mut dst = [0u8; 6];
+        let mut src = [0u8; 6];
+        dst.copy_from_slice(&datagram[..6]);
+        src.copy_from_slice(&datagram[6..12]);
+        let now = Instant::now();
+        if let Some(key) = &sender {
+            let refused = tables.macs.not_learned;
+            tables.macs.learn(src, key, now);
+            tables.stats.macs_not_learned += tables.macs.not_learned - refused;
         }
-        let learned = if dst[0] & 1 == 0 {
-            tables.macs.get(dst).cloned()
-        } else {
-            None
-        };
+        let learned = tables.macs.lookup(&dst, now);
         let targets: Vec<ClientKey> = match learned.filter(|k| Some(k) != sender.as_ref()) {
             Some(k) => vec![k],
             None => tables
@@ -311,7 +324,7 @@ impl UnixSwitch {
                     ) =>
                 {
                     tables.clients.remove(&key);
-                    tables.macs.retain(|_, k| *k != key);
+                    tables.macs.forget_port(&key);
                 }
                 Err(_) => tables.stats.dropped_queue_full += 1,
             }

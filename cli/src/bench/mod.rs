@@ -3,7 +3,9 @@
 //! Every scenario measures its anchor in the same run and prints a readable table, or with
 //! `--json` one object per line: `{"scenario", "metric", "value", "unit", "baseline",
 //! "baseline_value", "ratio"}`. Only ratios are stable on these noisy machines; each figure is
-//! the median of `--runs` runs, ours and the anchor's interleaved.
+//! the median of `--runs` runs, ours and the anchor's interleaved. A bench interrupted by SIGINT
+//! or SIGTERM deletes the network namespaces it made (with their veths, TAPs and addresses),
+//! says so in one line and exits 130 (`cleanup`).
 //!
 //! Scenarios:
 //! - `tcp-virtual`: bulk TCP through the Winsock face between two stacks on a `VirtualSwitch`,
@@ -20,6 +22,7 @@
 //! - `rooted`: RMP fan-out from one root to 1, 16 and 256 leaves, and `WSAJoinLeaf` latency,
 //!   against the same done by hand over plain TCP connections of the engine.
 
+mod cleanup;
 mod events;
 mod multicast;
 mod raw_smoltcp;
@@ -54,14 +57,14 @@ pub(crate) struct BenchArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
-    /// Bytes per transfer (tcp scenarios).
-    #[arg(long, default_value_t = 128 * 1024 * 1024)]
+    /// Bytes per transfer (tcp scenarios; at least 1).
+    #[arg(long, default_value_t = 128 * 1024 * 1024, value_parser = crate::ranges::bytes)]
     bytes: u64,
-    /// Runs per measurement (the median is reported).
-    #[arg(long, default_value_t = 3)]
+    /// Runs per measurement (the median is reported; 1 to 100).
+    #[arg(long, default_value_t = 3, value_parser = crate::ranges::runs)]
     runs: usize,
     /// Seconds each shaped flow is offered (shaping; 2 to 60).
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, allow_negative_numbers = true, value_parser = crate::ranges::bench_secs)]
     secs: f64,
 }
 
@@ -92,7 +95,11 @@ pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
-    let runs = args.runs.max(1);
+    // Before any namespace exists: an interruption at any point removes what was made.
+    let interrupts = crate::interrupt::Interrupts::install()
+        .map_err(|e| format!("cannot handle SIGINT and SIGTERM: {e}"))?;
+    cleanup::remove_on_interrupt(interrupts);
+    let runs = args.runs;
     let figures = match args.scenario {
         Scenario::TcpVirtual => tcp::virtual_switch(args.bytes, runs)?,
         Scenario::TcpTap => tcp::tap(args.bytes, runs)?,

@@ -45,6 +45,7 @@ use ws2_tap::VirtualSwitch;
 
 use super::super::flow_socket::FlowSocket;
 use super::super::transfer::UDP_FRAME_OVERHEAD;
+use super::cleanup::Namespace;
 use super::tcp::cidr;
 use super::{median, Figure};
 
@@ -201,10 +202,12 @@ fn ours(r: u64, b: u64, secs: f64) -> Result<Shaped, String> {
 
 // ---- the anchor: tc tbf on a veth pair between two namespaces ------------------------------
 
-/// Two namespaces joined by a veth pair, deleted (with the pair) on drop.
+/// Two namespaces joined by a veth pair, deleted (with the pair) on drop or interruption.
 struct VethPair {
     tx: String,
     rx: String,
+    /// Deleting the namespaces deletes the pair and its addresses.
+    _namespaces: [Namespace; 2],
 }
 
 const TX_DEV: &str = "ws2shp0";
@@ -233,9 +236,13 @@ impl VethPair {
         let pid = std::process::id();
         let tx = format!("ws2shp-tx-{pid}");
         let rx = format!("ws2shp-rx-{pid}");
-        run("ip", &["netns", "add", &tx])?;
-        let pair = VethPair { tx, rx };
-        run("ip", &["netns", "add", &pair.rx])?;
+        let tx_ns = Namespace::add(tx.clone())?;
+        let rx_ns = Namespace::add(rx.clone())?;
+        let pair = VethPair {
+            tx,
+            rx,
+            _namespaces: [tx_ns, rx_ns],
+        };
         let (tx, rx) = (pair.tx.as_str(), pair.rx.as_str());
         // Made inside the sending namespace, its peer moved straight into the receiving one:
         // neither end ever exists in the root namespace.
@@ -255,14 +262,6 @@ impl VethPair {
             run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
         }
         Ok(pair)
-    }
-}
-
-impl Drop for VethPair {
-    fn drop(&mut self) {
-        for ns in [&self.tx, &self.rx] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
     }
 }
 

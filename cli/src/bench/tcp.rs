@@ -13,6 +13,7 @@ use ws2_stack::winsock::*;
 use ws2_stack::{Ipv4Cidr, Stack, StackConfig};
 use ws2_tap::{Link, Tap, VirtualSwitch};
 
+use super::cleanup::Namespace;
 use super::raw_smoltcp::Node;
 use super::{median, Figure};
 
@@ -194,22 +195,14 @@ pub(crate) fn virtual_switch(bytes: u64, runs: usize) -> Result<Vec<Figure>, Str
 
 // ---- tcp-tap -------------------------------------------------------------------------------
 
-/// A network namespace for the bench, deleted on drop.
-struct Netns(String);
+/// A network namespace for the bench, deleted on drop or interruption.
+struct Netns(Namespace);
 
 impl Netns {
     fn new() -> Result<Netns, String> {
-        let name = format!("ws2bench-{}", std::process::id());
-        ip(&["netns", "add", &name])?;
-        let ns = Netns(name);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"])?;
+        let ns = Netns(Namespace::add(format!("ws2bench-{}", std::process::id()))?);
+        ip(&["-n", ns.0.name(), "link", "set", "lo", "up"])?;
         Ok(ns)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
 
@@ -237,17 +230,17 @@ const OURS: &str = "10.78.0.2/24";
 fn fresh_tap(ns: &Netns) -> Result<Tap, String> {
     static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let name = format!("ws2b{}", RUN.fetch_add(1, Ordering::SeqCst));
-    let t = ws2_tap::open_in_namespace(&ns.0, &name).map_err(|e| format!("tap: {e}"))?;
+    let t = ws2_tap::open_in_namespace(ns.0.name(), &name).map_err(|e| format!("tap: {e}"))?;
     ip(&[
         "-n",
-        &ns.0,
+        ns.0.name(),
         "addr",
         "add",
         &format!("{KERNEL}/24"),
         "dev",
         &name,
     ])?;
-    ip(&["-n", &ns.0, "link", "set", &name, "up"])?;
+    ip(&["-n", ns.0.name(), "link", "set", &name, "up"])?;
     Ok(t)
 }
 
@@ -258,7 +251,7 @@ struct KernelPeer {
 }
 
 fn kernel_peer(ns: &Netns, bytes: u64) -> Result<KernelPeer, String> {
-    let (sink, source) = ws2_tap::in_namespace(&ns.0, || {
+    let (sink, source) = ws2_tap::in_namespace(ns.0.name(), || {
         // Any address of the namespace: the TAP (and its address) is made anew for every run.
         Ok((
             std::net::TcpListener::bind(("0.0.0.0", 5001))?,

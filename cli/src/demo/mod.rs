@@ -31,30 +31,31 @@ use super::transfer::pattern;
 #[derive(Args, Debug)]
 pub(crate) struct DemoArgs {
     /// Bytes each client sends through the TCP echo server.
-    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    #[arg(long, default_value_t = 8 * 1024 * 1024, value_parser = crate::ranges::bytes)]
     bytes: u64,
-    /// Loss probability on the second client's switch port (shows recovery).
-    #[arg(long, default_value_t = 0.01)]
+    /// Loss probability on the second client's switch port (shows recovery; 0 to 1).
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true, value_parser = crate::ranges::probability)]
     loss: f64,
     /// Seed of the switch's impairments.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
     /// Clients of the event-select and completion-routine echo servers.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = crate::ranges::clients)]
     async_clients: usize,
     /// Write the first client's frames to this pcap file.
     #[arg(long)]
     pcap: Option<PathBuf>,
     /// Seconds of the QoS conference (audio, video and bulk in one group on a shaped link);
-    /// 0 skips it.
-    #[arg(long, default_value_t = 3.0)]
+    /// 0 skips it; at most 600.
+    #[arg(long, default_value_t = 3.0, allow_negative_numbers = true, value_parser = crate::ranges::demo_part_secs)]
     conference_secs: f64,
-    /// Seconds of the multicast conference (four hosts, one group, WSAJoinLeaf); 0 skips it.
-    #[arg(long, default_value_t = 2.0)]
+    /// Seconds of the multicast conference (four hosts, one group, WSAJoinLeaf); 0 skips it;
+    /// at most 600.
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true, value_parser = crate::ranges::demo_part_secs)]
     multicast_secs: f64,
     /// Seconds of the rooted multipoint session (a root and four leaves over RMP, two invited,
-    /// one joining late, one leaving early); 0 skips it.
-    #[arg(long, default_value_t = 2.0)]
+    /// one joining late, one leaving early); 0 skips it; at most 600.
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true, value_parser = crate::ranges::demo_part_secs)]
     rooted_secs: f64,
 }
 

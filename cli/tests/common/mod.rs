@@ -74,12 +74,29 @@ impl Proc {
         assert_eq!(r, 0, "kill {pid}: {}", std::io::Error::last_os_error());
     }
 
+    /// The process id.
+    #[allow(
+        dead_code,
+        reason = "each test crate compiles its own copy of this module; not all need the pid"
+    )]
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The exit status, if the process has exited.
+    #[allow(
+        dead_code,
+        reason = "each test crate compiles its own copy of this module; not all wait for exits"
+    )]
     pub fn poll(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("try_wait")
     }
 
     /// Waits for the process to exit, up to `limit`; `None` if it is still running.
+    #[allow(
+        dead_code,
+        reason = "each test crate compiles its own copy of this module; not all wait for exits"
+    )]
     pub fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
         let end = Instant::now() + limit;
         loop {
@@ -127,6 +144,10 @@ pub fn wait_until(limit: Duration, what: impl Fn() -> String, cond: impl Fn() ->
 
 /// Starts `ws2 switch --socket dir/switch.sock` and waits (up to 10 s) until it has bound
 /// the socket; the process and the `--link` argument that reaches the switch.
+#[allow(
+    dead_code,
+    reason = "each test crate compiles its own copy of this module; not all need a switch"
+)]
 pub fn start_switch(dir: &TempDir) -> (Proc, String) {
     let socket = dir.path("switch.sock");
     let switch = Proc::spawn(

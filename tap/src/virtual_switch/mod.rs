@@ -8,10 +8,12 @@
 //! buffer in the port's `rx_dropped`.
 
 mod impairments;
+mod mac_table;
 
 pub use impairments::Impairments;
+pub(crate) use mac_table::MacTable;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -23,12 +25,14 @@ use crate::{sys, Link, LinkStats};
 
 /// Most frames one port's receive queue holds; more are dropped and counted.
 const QUEUE_LIMIT_FRAMES: usize = 4096;
+/// Most bytes one port's receive queue holds; a frame that would pass it is dropped and
+/// counted. The kernel's analogue is a device's `txqueuelen` of 1000 frames (1.5 MB of
+/// 1500-byte frames); 4 MiB holds 2,800 such frames or 64 of the largest (65,535 bytes).
+const QUEUE_LIMIT_BYTES: usize = 4 << 20;
 /// Shortest frame a port takes: an Ethernet header.
 const MIN_FRAME_LEN: usize = 14;
 /// Longest frame a port takes.
 const MAX_FRAME_LEN: usize = 65535;
-
-type Mac = [u8; 6];
 
 /// Counters of a [`VirtualSwitch`], over all ports since it was made.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +49,11 @@ pub struct SwitchStats {
     /// Frames with a bit flipped by the `corrupt` impairment.
     pub corrupted: u64,
     /// Frames tail-dropped because the port's rate-limited backlog passed `queue_limit_bytes`,
-    /// or its receive queue already held 4096 frames.
+    /// or its receive queue already held 4096 frames or would pass 4 MiB.
     pub dropped_queue_full: u64,
+    /// Frames whose unicast source MAC was not learned because the MAC table was full (4096
+    /// entries); the frames themselves were forwarded.
+    pub macs_not_learned: u64,
 }
 
 /// An in-process learning switch; any number of [`SwitchPort`]s plug in.
@@ -57,6 +64,13 @@ pub struct SwitchStats {
 /// to a learned MAC goes to that port only; every other frame (broadcast, multicast, unknown
 /// unicast, or a destination learned on the sender's own port) is flooded to all other ports.
 /// Dropping a [`SwitchPort`] removes it and the MACs learned on it.
+///
+/// # Bounds
+/// The MAC table ages an entry out 300 s after its MAC was last a source (the Linux bridge's
+/// `ageing_time`) and holds at most 4096 entries: when full, a new source is not learned (its
+/// frame is still forwarded, frames to it are flooded; counted in
+/// [`SwitchStats::macs_not_learned`]). A port's receive queue holds at most 4096 frames and
+/// 4 MiB; past either, frames are tail-dropped (`dropped_queue_full`).
 ///
 /// All time comes from the `now` passed to `send` and `recv`, so a test can drive the switch on
 /// virtual time. The handle is cheap to clone; all clones and ports share one switch.
@@ -89,7 +103,7 @@ struct Shared {
 /// Everything `send` changes, under one lock (lock order: `State`, then a port's queue).
 struct State {
     ports: Vec<PortEntry>,
-    macs: HashMap<Mac, usize>,
+    macs: MacTable<usize>,
     next_index: usize,
     stats: SwitchStats,
 }
@@ -103,8 +117,15 @@ struct PortEntry {
 
 /// A port's receive queue, sorted by delivery time, and the eventfd that signals it.
 struct RxQueue {
-    frames: Mutex<VecDeque<(Instant, Vec<u8>)>>,
+    frames: Mutex<Frames>,
     event: OwnedFd,
+}
+
+/// The frames of an [`RxQueue`] and their total length.
+#[derive(Default)]
+struct Frames {
+    queue: VecDeque<(Instant, Vec<u8>)>,
+    bytes: usize,
 }
 
 /// Locks `m`, ignoring poison: every critical section here leaves its data consistent.
@@ -118,7 +139,7 @@ impl VirtualSwitch {
     pub fn new(seed: u64) -> VirtualSwitch {
         let state = State {
             ports: Vec::new(),
-            macs: HashMap::new(),
+            macs: MacTable::new(),
             next_index: 0,
             stats: SwitchStats::default(),
         };
@@ -153,7 +174,7 @@ impl VirtualSwitch {
     /// A new port whose received frames suffer `impairments`, or the error of making its eventfd.
     pub fn try_port_with(&self, impairments: Impairments) -> io::Result<SwitchPort> {
         let rx = Arc::new(RxQueue {
-            frames: Mutex::new(VecDeque::new()),
+            frames: Mutex::new(Frames::default()),
             event: sys::eventfd()?,
         });
         let mut state = lock(&self.shared.state);
@@ -182,6 +203,18 @@ impl VirtualSwitch {
     pub fn port_count(&self) -> usize {
         lock(&self.shared.state).ports.len()
     }
+
+    /// How many MACs the switch has learned (aged entries not yet swept included); never more
+    /// than 4096.
+    pub fn mac_count(&self) -> usize {
+        lock(&self.shared.state).macs.len()
+    }
+
+    /// How many entries the MAC table has allocated room for: it stays near the cap however
+    /// many sources are seen.
+    pub fn mac_capacity(&self) -> usize {
+        lock(&self.shared.state).macs.capacity()
+    }
 }
 
 impl std::fmt::Debug for VirtualSwitch {
@@ -200,11 +233,14 @@ impl RxQueue {
     /// Queues `frame` for delivery at `at`, after every frame due no later. False if full.
     fn push(&self, at: Instant, frame: Vec<u8>) -> bool {
         let mut frames = lock(&self.frames);
-        if frames.len() >= QUEUE_LIMIT_FRAMES {
+        if frames.queue.len() >= QUEUE_LIMIT_FRAMES
+            || frames.bytes + frame.len() > QUEUE_LIMIT_BYTES
+        {
             return false;
         }
-        let pos = frames.partition_point(|(t, _)| *t <= at);
-        frames.insert(pos, (at, frame));
+        frames.bytes += frame.len();
+        let pos = frames.queue.partition_point(|(t, _)| *t <= at);
+        frames.queue.insert(pos, (at, frame));
         sys::eventfd_signal(self.event.as_fd());
         true
     }
@@ -223,7 +259,8 @@ impl RxQueue {
 /// - **Sending.** `send` takes any frame of 14 to 65535 bytes and returns `Ok` even when an
 ///   impairment then drops it; anything shorter or longer is an `InvalidInput` error.
 /// - **Dropped, and counted.** In [`SwitchStats`]: frames lost or tail-dropped by impairments,
-///   and frames arriving at a queue that already holds 4096 frames (`dropped_queue_full`). In the
+///   and frames arriving at a queue that already holds 4096 frames or would pass 4 MiB
+///   (`dropped_queue_full`). In the
 ///   port's [`LinkStats::rx_dropped`]: frames longer than the buffer given to `recv`.
 ///
 /// All time comes from the `now` passed to `send` and `recv`, so a test can drive the switch on
@@ -264,8 +301,9 @@ impl SwitchPort {
     /// Pops the first frame due at `now` into `buf`, dropping (and counting) those too long.
     fn take(&mut self, buf: &mut [u8], now: Instant) -> Option<usize> {
         let mut frames = lock(&self.rx.frames);
-        while frames.front().is_some_and(|(at, _)| *at <= now) {
-            let (_, frame) = frames.pop_front()?;
+        while frames.queue.front().is_some_and(|(at, _)| *at <= now) {
+            let (_, frame) = frames.queue.pop_front()?;
+            frames.bytes -= frame.len();
             if frame.len() > buf.len() {
                 self.stats.rx_dropped += 1;
                 continue;
@@ -308,14 +346,10 @@ impl Link for SwitchPort {
         let State {
             ports, macs, stats, ..
         } = &mut *guard;
-        if src[0] & 1 == 0 {
-            macs.insert(src, self.index);
-        }
-        let learned = if dst[0] & 1 == 0 {
-            macs.get(&dst).copied()
-        } else {
-            None
-        };
+        let refused = macs.not_learned;
+        macs.learn(src, &self.index, now);
+        stats.macs_not_learned += macs.not_learned - refused;
+        let learned = macs.lookup(&dst, now);
         let target = learned.filter(|&p| p != self.index);
         for entry in ports.iter_mut() {
             let wanted = match target {
@@ -337,7 +371,7 @@ impl Link for SwitchPort {
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        lock(&self.rx.frames).front().map(|(at, _)| *at)
+        lock(&self.rx.frames).queue.front().map(|(at, _)| *at)
     }
 
     fn stats(&self) -> LinkStats {
@@ -349,7 +383,7 @@ impl Drop for SwitchPort {
     fn drop(&mut self) {
         let mut state = lock(&self.shared.state);
         state.ports.retain(|p| p.index != self.index);
-        state.macs.retain(|_, p| *p != self.index);
+        state.macs.forget_port(&self.index);
     }
 }
 
@@ -369,7 +403,7 @@ impl std::fmt::Debug for SwitchPort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SwitchPort")
             .field("index", &self.index)
-            .field("queued", &lock(&self.rx.frames).len())
+            .field("queued", &lock(&self.rx.frames).queue.len())
             .field("stats", &self.stats)
             .finish()
     }

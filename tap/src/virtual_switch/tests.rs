@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
+use super::mac_table::Mac;
 use super::*;
 
 const BROADCAST: Mac = [0xff; 6];
@@ -254,6 +255,102 @@ fn queue_holds_at_most_4096_frames() {
     }
     assert_eq!(switch.stats().dropped_queue_full, 10);
     assert_eq!(drain(&mut b, t).len(), QUEUE_LIMIT_FRAMES);
+}
+
+/// A port queues at most 4 MiB (kernel analogue: `txqueuelen` 1000 frames): 65,535-byte frames
+/// that nobody reads stop at 64, not at 4096 frames (256 MiB).
+#[test]
+fn queue_holds_at_most_4_mib() {
+    let switch = VirtualSwitch::new(1);
+    let mut a = switch.port();
+    let mut b = switch.port();
+    let t = Instant::now();
+    for _ in 0..100 {
+        a.send(&frame(BROADCAST, mac(1), MAX_FRAME_LEN, 0), t)
+            .unwrap();
+    }
+    let fit = QUEUE_LIMIT_BYTES / MAX_FRAME_LEN;
+    assert_eq!(fit, 64);
+    assert_eq!(switch.stats().dropped_queue_full, (100 - fit) as u64);
+    // Read, the queue takes frames again.
+    let mut buf = vec![0u8; MAX_FRAME_LEN];
+    let mut n = 0;
+    while b.recv(&mut buf, t).unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, fit);
+    a.send(&frame(BROADCAST, mac(1), MAX_FRAME_LEN, 0), t)
+        .unwrap();
+    assert_eq!(switch.stats().forwarded, fit as u64 + 1);
+}
+
+/// Linux bridge `ageing_time` (300 s): a MAC silent that long is forgotten and its frames
+/// flood again, on the switch's virtual time (the `now` its senders pass).
+#[test]
+fn learned_mac_ages_out_after_300_s_of_virtual_time() {
+    let switch = VirtualSwitch::new(1);
+    let (mut a, mut b, mut c) = (switch.port(), switch.port(), switch.port());
+    let t = Instant::now();
+    b.send(&frame(BROADCAST, mac(2), 60, 0), t).unwrap();
+    drain(&mut a, t);
+    drain(&mut c, t);
+    let t1 = t + Duration::from_secs(299);
+    a.send(&frame(mac(2), mac(1), 60, 1), t1).unwrap();
+    assert_eq!(drain(&mut b, t1).len(), 1);
+    assert!(drain(&mut c, t1).is_empty(), "still learned at 299 s");
+    let t2 = t + Duration::from_secs(300);
+    a.send(&frame(mac(2), mac(1), 60, 2), t2).unwrap();
+    assert_eq!(drain(&mut b, t2).len(), 1);
+    assert_eq!(drain(&mut c, t2).len(), 1, "aged out at 300 s: flooded");
+}
+
+/// A flood of 300,000 forged source MACs (the attack on `ws2 switch`) leaves the table
+/// at its cap of 4096 entries with its allocation bounded, and a pair learned before the flood
+/// still talks by unicast, while a pair that starts after it talks by flooding.
+#[test]
+fn mac_flood_of_300000_sources_stays_under_the_cap() {
+    let switch = VirtualSwitch::new(1);
+    let (mut a, mut b, mut attacker, mut c, mut d) = (
+        switch.port(),
+        switch.port(),
+        switch.port(),
+        switch.port(),
+        switch.port(),
+    );
+    let t = Instant::now();
+    a.send(&frame(mac(2), mac(1), 60, 0), t).unwrap();
+    b.send(&frame(mac(1), mac(2), 60, 0), t).unwrap();
+    let mut buf = [0u8; 64];
+    for i in 0..300_000u32 {
+        let n = i.to_be_bytes();
+        let src = [0x02, 0xaa, n[0], n[1], n[2], n[3]];
+        // To an unlearned unicast MAC: flooded; the queues fill and tail-drop.
+        attacker.send(&frame(mac(200), src, 60, 0), t).unwrap();
+        if i % 1024 == 0 {
+            for p in [&mut a, &mut b, &mut c, &mut d] {
+                while p.recv(&mut buf, t).unwrap().is_some() {}
+            }
+        }
+    }
+    assert!(switch.mac_count() <= mac_table::MAX_ENTRIES);
+    assert!(switch.stats().macs_not_learned >= 300_000 - mac_table::MAX_ENTRIES as u64);
+    assert!(
+        switch.mac_capacity() <= 2 * mac_table::MAX_ENTRIES,
+        "table allocation {} entries",
+        switch.mac_capacity()
+    );
+    for p in [&mut a, &mut b, &mut c, &mut d] {
+        while p.recv(&mut buf, t).unwrap().is_some() {}
+    }
+    // The pair learned before the flood: unicast, C hears nothing.
+    a.send(&frame(mac(2), mac(1), 60, 7), t).unwrap();
+    assert_eq!(drain(&mut b, t), vec![frame(mac(2), mac(1), 60, 7)]);
+    assert!(drain(&mut c, t).is_empty());
+    // A pair new after the flood: not learned, but its frames arrive (flooded).
+    c.send(&frame(mac(4), mac(3), 60, 8), t).unwrap();
+    d.send(&frame(mac(3), mac(4), 60, 9), t).unwrap();
+    assert_eq!(drain(&mut d, t), vec![frame(mac(4), mac(3), 60, 8)]);
+    assert_eq!(drain(&mut c, t), vec![frame(mac(3), mac(4), 60, 9)]);
 }
 
 #[test]
