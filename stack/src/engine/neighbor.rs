@@ -27,8 +27,11 @@
 //!   A packet for a FAILED destination starts a new resolution (as the kernel does), at most
 //!   once per [`RETRANS_TIME`].
 //! - **Queue**: packets awaiting resolution wait in their entry, at most [`QUEUE_BYTES`] per
-//!   neighbour (kernel `unres_qlen_bytes`, 212,992 on a 64-bit kernel is the same order), the
-//!   oldest dropped first; all queues together at most [`QUEUE_BYTES_TOTAL`].
+//!   neighbour (kernel `unres_qlen_bytes` 212,992; here two default send buffers), the oldest
+//!   dropped first; all queues
+//!   together at most [`QUEUE_BYTES_TOTAL`]. Past [`SEND_HOLD`] waiting octets a datagram
+//!   socket's send to that neighbour waits (`Engine::dgram_send`'s "no room"), so a fast
+//!   sender is held back as it was when smoltcp kept unresolved datagrams in its buffers.
 //!
 //! Next hop: our own addresses and 127.0.0.0/8 get our own MAC (local delivery picks them up),
 //! multicast the RFC 1112 mapping, broadcast (limited or directed) ff:ff:ff:ff:ff:ff, an on-link
@@ -55,10 +58,22 @@ pub(crate) const STALE_TIME: Duration = Duration::from_secs(60);
 pub(crate) const RETRANS_TIME: Duration = Duration::from_secs(1);
 /// Requests for one destination before it is FAILED (kernel `mcast_solicit`).
 pub(crate) const MAX_PROBES: u8 = 3;
-/// Bytes of packets one unresolved neighbour may hold (kernel `unres_qlen_bytes`).
-pub(crate) const QUEUE_BYTES: usize = 64 * 1024;
+/// Unicast probes of a STALE entry in use before it is resolved afresh by broadcast (kernel
+/// `ucast_solicit`).
+pub(crate) const UCAST_PROBES: u8 = 3;
+/// How long after a confirmation a reply may not move a REACHABLE entry to another address
+/// (kernel `locktime`, 1 s).
+pub(crate) const LOCKTIME: Duration = Duration::from_secs(1);
+/// Bytes of packets one unresolved neighbour may hold (kernel `unres_qlen_bytes`, 212,992:
+/// one socket's largest send buffer). Here two default UDP send buffers (256 KiB each): a
+/// socket fills its buffer before the first pass starts ARP, and [`SEND_HOLD`] more may follow.
+pub(crate) const QUEUE_BYTES: usize = 512 * 1024;
+/// Bytes waiting for one unresolved neighbour past which a datagram socket's send to it waits
+/// ("no room", as a full socket buffer), so a sender faster than ARP is held back instead of
+/// losing datagrams beyond [`QUEUE_BYTES`] (smoltcp's own ARP held them in the socket buffer).
+pub(crate) const SEND_HOLD: usize = 64 * 1024;
 /// Bytes of packets all unresolved neighbours together may hold.
-pub(crate) const QUEUE_BYTES_TOTAL: usize = 1024 * 1024;
+pub(crate) const QUEUE_BYTES_TOTAL: usize = 4 * 1024 * 1024;
 
 /// Where an entry is in its life (kernel NUD states, DELAY and PROBE folded into STALE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +153,17 @@ impl Neighbors {
     #[cfg(test)]
     pub(crate) fn lookup(&self, ip: Ipv4Addr) -> Option<(NudState, [u8; 6])> {
         self.table.get(&ip).map(|e| (e.state, e.mac))
+    }
+
+    /// Whether a datagram to `dst` may be handed to smoltcp now: not while its next hop is
+    /// being resolved with [`SEND_HOLD`] octets already waiting.
+    pub(crate) fn has_room(&self, dst: Ipv4Addr) -> bool {
+        let Ok(hop) = self.next_hop(dst) else {
+            return true;
+        };
+        self.table
+            .get(&hop)
+            .is_none_or(|e| e.state != NudState::Incomplete || e.queued < SEND_HOLD)
     }
 
     /// Bytes of packets waiting for resolution.
@@ -237,7 +263,27 @@ impl Neighbors {
                     e.next = now;
                 }
                 if e.state == NudState::Stale && now >= e.next {
+                    if e.probes >= UCAST_PROBES {
+                        // The known address stopped answering: resolve afresh by broadcast
+                        // (kernel PROBE → FAILED → INCOMPLETE), this packet waiting.
+                        e.state = NudState::Incomplete;
+                        e.since = now;
+                        e.probes = 1;
+                        e.next = now + RETRANS_TIME;
+                        out(arp_frame(
+                            mac,
+                            ArpOperation::Request,
+                            source,
+                            [0xff; 6],
+                            hop,
+                        ));
+                        self.stats.requests_sent += 1;
+                        self.due = Some(self.due.map_or(e.next, |d| d.min(e.next)));
+                        self.enqueue(hop, buf);
+                        return None;
+                    }
                     // One unicast probe per RETRANS_TIME while STALE is in use.
+                    e.probes += 1;
                     e.next = now + RETRANS_TIME;
                     out(arp_frame(mac, ArpOperation::Request, source, e.mac, hop));
                     self.stats.requests_sent += 1;
@@ -501,7 +547,8 @@ impl Neighbors {
                 self.stats.replies_sent += 1;
                 self.learn(now, spa, sha, false, out);
             }
-            ArpOperation::Reply => self.learn(now, spa, sha, true, out),
+            // Replies count only when aimed at one of our addresses.
+            ArpOperation::Reply if for_us => self.learn(now, spa, sha, true, out),
             // Requests for others, gratuitous ARP: existing entries only (as `learn` does for
             // requests), so nobody on the LAN can fill the table.
             ArpOperation::Request => {
@@ -553,6 +600,13 @@ impl Neighbors {
             return;
         };
         match (reply, e.state) {
+            (true, NudState::Reachable)
+                if e.mac != sha && now.saturating_duration_since(e.since) < LOCKTIME =>
+            {
+                // A second answer with another address right after a confirmation: the
+                // first one stands (kernel locktime).
+                return;
+            }
             (true, _) => {
                 e.state = NudState::Reachable;
                 e.mac = sha;
@@ -847,6 +901,32 @@ mod tests {
         assert_eq!(out.len(), 1, "one probe per second");
         n.ingress_arp(later, &reply_from(PEER_IP, PEER), &mut |_| {});
         assert_eq!(n.lookup(PEER_IP).unwrap().0, NudState::Reachable);
+        // A known address that stops answering its unicast probes is resolved afresh by
+        // broadcast (kernel ucast_solicit 3, then FAILED and INCOMPLETE again).
+        let mut at = later + REACHABLE_TIME;
+        let mut probes = Vec::new();
+        for _ in 0..UCAST_PROBES {
+            assert!(n
+                .egress(at, packet(PEER_IP, 40), &mut |f| probes.push(f))
+                .is_some());
+            at += RETRANS_TIME;
+        }
+        assert!(probes.iter().all(|f| f[..6] == PEER));
+        assert!(n
+            .egress(at, packet(PEER_IP, 40), &mut |f| probes.push(f))
+            .is_none());
+        assert_eq!(&probes.last().unwrap()[..6], &[0xff; 6]);
+        assert_eq!(n.lookup(PEER_IP).unwrap().0, NudState::Incomplete);
+        // A reply to someone else is not taken.
+        let mut other = arp_frame(
+            PEER,
+            ArpOperation::Reply,
+            PEER_IP,
+            ME,
+            Ipv4Addr::new(10, 0, 0, 5),
+        );
+        n.ingress_arp(at, &other.split_off(14), &mut |_| {});
+        assert_eq!(n.lookup(PEER_IP).unwrap().0, NudState::Incomplete);
         // Unused STALE entries go after STALE_TIME.
         n.ingress_arp(
             t,
@@ -870,18 +950,24 @@ mod tests {
     fn the_queue_is_bounded() {
         let t = Instant::now();
         let mut n = table();
-        for _ in 0..100 {
+        for _ in 0..400 {
             n.egress(t, packet(PEER_IP, 1500), &mut |_| {});
         }
         assert!(n.queued_bytes() <= QUEUE_BYTES);
-        for i in 0..200u32 {
+        assert!(n.stats.dropped > 0, "the oldest went");
+        assert!(!n.has_room(PEER_IP), "a sender to PEER_IP waits");
+        assert!(n.has_room(Ipv4Addr::new(10, 0, 0, 3)));
+        for i in 0..400u32 {
             let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 30, 0)) + i);
             for _ in 0..10 {
                 n.egress(t, packet(ip, 1500), &mut |_| {});
             }
         }
         assert!(n.queued_bytes() <= QUEUE_BYTES_TOTAL);
-        assert!(n.stats.dropped > 0);
+        assert!(
+            n.queued_bytes() > QUEUE_BYTES_TOTAL - 2000,
+            "the total cap was reached"
+        );
     }
 
     #[test]

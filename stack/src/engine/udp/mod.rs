@@ -155,6 +155,10 @@ impl Engine {
         if !self.qos_dgram_room(id, data.len())? {
             return Ok(None);
         }
+        // Held back while the next hop is being resolved and much already waits (`neighbor`).
+        if !self.device.neigh.has_room(*to.ip()) {
+            return Ok(None);
+        }
         let h = self.dgram_handle(id)?;
         if proto == Proto::Udp && to.ip().is_multicast() {
             return self.mcast_send(id, to, data);
