@@ -242,7 +242,7 @@ fn fragmented_datagrams_pass_during_a_fragment_flood() {
             flood_id = flood_id.wrapping_add(1);
             let id = flood_id;
             let src = Ipv4Addr::new(10, 0, 1 + (id % 50) as u8, (id % 200) as u8 + 1);
-            let (to, dst) = if id % 3 == 0 {
+            let (to, dst) = if id.is_multiple_of(3) {
                 ([1, 0, 0x5e, 1, 2, 3], group)
             } else {
                 (mac_of(A), A)

@@ -549,16 +549,15 @@ impl Neighbors {
             }
             // Replies count only when aimed at one of our addresses.
             ArpOperation::Reply if for_us => self.learn(now, spa, sha, true, out),
-            // Requests for others, gratuitous ARP: existing entries only (as `learn` does for
-            // requests), so nobody on the LAN can fill the table.
-            ArpOperation::Request => {
+            // Requests for others, gratuitous ARP: an entry being resolved only, so nobody on
+            // the LAN can fill the table or move a known neighbour with them.
+            ArpOperation::Request
                 if self
                     .table
                     .get(&spa)
-                    .is_some_and(|e| e.state == NudState::Incomplete)
-                {
-                    self.learn(now, spa, sha, false, out);
-                }
+                    .is_some_and(|e| e.state == NudState::Incomplete) =>
+            {
+                self.learn(now, spa, sha, false, out);
             }
             _ => {}
         }
