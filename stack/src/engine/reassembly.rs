@@ -22,6 +22,10 @@
 //! - [`TIMEOUT`] from a slot's first fragment (kernel `ipfrag_time` 30 s).
 //! - [`MAX_HOLES`] holes per datagram (tiny fragments with gaps cannot grow the list).
 //!
+//! Cost per fragment: a hash lookup and a scan of its datagram's holes (at most [`MAX_HOLES`]);
+//! the time-out scan runs only once the oldest slot may have expired; choosing a victim scans the
+//! slots (at most [`MAX_SLOTS`]) and happens only when a bound is hit.
+//!
 //! Overlap policy: a fragment wholly inside octets already held is a duplicate and is dropped
 //! (the first copy wins; nothing received is ever rewritten); a fragment that covers both held
 //! and missing octets, a second last fragment that disagrees about the length, or data past
@@ -103,6 +107,10 @@ pub(crate) struct ReassemblyStats {
 #[derive(Debug, Default)]
 pub(crate) struct Reassembler {
     slots: HashMap<Key, Slot>,
+    /// Slots per source address.
+    per_source: HashMap<Ipv4Addr, usize>,
+    /// No slot times out before this (checked against the clock instead of scanning).
+    next_expiry: Option<Instant>,
     held: usize,
     pub(crate) stats: ReassemblyStats,
 }
@@ -118,13 +126,16 @@ impl Reassembler {
         self.slots.len()
     }
 
-    /// When the oldest slot times out.
+    /// When the oldest slot times out (or a little earlier, after a completion).
     pub(crate) fn poll_at(&self) -> Option<Instant> {
-        self.slots.values().map(|s| s.since + TIMEOUT).min()
+        self.next_expiry
     }
 
-    /// Drops datagrams older than [`TIMEOUT`].
+    /// Drops datagrams older than [`TIMEOUT`]; scans only once the oldest may have expired.
     pub(crate) fn expire(&mut self, now: Instant) {
+        if self.next_expiry.is_none_or(|t| now < t) {
+            return;
+        }
         let old: Vec<Key> = self
             .slots
             .iter()
@@ -134,11 +145,24 @@ impl Reassembler {
         for k in old {
             self.discard(&k);
         }
+        self.next_expiry = self.slots.values().map(|s| s.since + TIMEOUT).min();
+    }
+
+    /// Takes a slot out, keeping the counts.
+    fn take(&mut self, key: &Key) -> Option<Slot> {
+        let s = self.slots.remove(key)?;
+        self.held -= s.charged;
+        if let Some(n) = self.per_source.get_mut(&key.0) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_source.remove(&key.0);
+            }
+        }
+        Some(s)
     }
 
     fn discard(&mut self, key: &Key) {
-        if let Some(s) = self.slots.remove(key) {
-            self.held -= s.charged;
+        if self.take(key).is_some() {
             self.stats.dropped += 1;
         }
     }
@@ -191,7 +215,7 @@ impl Reassembler {
         );
         self.expire(now);
         if !self.slots.contains_key(&key) {
-            let from_src = self.slots.keys().filter(|k| k.0 == key.0).count();
+            let from_src = self.per_source.get(&key.0).copied().unwrap_or(0);
             if from_src >= MAX_PER_SOURCE {
                 if let Some(k) = self.victim(Some(key.0)) {
                     self.discard(&k);
@@ -211,6 +235,8 @@ impl Reassembler {
                 charged: 0,
             };
             self.slots.insert(key, slot);
+            *self.per_source.entry(key.0).or_default() += 1;
+            self.next_expiry.get_or_insert(now + TIMEOUT);
         }
         let Some(slot) = self.slots.get_mut(&key) else {
             return Outcome::Dropped;
@@ -234,10 +260,9 @@ impl Reassembler {
         self.held = self.held - slot.charged + cost;
         slot.charged = cost;
         if slot.holes.is_empty() && slot.header.is_some() {
-            let Some(slot) = self.slots.remove(&key) else {
+            let Some(slot) = self.take(&key) else {
                 return Outcome::Dropped;
             };
-            self.held -= slot.charged;
             self.stats.completed += 1;
             return Outcome::Complete(assemble(slot));
         }
@@ -486,8 +511,12 @@ mod tests {
         assert!(matches!(r.push(t, &frags[2]), Outcome::Complete(_)));
         // All expire after ipfrag_time.
         assert_eq!(r.poll_at(), Some(t + TIMEOUT));
+        r.expire(t + TIMEOUT - Duration::from_millis(1));
+        assert!(r.slots() > 0);
         r.expire(t + TIMEOUT);
         assert_eq!((r.slots(), r.held_bytes()), (0, 0));
+        assert!(r.per_source.is_empty());
+        assert_eq!(r.poll_at(), None);
     }
 
     #[test]
@@ -498,6 +527,7 @@ mod tests {
             r.push(t, &fragments(SRC, id, &data(16), 8)[0]);
         }
         assert_eq!(r.slots(), MAX_PER_SOURCE);
+        assert_eq!(r.per_source.get(&SRC), Some(&MAX_PER_SOURCE));
         // Tiny fragments with gaps cannot grow a hole list without bound.
         let d = data(8 * 400);
         let frags = fragments(DST, 1, &d, 8);
