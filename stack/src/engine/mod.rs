@@ -4,8 +4,9 @@
 //! descriptor and starts no thread: the driver (`crate::driver`) hands it the frames read from
 //! the link with `now` ([`Engine::pass`]) and takes the frames it produced; application calls run
 //! on it under the driver's lock at the clock's `now`. Each pass
-//! 1. notes what smoltcp does not report about the arriving frames ([`frames::observe`]) and
-//!    queues them for smoltcp;
+//! 1. answers ARP and reassembles fragments (`neighbor`, `reassembly`), notes what smoltcp does
+//!    not report about the arriving frames ([`frames::observe`]) and queues them for smoltcp
+//!    (which runs on `Medium::Ip`: Ethernet and ARP are the engine's, `device`);
 //! 2. polls the smoltcp `Interface`; egress frames for this node go back into its own receive
 //!    queue (local delivery), the rest through the shaper to the driver;
 //! 3. maintains listen pools and closing sockets;

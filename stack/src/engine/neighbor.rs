@@ -528,6 +528,16 @@ impl Neighbors {
             return;
         };
         let sha = sha.0;
+        let for_us = self.addrs.iter().any(|c| c.addr == tpa);
+        // RFC 5227 §2.1.1: a probe (sender address 0.0.0.0) for one of our addresses is
+        // answered, so the prober sees the address is taken; it teaches us nothing.
+        if spa.is_unspecified() && for_us && operation == ArpOperation::Request {
+            if sha[0] & 1 == 0 && sha != [0; 6] {
+                out(arp_frame(self.mac, ArpOperation::Reply, tpa, sha, spa));
+                self.stats.replies_sent += 1;
+            }
+            return;
+        }
         // Senders that cannot be neighbours: ourselves (RFC 5227 conflict), no address, group or
         // broadcast addresses.
         if self.is_own(spa)
@@ -540,7 +550,6 @@ impl Neighbors {
         {
             return;
         }
-        let for_us = self.addrs.iter().any(|c| c.addr == tpa);
         match operation {
             ArpOperation::Request if for_us => {
                 out(arp_frame(self.mac, ArpOperation::Reply, tpa, sha, spa));
