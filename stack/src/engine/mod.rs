@@ -106,7 +106,8 @@ pub struct EngineStats {
     pub passes: u64,
     /// Frames delivered inside the stack without touching the link.
     pub local_frames: u64,
-    /// Frames dropped on ingress because they were malformed (shorter than an Ethernet header).
+    /// Frames dropped on ingress because they were malformed (shorter than an Ethernet header,
+    /// or IPv4 whose header does not check).
     pub rx_malformed: u64,
     /// Errors returned by the link (other than "would block").
     pub link_errors: u64,
