@@ -76,10 +76,11 @@ impl Engine {
 
     /// Whether everything handed over has left: background closes delivered, closed datagram
     /// sockets empty, the shaper empty, no IGMP message pending, nothing waiting for the link
-    /// inside the engine.
+    /// inside the engine (nor for ARP: a silent neighbour's packets go when it fails, ≤ 3 s).
     pub(crate) fn drained(&self) -> bool {
         self.closes_delivered()
             && self.device.tx.is_empty()
+            && self.device.neigh.queued_bytes() == 0
             && self.qos.bypass.is_empty()
             && self.qos.shaper.total_queued_packets() == 0
             && self.mcast.host.poll_at().is_none()

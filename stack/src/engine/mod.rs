@@ -4,8 +4,9 @@
 //! descriptor and starts no thread: the driver (`crate::driver`) hands it the frames read from
 //! the link with `now` ([`Engine::pass`]) and takes the frames it produced; application calls run
 //! on it under the driver's lock at the clock's `now`. Each pass
-//! 1. notes what smoltcp does not report about the arriving frames ([`frames::observe`]) and
-//!    queues them for smoltcp;
+//! 1. answers ARP and reassembles fragments (`neighbor`, `reassembly`), notes what smoltcp does
+//!    not report about the arriving frames ([`frames::observe`]) and queues them for smoltcp
+//!    (which runs on `Medium::Ip`: Ethernet and ARP are the engine's, `device`);
 //! 2. polls the smoltcp `Interface`; egress frames for this node go back into its own receive
 //!    queue (local delivery), the rest through the shaper to the driver;
 //! 3. maintains listen pools and closing sockets;
@@ -23,8 +24,10 @@ mod frames;
 mod groups;
 mod lifecycle;
 pub(crate) mod multicast;
+mod neighbor;
 mod pipeline;
 mod qos;
+mod reassembly;
 pub(crate) mod rmp;
 pub(crate) mod socket;
 mod tcp;
@@ -40,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp as stcp;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr, Ipv4Address};
+use smoltcp::wire::{EthernetProtocol, HardwareAddress, IpCidr, Ipv4Address};
 use ws2_tap::LinkStats;
 
 use crate::config::StackConfig;
@@ -103,7 +106,8 @@ pub struct EngineStats {
     pub passes: u64,
     /// Frames delivered inside the stack without touching the link.
     pub local_frames: u64,
-    /// Frames dropped on ingress because they were malformed (shorter than an Ethernet header).
+    /// Frames dropped on ingress because they were malformed (shorter than an Ethernet header,
+    /// or IPv4 whose header does not check).
     pub rx_malformed: u64,
     /// Errors returned by the link (other than "would block").
     pub link_errors: u64,
@@ -133,10 +137,28 @@ pub struct EngineStats {
     pub igmp_received: u64,
     /// Multicast datagrams copied to member sockets.
     pub mcast_delivered: u64,
-    /// Multicast datagrams dropped: a member's queue full, malformed, or fragmented.
+    /// Multicast datagrams dropped: a member's queue full or malformed.
     pub mcast_dropped: u64,
     /// Bytes RMP connections hold for TCP (docs/rmp.md §12).
     pub rmp_queued: u64,
+    /// Octets held by IPv4 reassembly (at most `ipfrag_high_thresh`'s 4 MiB).
+    pub reassembly_bytes: u64,
+    /// Datagrams being reassembled.
+    pub reassembly_slots: u64,
+    /// Datagrams reassembled.
+    pub reassembled: u64,
+    /// Fragments dropped and datagrams discarded by reassembly.
+    pub reassembly_dropped: u64,
+    /// Entries in the neighbour table (at most `gc_thresh3`'s 1024).
+    pub neighbors: u64,
+    /// Octets of packets waiting for ARP.
+    pub neighbor_queued_bytes: u64,
+    /// ARP requests sent.
+    pub arp_requests: u64,
+    /// Packets the link layer dropped (unresolved, queue full, no route).
+    pub neighbor_dropped: u64,
+    /// Ingress frames for another MAC address or of an EtherType other than IPv4 and ARP.
+    pub rx_foreign: u64,
 }
 
 /// A smoltcp socket whose Winsock socket was closed, finishing its close in the background: a
@@ -177,6 +199,8 @@ pub(crate) struct Engine {
     urgent: urgent::Tracker,
     /// Closed sockets still finishing in the background: TCP closes, datagrams not yet sent.
     orphans: Vec<Orphan>,
+    /// IPv4 reassembly of every fragmented datagram received (`reassembly`).
+    frags: reassembly::Reassembler,
     /// Sockets with a notification registration or overlapped operations (`async_io`).
     watch: async_io::Watched,
     config: StackConfig,
@@ -203,9 +227,11 @@ impl Engine {
     /// A node with `config`, whose randomness all comes from `seed`, started at `now`.
     pub(crate) fn new(config: StackConfig, seed: u64, now: Instant) -> Engine {
         let mac = config.hardware_addr();
-        let mut device = QueueDevice::new(config.mtu);
+        let neigh = neighbor::Neighbors::new(mac, config.addrs.clone(), config.gateway);
+        let mut device = QueueDevice::new(config.mtu, neigh, now);
         let epoch = now;
-        let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+        // smoltcp sees IPv4 packets; Ethernet and ARP are the engine's (`device`, `neighbor`).
+        let mut iface_config = Config::new(HardwareAddress::Ip);
         // smoltcp draws TCP initial sequence numbers and its other choices from this.
         iface_config.random_seed = derive_seed(seed, SeedUse::Smoltcp);
         let mut iface = Interface::new(iface_config, &mut device, smoltcp::time::Instant::ZERO);
@@ -239,6 +265,7 @@ impl Engine {
             ),
             rmp: rmp::RmpState::default(),
             streams: tcp::Streams::new(epoch),
+            frags: reassembly::Reassembler::default(),
             urgent: urgent::Tracker::default(),
             orphans: Vec::new(),
             watch: async_io::Watched::default(),
@@ -490,9 +517,12 @@ impl Engine {
         // run at a later instant. Time in the engine never goes backwards.
         self.now = self.now.max(now);
         self.stats.passes += 1;
+        self.device.now = self.now;
         for frame in rx.drain(..) {
             self.ingress(frame);
         }
+        self.device.poll_neighbors();
+        self.frags.expire(self.now);
         let igmp_at = self.mcast_pass(out);
         // Local delivery can feed smoltcp again; a few rounds finish a local exchange of
         // ARP, SYN, SYN-ACK and ACK in one pass.
@@ -500,6 +530,7 @@ impl Engine {
         // carry the largest (65,535 bytes at 1,500 bytes a fragment).
         for round in 0..48 {
             let t = self.smol_now();
+            self.device.now = self.now;
             self.device.hold = false;
             self.iface.poll(t, &mut self.device, &mut self.sockets);
             self.flush(out);
@@ -528,7 +559,12 @@ impl Engine {
         } else {
             Some(Duration::ZERO)
         };
-        for at in [release, igmp_at, rmp_at].into_iter().flatten() {
+        let link_at = self.device.neigh.poll_at();
+        let frag_at = self.frags.poll_at();
+        for at in [release, igmp_at, rmp_at, link_at, frag_at]
+            .into_iter()
+            .flatten()
+        {
             let d = at.saturating_duration_since(self.now);
             delay = Some(delay.map_or(d, |x| x.min(d)));
         }
@@ -544,7 +580,9 @@ impl Engine {
     }
 
     /// The ingress pipeline, in order (`pipeline`): what passes every stage goes to smoltcp.
-    const INGRESS: [pipeline::IngressStage; 4] = [
+    const INGRESS: [pipeline::IngressStage; 6] = [
+        pipeline::IngressStage::Link,
+        pipeline::IngressStage::Reassembly,
         pipeline::IngressStage::Multicast,
         pipeline::IngressStage::Observe,
         pipeline::IngressStage::Urgent,
@@ -588,6 +626,22 @@ impl Engine {
     ) -> pipeline::Step {
         use pipeline::{IngressStage, Step};
         match stage {
+            IngressStage::Link => {
+                if !self.link_ingress(&frame) {
+                    self.device.recycle(frame.into_inner());
+                    return Step::Consumed;
+                }
+            }
+            IngressStage::Reassembly => {
+                if frame.fragment().is_some() {
+                    let whole = self.reassemble(&frame);
+                    self.device.recycle(frame.into_inner());
+                    return match whole {
+                        Some(whole) => Step::Continue(wire::Frame::parse(whole)),
+                        None => Step::Consumed,
+                    };
+                }
+            }
             IngressStage::Multicast => {
                 if self.mcast_ingress(&frame) {
                     self.device.recycle(frame.into_inner());
@@ -600,6 +654,58 @@ impl Engine {
             IngressStage::Circular => self.udp_circular_ingress(&frame),
         }
         Step::Continue(frame)
+    }
+
+    /// The link stage: ARP is answered here (`neighbor`), and only IPv4 for this node's MAC
+    /// address (or broadcast, or a group) goes on, as smoltcp's Ethernet layer filtered before.
+    /// Returns whether the frame goes on.
+    fn link_ingress(&mut self, frame: &wire::Frame) -> bool {
+        let Some(eth) = frame.ethernet() else {
+            return false;
+        };
+        let dst = eth.dst_addr();
+        if !dst.is_broadcast() && !dst.is_multicast() && dst.0 != self.mac {
+            self.stats.rx_foreign += 1;
+            return false;
+        }
+        match eth.ethertype() {
+            EthernetProtocol::Arp => {
+                let now = self.now;
+                let device = &mut self.device;
+                let tx = &mut device.tx;
+                device.neigh.ingress_arp(now, eth.payload(), &mut |f| {
+                    tx.push_back(wire::Frame::parse(f));
+                });
+                self.wake = true;
+                false
+            }
+            // A datagram that does not check: smoltcp would drop it.
+            EthernetProtocol::Ipv4 if frame.ipv4().is_some() => true,
+            EthernetProtocol::Ipv4 => {
+                self.stats.rx_malformed += 1;
+                false
+            }
+            _ => {
+                self.stats.rx_foreign += 1;
+                false
+            }
+        }
+    }
+
+    /// The reassembly stage: a fragment for this node joins its datagram (`reassembly`);
+    /// returns the whole datagram's frame once it is complete. Fragments with a bad header
+    /// checksum, or for addresses not ours, are dropped (smoltcp would drop them).
+    fn reassemble(&mut self, frame: &wire::Frame) -> Option<Vec<u8>> {
+        let dst = frame.dst_addr()?;
+        let ours = self.is_own(dst) || self.is_broadcast(dst) || dst.is_multicast();
+        if !ours || !frame.ipv4_checksum_ok() {
+            self.frags.stats.dropped += 1;
+            return None;
+        }
+        match self.frags.push(self.now, frame.as_bytes()) {
+            reassembly::Outcome::Complete(whole) => Some(whole),
+            reassembly::Outcome::Held | reassembly::Outcome::Dropped => None,
+        }
     }
 
     /// The observation stage: notes what smoltcp does not report ([`frames::observe`]).
@@ -785,6 +891,14 @@ impl Engine {
             mcast_delivered: self.mcast.delivered,
             mcast_dropped: self.mcast.dropped,
             rmp_queued: self.rmp_queued(),
+            reassembly_bytes: self.frags.held_bytes() as u64,
+            reassembly_slots: self.frags.slots() as u64,
+            reassembled: self.frags.stats.completed,
+            reassembly_dropped: self.frags.stats.dropped,
+            neighbors: self.device.neigh.len() as u64,
+            neighbor_queued_bytes: self.device.neigh.queued_bytes() as u64,
+            arp_requests: self.device.neigh.stats.requests_sent,
+            neighbor_dropped: self.device.neigh.stats.dropped,
             ..self.stats
         }
     }

@@ -6,18 +6,25 @@
 //! and `Engine::EGRESS`, next to `Engine::ingress` and `Engine::flush` which run them.
 //!
 //! **Ingress** — a frame from the link (or one of smoltcp's own, delivered locally):
-//! 1. [`IngressStage::Multicast`]: IGMP goes to the host machine, multicast UDP to the member
+//! 1. [`IngressStage::Link`]: ARP is answered and learnt from (`neighbor`); frames for another
+//!    MAC address, of another EtherType, or whose IPv4 header does not check are dropped.
+//! 2. [`IngressStage::Reassembly`]: a fragment joins its datagram (`reassembly`); the whole
+//!    datagram goes on as one frame, so no later stage reads a transport header from a part.
+//! 3. [`IngressStage::Multicast`]: IGMP goes to the host machine, multicast UDP to the member
 //!    sockets (`multicast`); both are consumed, smoltcp never sees them.
-//! 2. [`IngressStage::Observe`]: what smoltcp does not report — a TCP segment's RST, ACK and
+//! 4. [`IngressStage::Observe`]: what smoltcp does not report — a TCP segment's RST, ACK and
 //!    window, an ICMP port unreachable (`frames`).
-//! 3. [`IngressStage::Urgent`]: initial sequence numbers, urgent pointers and urgent bytes
+//! 5. [`IngressStage::Urgent`]: initial sequence numbers, urgent pointers and urgent bytes
 //!    (`urgent`).
-//! 4. [`IngressStage::Circular`]: room in circular UDP receive queues (`udp`).
+//! 6. [`IngressStage::Circular`]: room in circular UDP receive queues (`udp`).
 //!
-//! What passes every stage goes into smoltcp's receive queue. A frame shorter than an Ethernet
+//! What passes every stage goes into smoltcp's receive queue (smoltcp runs on `Medium::Ip`:
+//! the device hands it the packet without its Ethernet header). A frame shorter than an Ethernet
 //! header is counted (`rx_malformed`) and dropped before the first stage.
 //!
-//! **Egress** — a frame smoltcp (or the engine's own multicast and ARP code) emitted:
+//! **Egress** — a frame smoltcp (or the engine's own multicast and ARP code) emitted; smoltcp's
+//! IPv4 packets got their next hop's Ethernet header in the device (`neighbor`), or wait there
+//! for ARP:
 //! 1. [`EgressStage::Urgent`]: URG and the urgent pointer written on segments of connections
 //!    with urgent data in flight (`urgent`).
 //! 2. [`EgressStage::Local`]: a frame for this node itself enters the ingress pipeline instead
@@ -42,6 +49,10 @@ pub(crate) enum Step {
 /// A stage of the ingress pipeline (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IngressStage {
+    /// ARP, and the Ethernet filter smoltcp's `Medium::Ethernet` applied (`Engine::link_ingress`).
+    Link,
+    /// IPv4 reassembly (`Engine::reassemble`).
+    Reassembly,
     /// IGMP and multicast UDP, taken here (`Engine::mcast_ingress`).
     Multicast,
     /// RST, ACK progress and ICMP port unreachable (`Engine::observe`).

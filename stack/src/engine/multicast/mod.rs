@@ -21,14 +21,14 @@
 //! leaves of the session); the sending socket gets its own copy only with
 //! `SIO_MULTIPOINT_LOOPBACK`/`IP_MULTICAST_LOOP` on (docs/decisions.md).
 //!
-//! Fragmented multicast datagrams are reassembled here (RFC 791 §3.2), since smoltcp never sees
-//! them; sent ones are fragmented here.
+//! Fragmented multicast datagrams arrive here already reassembled (`reassembly`, the ingress
+//! stage before this one); sent ones are fragmented here.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, IPV4_HEADER_LEN, UDP_HEADER_LEN};
@@ -101,8 +101,6 @@ pub(crate) struct Multicast {
     pub(crate) waiting: Arc<AtomicBool>,
     /// IPv4 identification for the datagrams built here.
     ip_id: u16,
-    /// Multicast datagrams arriving in fragments.
-    fragments: Reassembly,
     pub(crate) delivered: u64,
     pub(crate) dropped: u64,
 }
@@ -127,7 +125,6 @@ impl Multicast {
             link_sent: 0,
             waiting: Arc::default(),
             ip_id: (seed as u16) | 1,
-            fragments: Reassembly::default(),
             delivered: 0,
             dropped: 0,
         }
@@ -341,25 +338,12 @@ impl Engine {
             self.mcast.dropped += u64::from(udp);
             return true;
         }
-        let payload = ip.payload();
-        let whole;
-        let datagram = match frame.fragment() {
-            None => payload,
-            Some(f) => {
-                let key = (src, dst, f.ident);
-                match self
-                    .mcast
-                    .fragments
-                    .add(self.now, key, f.offset, f.more, payload)
-                {
-                    Some(datagram) => {
-                        whole = datagram;
-                        &whole[..]
-                    }
-                    None => return true,
-                }
-            }
-        };
+        // Fragments were reassembled before this stage; one left here never completed.
+        if frame.fragment().is_some() {
+            self.mcast.dropped += 1;
+            return true;
+        }
+        let datagram = ip.payload();
         if !self.mcast_deliver_udp(src, dst, datagram) {
             self.mcast.dropped += 1;
         }
@@ -542,131 +526,5 @@ impl Engine {
             s.mcast.rx.retain(|(_, from)| *from == peer);
             s.mcast.rx_bytes = s.mcast.rx.iter().map(|(d, _)| d.len()).sum();
         }
-    }
-}
-
-/// Datagrams being reassembled at most; the oldest is dropped for a new one.
-const MAX_REASSEMBLIES: usize = 64;
-/// How long fragments wait for the rest of their datagram (RFC 791 suggests 15 s; Linux 30 s).
-const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// One datagram being reassembled: its fragments by offset, and its length once the last
-/// fragment arrived.
-#[derive(Debug)]
-struct Partial {
-    since: Instant,
-    pieces: BTreeMap<usize, Vec<u8>>,
-    total: Option<usize>,
-}
-
-/// IPv4 reassembly of multicast datagrams (RFC 791 §3.2), keyed by (source, group, id).
-/// Bounded: 64 datagrams of at most 65,535 bytes; overlapping fragments keep the first copy.
-#[derive(Debug, Default)]
-struct Reassembly {
-    partial: HashMap<(Ipv4Addr, Ipv4Addr, u16), Partial>,
-}
-
-impl Reassembly {
-    /// Adds a fragment; returns the whole payload (the UDP datagram) once every byte is there.
-    fn add(
-        &mut self,
-        now: Instant,
-        key: (Ipv4Addr, Ipv4Addr, u16),
-        offset: usize,
-        more: bool,
-        data: &[u8],
-    ) -> Option<Vec<u8>> {
-        if offset + data.len() > 65_515 || (more && !data.len().is_multiple_of(8)) {
-            return None;
-        }
-        self.partial
-            .retain(|_, p| now.saturating_duration_since(p.since) < REASSEMBLY_TIMEOUT);
-        if !self.partial.contains_key(&key) && self.partial.len() >= MAX_REASSEMBLIES {
-            let oldest = self
-                .partial
-                .iter()
-                .min_by_key(|(_, p)| p.since)
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                self.partial.remove(&k);
-            }
-        }
-        let p = self.partial.entry(key).or_insert_with(|| Partial {
-            since: now,
-            pieces: BTreeMap::new(),
-            total: None,
-        });
-        if !more {
-            p.total = Some(offset + data.len());
-        }
-        p.pieces.entry(offset).or_insert_with(|| data.to_vec());
-        let total = p.total?;
-        let mut have = 0;
-        for (&at, piece) in &p.pieces {
-            if at > have {
-                return None;
-            }
-            have = have.max(at + piece.len());
-        }
-        if have < total {
-            return None;
-        }
-        let p = self.partial.remove(&key)?;
-        let mut whole = vec![0u8; total];
-        for (at, piece) in p.pieces.into_iter().rev() {
-            let end = (at + piece.len()).min(total);
-            if at < end {
-                whole[at..end].copy_from_slice(&piece[..end - at]);
-            }
-        }
-        Some(whole)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const KEY: (Ipv4Addr, Ipv4Addr, u16) =
-        (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(239, 1, 1, 1), 7);
-
-    #[test]
-    fn fragments_in_any_order_make_the_datagram() {
-        let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
-        let mut r = Reassembly::default();
-        let t = Instant::now();
-        assert_eq!(r.add(t, KEY, 2960, false, &data[2960..]), None);
-        assert_eq!(r.add(t, KEY, 0, true, &data[..1480]), None);
-        assert_eq!(r.add(t, KEY, 1480, true, &data[1480..2960]), Some(data));
-        assert!(r.partial.is_empty());
-    }
-
-    #[test]
-    fn a_missing_or_late_fragment_gives_nothing() {
-        let mut r = Reassembly::default();
-        let t = Instant::now();
-        assert_eq!(r.add(t, KEY, 0, true, &[0; 8]), None);
-        assert_eq!(
-            r.add(t, KEY, 16, false, &[0; 8]),
-            None,
-            "bytes 8..16 are missing"
-        );
-        // The rest arrives after the reassembly time-out: the earlier pieces are gone.
-        let late = t + REASSEMBLY_TIMEOUT;
-        assert_eq!(r.add(late, KEY, 8, true, &[0; 8]), None);
-    }
-
-    #[test]
-    fn bad_fragments_are_refused_and_the_table_is_bounded() {
-        let mut r = Reassembly::default();
-        let t = Instant::now();
-        // Beyond 65,535 bytes, or a middle fragment not a multiple of 8.
-        assert_eq!(r.add(t, KEY, 65_512, false, &[0; 16]), None);
-        assert_eq!(r.add(t, KEY, 0, true, &[0; 7]), None);
-        assert!(r.partial.is_empty());
-        for id in 0..200u16 {
-            r.add(t, (KEY.0, KEY.1, id), 0, true, &[0; 8]);
-        }
-        assert_eq!(r.partial.len(), MAX_REASSEMBLIES);
     }
 }

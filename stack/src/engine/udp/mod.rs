@@ -22,8 +22,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::socket::{raw, udp};
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    EthernetRepr, IpListenEndpoint, IpProtocol, IpVersion, Ipv4Packet, Ipv4Repr, UDP_HEADER_LEN,
+    IpListenEndpoint, IpProtocol, IpVersion, Ipv4Packet, Ipv4Repr, UDP_HEADER_LEN,
 };
 
 use super::lifecycle::{Proto, SocketId, State};
@@ -154,6 +153,10 @@ impl Engine {
         }
         self.check_destination(id, to)?;
         if !self.qos_dgram_room(id, data.len())? {
+            return Ok(None);
+        }
+        // Held back while the next hop is being resolved and much already waits (`neighbor`).
+        if !self.device.neigh.has_room(*to.ip()) {
             return Ok(None);
         }
         let h = self.dgram_handle(id)?;
@@ -425,10 +428,9 @@ impl Engine {
     }
 
     /// `SIO_FIND_ROUTE` (CHECKLIST 492): forgets the link-layer address of the next hop towards
-    /// `dst` and asks for it again with an ARP request. smoltcp 0.14 cannot forget one
-    /// neighbour: its only public way in is `Interface::update_ip_addrs`, which flushes the
-    /// whole cache, so every neighbour is re-resolved on its next use. Addresses that need no
-    /// neighbour (our own, loopback, broadcast, multicast) succeed without a request.
+    /// `dst` and asks for it again with an ARP request (the engine's neighbour table,
+    /// `neighbor`). Addresses that need no neighbour (our own, loopback, broadcast, multicast)
+    /// succeed without a request.
     pub(crate) fn find_route(&mut self, dst: Ipv4Addr) -> Result<(), WsaError> {
         if !self.routable(dst) {
             return Err(WsaError::WSAENETUNREACH);
@@ -441,24 +443,12 @@ impl Engine {
         } else {
             self.config.gateway.ok_or(WsaError::WSAENETUNREACH)?
         };
-        self.iface.update_ip_addrs(|_| {});
-        let arp = ArpRepr::EthernetIpv4 {
-            operation: ArpOperation::Request,
-            source_hardware_addr: EthernetAddress(self.mac),
-            source_protocol_addr: self.source_for(hop),
-            target_hardware_addr: EthernetAddress([0; 6]),
-            target_protocol_addr: hop,
-        };
-        let eth = EthernetRepr {
-            src_addr: EthernetAddress(self.mac),
-            dst_addr: EthernetAddress::BROADCAST,
-            ethertype: EthernetProtocol::Arp,
-        };
-        let mut buf = vec![0u8; eth.buffer_len() + arp.buffer_len()];
-        let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
-        eth.emit(&mut frame);
-        arp.emit(&mut ArpPacket::new_unchecked(frame.payload_mut()));
-        self.device.tx.push_back(Frame::parse(buf));
+        let now = self.now;
+        let device = &mut self.device;
+        let tx = &mut device.tx;
+        device
+            .neigh
+            .refresh(now, hop, &mut |f| tx.push_back(Frame::parse(f)));
         self.wake = true;
         Ok(())
     }
