@@ -148,6 +148,8 @@ pub(crate) struct Sock {
     pub(super) rmp: Option<Box<super::rmp::RmpSock>>,
     /// TCP urgent data (`urgent`).
     pub(super) urg: super::urgent::UrgState,
+    /// TCP: what our segments last said (`tcp::validate`).
+    pub(super) wire: super::tcp::validate::PeerWire,
 }
 
 impl Sock {
@@ -202,6 +204,7 @@ impl Sock {
             connected_at: None,
             rmp: None,
             urg: Default::default(),
+            wire: Default::default(),
         }
     }
 
