@@ -305,7 +305,10 @@ impl Victim {
         let synack = synack.expect("SYN-ACK");
         assert_eq!(synack.ack, PEER_ISN.wrapping_add(1));
         let (p_nxt, v_nxt) = (PEER_ISN.wrapping_add(1), synack.seq.wrapping_add(1));
-        peer.send(&tcp_frame(P_MAC, p, v, p_nxt, v_nxt, ACK, 0, &[]), sim.now());
+        peer.send(
+            &tcp_frame(P_MAC, p, v, p_nxt, v_nxt, ACK, 0, &[]),
+            sim.now(),
+        );
         let mut s = None;
         assert!(
             sim.run_until(Duration::from_secs(5), |_| {
@@ -419,7 +422,10 @@ fn forged_resets_do_not_reset() {
 
     let far = v.forged(v.p_nxt.wrapping_add(1 << 30), RST | ACK, 0, &[]);
     let seen = v.attack(&far, gap);
-    assert!(!v.challenge_in(&seen), "out of the window: dropped silently");
+    assert!(
+        !v.challenge_in(&seen),
+        "out of the window: dropped silently"
+    );
     v.still_flows(b"after a RST 2^30 outside the window");
 
     let mut frag = v.forged(v.p_nxt, RST | ACK, 0, &[]);
@@ -565,7 +571,11 @@ fn listener_accepts_during_a_syn_flood() {
         for k in 0..10 {
             let i = chunk * 10 + k;
             // Three of four at the listener, the rest at ports nobody listens on.
-            let port = if i % 4 == 3 { 81 + (i % 1000) as u16 } else { 80 };
+            let port = if i % 4 == 3 {
+                81 + (i % 1000) as u16
+            } else {
+                80
+            };
             evil.send(&spoofed_syn(i, at(A, port)), sim.now());
         }
         if chunk == total / 20 {
@@ -590,7 +600,11 @@ fn listener_accepts_during_a_syn_flood() {
     assert!(stats.urgent_pre <= MAX_PRE, "{stats:?}");
     let s = accepted.expect("accepted");
     set_nonblocking(&wv, s, true);
-    assert_eq!(wv.send(s, b"u", MSG_OOB), Ok(1), "send(MSG_OOB) after the flood");
+    assert_eq!(
+        wv.send(s, b"u", MSG_OOB),
+        Ok(1),
+        "send(MSG_OOB) after the flood"
+    );
     let mut got = None;
     assert!(sim.run_until(Duration::from_secs(5), |_| {
         let mut b = [0u8; 1];
@@ -626,9 +640,7 @@ fn half_open_connections_time_out() {
     let c = new_socket(&wc, SOCK_STREAM);
     set_nonblocking(&wc, c, true);
     assert_wsa_error(connect(&wc, c, at(A, 80)), WsaError::WSAEWOULDBLOCK);
-    assert!(sim.run_until(Duration::from_secs(5), |_| wv
-        .accept(l, None, None)
-        .is_ok()));
+    assert!(sim.run_until(Duration::from_secs(5), |_| wv.accept(l, None, None).is_ok()));
     assert_eq!(victim.stats().syn_evicted, 0, "the time-out made the room");
 }
 
@@ -660,10 +672,7 @@ fn forged_icmp_port_unreachable_is_ignored() {
     bind(&ws, u, at(A, 5001)).expect("bind");
     set_nonblocking(&ws, u, true);
     assert_eq!(ws.send(s, b"query", 0), Ok(5));
-    assert_eq!(
-        ws2_tests::sendto(&ws, u, b"query", dns),
-        Ok(5)
-    );
+    assert_eq!(ws2_tests::sendto(&ws, u, b"query", dns), Ok(5));
     sim.run_until(Duration::from_millis(200), |sim| {
         peer.poll(sim.now());
         false
@@ -677,10 +686,19 @@ fn forged_icmp_port_unreachable_is_ignored() {
     bad_sum[14 + 20 + 2] ^= 0x5a;
     let forged = [
         ("a bad checksum", bad_sum),
-        ("another source port", port_unreachable(P, A, at(A, 5002), dns)),
-        ("another source address", port_unreachable(P, A, at(B, 5000), dns)),
+        (
+            "another source port",
+            port_unreachable(P, A, at(A, 5002), dns),
+        ),
+        (
+            "another source address",
+            port_unreachable(P, A, at(B, 5000), dns),
+        ),
         ("another destination", port_unreachable(P, A, me, at(P, 54))),
-        ("a never-used destination", port_unreachable(P, A, at(A, 5001), at(P, 99))),
+        (
+            "a never-used destination",
+            port_unreachable(P, A, at(A, 5001), at(P, 99)),
+        ),
     ];
     for (what, frame) in forged {
         hit(&mut sim, frame);

@@ -323,6 +323,9 @@ impl Engine {
             }
         };
         self.streams.conns.insert((local, remote), new_id);
+        // The SYNs seen while it waited in the pool (`urgent`): taken over now, so the tracker
+        // holds no entry for an accepted connection.
+        self.urg_adopt(new_id);
         if inherits {
             self.fd_update(new_id);
         }

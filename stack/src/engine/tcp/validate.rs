@@ -19,10 +19,11 @@
 //!   with an exact RST). In SYN-SENT a RST counts only if it acknowledges our SYN, as smoltcp
 //!   checks. Other segments pass; only acceptable ones (RFC 9293 §3.10.7.4) feed the tail-loss
 //!   probe and urgent data.
-//! - **RCV.NXT** is what smoltcp acknowledges: the peer's initial sequence number + 1 + the
-//!   bytes the application consumed (urgent data counts them, `urgent`) + the bytes smoltcp
-//!   holds + 1 once the peer's FIN was taken; before the peer's ISN is known, the acknowledgment
-//!   number of our last segment (smoltcp acknowledges at once: `set_ack_delay(None)`).
+//! - **RCV.NXT** is what smoltcp acknowledges: the acknowledgment number of our last segment
+//!   seen leaving (smoltcp acknowledges at once: `set_ack_delay(None)`), or before we sent any
+//!   since `accept`, the count: the peer's initial sequence number + 1 + the bytes the
+//!   application consumed (urgent data counts them, `urgent`) + the bytes smoltcp holds + 1
+//!   once the peer's FIN was taken. A RST matching either is exact.
 //! - **The challenge ACK** carries SND.NXT (the end of our last segment seen leaving), RCV.NXT
 //!   and our last advertised window, and goes to the peer's MAC address as our own segments
 //!   reach it (never to the sender of the forged segment). At most one per connection every
@@ -162,8 +163,15 @@ impl Engine {
         }
     }
 
-    /// RCV.NXT of the connection `id` on smoltcp socket `h` (see the module docs).
+    /// RCV.NXT of the connection `id` on smoltcp socket `h` (see the module docs): what our
+    /// last segment acknowledged, else the count.
     fn tcp_rcv_nxt(&mut self, id: SocketId, h: SocketHandle) -> Option<u32> {
+        let sent = self.table.get(&id).and_then(|s| s.wire.ack);
+        sent.or_else(|| self.tcp_rcv_nxt_counted(id, h))
+    }
+
+    /// RCV.NXT counted: the peer's ISN + 1 + bytes consumed + bytes queued (+ 1 after its FIN).
+    fn tcp_rcv_nxt_counted(&mut self, id: SocketId, h: SocketHandle) -> Option<u32> {
         let base = self.urg_read_pos(id);
         let s = self.sockets.get::<stcp::Socket>(h);
         let fin = matches!(
@@ -173,13 +181,10 @@ impl Engine {
                 | stcp::State::Closing
                 | stcp::State::TimeWait
         );
-        match base {
-            Some(b) => Some(
-                b.wrapping_add(s.recv_queue() as u32)
-                    .wrapping_add(u32::from(fin)),
-            ),
-            None => self.table.get(&id).and_then(|s| s.wire.ack),
-        }
+        base.map(|b| {
+            b.wrapping_add(s.recv_queue() as u32)
+                .wrapping_add(u32::from(fin))
+        })
     }
 
     /// Whether `seg` is acceptable for connection `id` (RFC 9293 §3.10.7.4): its sequence space
@@ -257,10 +262,13 @@ impl Engine {
         }
         let rcv_nxt = self.tcp_rcv_nxt(id, h);
         if seg.rst || seg.syn {
+            // Exact: what our last segment acknowledged, or (data taken since) the count.
+            let exact = seg.rst
+                && (rcv_nxt == Some(seg.seq) || self.tcp_rcv_nxt_counted(id, h) == Some(seg.seq));
             let s = self.sockets.get::<stcp::Socket>(h);
             let wnd = (s.recv_capacity() - s.recv_queue()) as u32;
             match rcv_nxt {
-                Some(r) if seg.rst && seg.seq == r => {
+                _ if exact => {
                     if let Some(s) = self.table.get_mut(&id) {
                         s.reset = true;
                     }

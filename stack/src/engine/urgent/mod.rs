@@ -298,7 +298,7 @@ impl Engine {
 
     /// Fills a table socket's initial sequence numbers from the SYNs seen before it was
     /// accepted.
-    fn urg_adopt(&mut self, id: SocketId) {
+    pub(crate) fn urg_adopt(&mut self, id: SocketId) {
         let Some(s) = self.table.get(&id) else { return };
         if s.urg.peer_isn.is_some() && s.urg.our_isn.is_some() {
             return;
