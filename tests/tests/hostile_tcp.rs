@@ -751,3 +751,40 @@ fn closed_connections_are_capped() {
     assert_eq!(victim.stats().orphans, 0);
     drop(clients);
 }
+
+/// Issue 13: the UDP flows remembered for matching ICMP errors stay within their bound however
+/// many destinations a socket sends to (`UDP_SENT_MAX`, 1,024), and a recent one still counts.
+#[test]
+fn remembered_udp_flows_are_bounded() {
+    let mut sim = Sim::new(1309);
+    let victim = sim.host(config(A));
+    let ws = sim.winsock(&victim);
+    let mut peer = Wire {
+        port: sim.port(),
+        mac: P_MAC,
+        ip: P,
+    };
+    let mut evil = Wire {
+        port: sim.port(),
+        mac: EVIL_MAC,
+        ip: P,
+    };
+    let u = new_socket(&ws, SOCK_DGRAM);
+    bind(&ws, u, at(A, 6000)).expect("bind");
+    set_nonblocking(&ws, u, true);
+    for port in 1..=3000u16 {
+        ws2_tests::sendto(&ws, u, b"x", at(P, port)).expect("sendto");
+        if port % 100 == 0 {
+            sim.run_until(Duration::from_millis(20), |sim| {
+                peer.poll(sim.now());
+                false
+            });
+        }
+    }
+    let flows = victim.stats().udp_flows;
+    assert!((1..=1024).contains(&flows), "{flows} flows remembered");
+    evil.send(&port_unreachable(P, A, at(A, 6000), at(P, 3000)), sim.now());
+    sim.run_for(Duration::from_millis(50));
+    let mut buf = [0u8; 8];
+    assert_wsa_error(ws.recv(u, &mut buf, 0), WsaError::WSAECONNRESET);
+}
