@@ -273,6 +273,12 @@ struct Victim {
 
 impl Victim {
     fn new(seed: u64) -> Victim {
+        Victim::new_with(seed, |_, _, _| {})
+    }
+
+    /// As [`Victim::new`], running `in_backlog` (with the simulation, the attacker's port and
+    /// the peer's next sequence number) between the handshake and `accept`.
+    fn new_with(seed: u64, in_backlog: impl FnOnce(&mut Sim, &mut Wire, u32)) -> Victim {
         let mut sim = Sim::new(seed);
         let stack = sim.host(config(A));
         let ws = sim.winsock(&stack);
@@ -281,7 +287,7 @@ impl Victim {
             mac: P_MAC,
             ip: P,
         };
-        let evil = Wire {
+        let mut evil = Wire {
             port: sim.port(),
             mac: EVIL_MAC,
             ip: P,
@@ -309,6 +315,8 @@ impl Victim {
             &tcp_frame(P_MAC, p, v, p_nxt, v_nxt, ACK, 0, &[]),
             sim.now(),
         );
+        sim.run_for(Duration::from_millis(10));
+        in_backlog(&mut sim, &mut evil, p_nxt);
         let mut s = None;
         assert!(
             sim.run_until(Duration::from_secs(5), |_| {
@@ -453,6 +461,21 @@ fn forged_resets_do_not_reset() {
     let exact = v.forged(v.p_nxt, RST | ACK, 0, &[]);
     v.attack(&exact, gap);
     assert_wsa_error(v.read_all(), WsaError::WSAECONNRESET);
+}
+
+/// RFC 5961 §3.2 for a connection waiting in the listen pool for `accept`: an inexact RST in
+/// its window is dropped and the connection is still accepted and carries data.
+#[test]
+fn forged_reset_in_the_backlog_does_not_reset() {
+    let (v, p) = (at(A, 80), at(P, 40_000));
+    let mut v = Victim::new_with(1310, |sim, evil, p_nxt| {
+        for off in [1000u32, 1 << 30] {
+            let rst = tcp_frame(EVIL_MAC, p, v, p_nxt.wrapping_add(off), 0, RST, 0, &[]);
+            evil.send(&rst, sim.now());
+            sim.run_for(Duration::from_millis(100));
+        }
+    });
+    v.still_flows(b"accepted after two forged RSTs");
 }
 
 /// RFC 5961 §4.2: a SYN on an established connection, in the window or anywhere else, draws a

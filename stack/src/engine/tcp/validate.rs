@@ -24,6 +24,10 @@
 //!   since `accept`, the count: the peer's initial sequence number + 1 + the bytes the
 //!   application consumed (urgent data counts them, `urgent`) + the bytes smoltcp holds + 1
 //!   once the peer's FIN was taken. A RST matching either is exact.
+//! - **A connection waiting in a listen pool** for `accept` (synchronized, not yet in the
+//!   table): a RST resets it only at exactly RCV.NXT (the peer's ISN from its admitted SYN + 1
+//!   + the bytes smoltcp holds); any other is dropped, without a challenge ACK (the engine has
+//!   not seen the pool socket's segments leave, so it knows no SND.NXT to put in one).
 //! - **The challenge ACK** carries SND.NXT (the end of our last segment seen leaving), RCV.NXT
 //!   and our last advertised window, and goes to the peer's MAC address as our own segments
 //!   reach it (never to the sender of the forged segment). At most one per connection every
@@ -233,6 +237,9 @@ impl Engine {
             if seg.syn && seg.ack.is_none() && !seg.rst {
                 return self.syn_admit(local, remote, seg.seq);
             }
+            if seg.rst {
+                return self.pool_rst(local, remote, seg.seq);
+            }
             return true;
         };
         let Some((h, st)) = self.tcp_conn_state(id) else {
@@ -421,17 +428,59 @@ impl Engine {
         }
     }
 
-    /// A SYN from `remote` to `local` with no connection in the table: makes room in the
-    /// listener's pool for it (see the module docs). `false`: drop it unanswered.
-    fn syn_admit(&mut self, local: SocketAddrV4, remote: SocketAddrV4, isn: u32) -> bool {
-        let lid = self.streams.listeners.iter().copied().find(|id| {
+    /// The listening socket whose pool takes connections to `local`.
+    fn listener_for(&self, local: SocketAddrV4) -> Option<SocketId> {
+        self.streams.listeners.iter().copied().find(|id| {
             matches!(
                 self.table.get(id),
                 Some(Sock { state: State::Listening(_), bound: Some(b), .. })
                     if b.port() == local.port() && (b.ip().is_unspecified() || b.ip() == local.ip())
             )
+        })
+    }
+
+    /// A RST from `remote` to `local` with no connection in the table: for a connection that
+    /// completed its handshake and waits in a listen pool for `accept`, RFC 5961 §3.2 as for
+    /// any synchronized connection, except that an inexact RST is dropped without a challenge
+    /// ACK (the engine has not seen the pool socket's segments leave). `false`: drop it.
+    fn pool_rst(&mut self, local: SocketAddrV4, remote: SocketAddrV4, seq: u32) -> bool {
+        let Some(lid) = self.listener_for(local) else {
+            return true;
+        };
+        let Some(Sock {
+            state: State::Listening(l),
+            ..
+        }) = self.table.get(&lid)
+        else {
+            return true;
+        };
+        let pooled = l.pool.iter().copied().find(|&h| {
+            let s = self.sockets.get::<stcp::Socket>(h);
+            s.remote_endpoint().map(v4) == Some(remote) && synchronized(s.state())
         });
-        let Some(lid) = lid else {
+        let Some(h) = pooled else {
+            return true;
+        };
+        let Some(isn) = self.urg_pre_peer_isn(local, remote) else {
+            return true;
+        };
+        let s = self.sockets.get::<stcp::Socket>(h);
+        let fin = matches!(s.state(), stcp::State::CloseWait | stcp::State::LastAck);
+        let rcv_nxt = isn
+            .wrapping_add(1)
+            .wrapping_add(s.recv_queue() as u32)
+            .wrapping_add(u32::from(fin));
+        if seq == rcv_nxt {
+            return true;
+        }
+        self.stats.tcp_segments_refused += 1;
+        false
+    }
+
+    /// A SYN from `remote` to `local` with no connection in the table: makes room in the
+    /// listener's pool for it (see the module docs). `false`: drop it unanswered.
+    fn syn_admit(&mut self, local: SocketAddrV4, remote: SocketAddrV4, isn: u32) -> bool {
+        let Some(lid) = self.listener_for(local) else {
             return true;
         };
         let Some(Sock {

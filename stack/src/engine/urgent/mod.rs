@@ -353,6 +353,15 @@ impl Engine {
         }
     }
 
+    /// The peer's ISN of a connection still in a listen pool, if its SYN was admitted.
+    pub(crate) fn urg_pre_peer_isn(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Option<u32> {
+        self.urgent.pre.get(&(local, remote))?.peer_isn
+    }
+
     /// A pool connection was forgotten (`tcp::validate`).
     pub(crate) fn urg_pre_forget(&mut self, local: SocketAddrV4, remote: SocketAddrV4) {
         self.urgent.pre.remove(&(local, remote));
