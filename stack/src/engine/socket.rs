@@ -87,6 +87,22 @@ impl AckState {
     }
 }
 
+/// What our own segments of one TCP connection last said on the way out (`tcp::validate`:
+/// RCV.NXT and the challenge ACK).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PeerWire {
+    /// The peer's MAC address (where our segments go).
+    pub(crate) mac: Option<[u8; 6]>,
+    /// SND.NXT: the end of the newest segment we sent.
+    pub(crate) snd_nxt: Option<u32>,
+    /// The acknowledgment number of our last segment.
+    pub(crate) ack: Option<u32>,
+    /// Our last advertised (raw) window.
+    pub(crate) window: u16,
+    /// When we last sent this connection a challenge ACK.
+    pub(crate) last_challenge: Option<Instant>,
+}
+
 /// One Winsock socket.
 #[derive(Debug)]
 pub(crate) struct Sock {
@@ -149,7 +165,7 @@ pub(crate) struct Sock {
     /// TCP urgent data (`urgent`).
     pub(super) urg: super::urgent::UrgState,
     /// TCP: what our segments last said (`tcp::validate`).
-    pub(super) wire: super::tcp::validate::PeerWire,
+    pub(super) wire: PeerWire,
 }
 
 impl Sock {

@@ -93,21 +93,6 @@ fn in_window(seq: u32, start: u32, wnd: u32) -> bool {
     seq.wrapping_sub(start) < wnd.max(1)
 }
 
-/// What our own segments of one connection last said on the way out.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct PeerWire {
-    /// The peer's MAC address (where our segments go).
-    mac: Option<[u8; 6]>,
-    /// SND.NXT: the end of the newest segment we sent.
-    snd_nxt: Option<u32>,
-    /// The acknowledgment number of our last segment.
-    ack: Option<u32>,
-    /// Our last advertised (raw) window.
-    window: u16,
-    /// When we last sent this connection a challenge ACK.
-    last_challenge: Option<Instant>,
-}
-
 /// Engine-wide state of the validation.
 #[derive(Debug)]
 pub(crate) struct Guard {

@@ -71,6 +71,12 @@ const PRE_REACH: u32 = 16 << 20;
 /// left in the stream, read as ordinary data (Linux keeps one: `tp->urg_seq`).
 pub(crate) const MAX_SKIPS: usize = 64;
 
+/// A smoltcp endpoint as an IPv4 socket address.
+fn v4(ep: smoltcp::wire::IpEndpoint) -> SocketAddrV4 {
+    let smoltcp::wire::IpAddress::Ipv4(a) = ep.addr;
+    SocketAddrV4::new(a, ep.port)
+}
+
 /// `a` comes after `b` in sequence space (RFC 9293 §3.4, modulo 2³²).
 fn seq_gt(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
@@ -375,15 +381,11 @@ impl Engine {
         }
         let mut live = HashSet::new();
         for id in &self.streams.listeners {
-            if let Some(super::socket::Sock {
-                state: State::Listening(l),
-                ..
-            }) = self.table.get(id)
-            {
+            if let Some(State::Listening(l)) = self.table.get(id).map(|s| &s.state) {
                 for &h in &l.pool {
                     let s = self.sockets.get::<stcp::Socket>(h);
                     if let (Some(a), Some(b)) = (s.local_endpoint(), s.remote_endpoint()) {
-                        live.insert((super::tcp::v4(a), super::tcp::v4(b)));
+                        live.insert((v4(a), v4(b)));
                     }
                 }
             }
