@@ -25,9 +25,9 @@
 //!   application consumed (urgent data counts them, `urgent`) + the bytes smoltcp holds + 1
 //!   once the peer's FIN was taken. A RST matching either is exact.
 //! - **A connection waiting in a listen pool** for `accept` (synchronized, not yet in the
-//!   table): a RST resets it only at exactly RCV.NXT (the peer's ISN from its admitted SYN + 1
-//!   + the bytes smoltcp holds); any other is dropped, without a challenge ACK (the engine has
-//!   not seen the pool socket's segments leave, so it knows no SND.NXT to put in one).
+//!   table): a RST resets it only at exactly RCV.NXT (the peer's ISN from its admitted SYN,
+//!   plus one, plus the bytes smoltcp holds); any other is dropped, without a challenge ACK (the
+//!   engine has not seen the pool socket's segments leave, so it knows no SND.NXT for one).
 //! - **The challenge ACK** carries SND.NXT (the end of our last segment seen leaving), RCV.NXT
 //!   and our last advertised window, and goes to the peer's MAC address as our own segments
 //!   reach it (never to the sender of the forged segment). At most one per connection every
