@@ -463,6 +463,26 @@ fn forged_resets_do_not_reset() {
     assert_wsa_error(v.read_all(), WsaError::WSAECONNRESET);
 }
 
+/// RFC 5961 §7 (Linux's `tcp_invalid_ratelimit`, 500 ms): a burst of inexact RSTs draws one
+/// challenge ACK, not one each; the next comes once the interval has passed.
+#[test]
+fn challenge_acks_are_throttled() {
+    let mut v = Victim::new(1311);
+    let mut challenges = 0;
+    for i in 0..10u32 {
+        let rst = v.forged(v.p_nxt.wrapping_add(100 + i), RST | ACK, 0, &[]);
+        let seen = v.attack(&rst, Duration::from_millis(10));
+        challenges += usize::from(v.challenge_in(&seen));
+    }
+    assert_eq!(challenges, 1, "one challenge ACK for a burst of ten RSTs");
+    v.sim.run_for(Duration::from_millis(500));
+    let rst = v.forged(v.p_nxt.wrapping_add(7), RST | ACK, 0, &[]);
+    let seen = v.attack(&rst, Duration::from_millis(10));
+    assert!(v.challenge_in(&seen), "the interval passed: a challenge again");
+    assert_eq!(v.stack.stats().tcp_segments_refused, 11);
+    v.still_flows(b"after eleven RSTs");
+}
+
 /// RFC 5961 §3.2 for a connection waiting in the listen pool for `accept`: an inexact RST in
 /// its window is dropped and the connection is still accepted and carries data.
 #[test]
