@@ -478,7 +478,10 @@ fn challenge_acks_are_throttled() {
     v.sim.run_for(Duration::from_millis(500));
     let rst = v.forged(v.p_nxt.wrapping_add(7), RST | ACK, 0, &[]);
     let seen = v.attack(&rst, Duration::from_millis(10));
-    assert!(v.challenge_in(&seen), "the interval passed: a challenge again");
+    assert!(
+        v.challenge_in(&seen),
+        "the interval passed: a challenge again"
+    );
     assert_eq!(v.stack.stats().tcp_segments_refused, 11);
     v.still_flows(b"after eleven RSTs");
 }

@@ -11,8 +11,8 @@
 //!   next call, as the `recv` reference describes). RFC 792 (ICMP), RFC 9293 §3.1 (the TCP
 //!   header).
 //! - [`dup_ack`]: the duplicate acknowledgment the tail-loss probe feeds smoltcp (see
-//!   `Engine::probe_stalled`); [`ack_segment`]: an acknowledgment for the link (the RFC 5961
-//!   challenge ACK, `tcp::validate`).
+//!   `Engine::probe_stalled`); [`stale_octet`]: the out-of-window octet that makes smoltcp send
+//!   the RFC 5961 challenge ACK (`tcp::validate`).
 //!
 //! Only what smoltcp itself would accept is observed (issue 13, "validate before observing"):
 //! a TCP segment whose IPv4 header or TCP checksum is wrong (RFC 1071, RFC 9293 §3.1), an ICMP
@@ -100,31 +100,38 @@ pub(crate) fn dup_ack(
     ack: u32,
     window: u16,
 ) -> Vec<u8> {
-    ack_segment(
-        [0x02, 0, 0, 0, 0, 0x01],
-        mac,
-        remote,
-        local,
-        seq,
-        ack,
-        window,
-    )
+    ack_segment(mac, remote, local, seq, ack, window, &[])
 }
 
-/// A pure ACK (`seq`, `ack`, raw `window`) from `from` to `to`, in an Ethernet frame from
-/// `src_mac` to `dst_mac`.
-pub(crate) fn ack_segment(
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
+/// One octet of data from `remote` to `local` at `seq`, acknowledging `ack`, addressed to
+/// `mac`: fed to smoltcp with a `seq` far outside its receive window, it makes smoltcp answer at
+/// once with an ACK of its own (RFC 9293 §3.10.7.4), SND.NXT, RCV.NXT and window all right —
+/// the RFC 5961 challenge ACK (`tcp::validate`).
+pub(crate) fn stale_octet(
+    mac: [u8; 6],
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    seq: u32,
+    ack: u32,
+    window: u16,
+) -> Vec<u8> {
+    ack_segment(mac, remote, local, seq, ack, window, &[0])
+}
+
+/// An ACK (`seq`, `ack`, raw `window`) carrying `payload` from `from` to `to`, in an Ethernet
+/// frame to `mac` (from 02:00:00:00:00:01: it is fed to smoltcp, never sent).
+fn ack_segment(
+    mac: [u8; 6],
     from: SocketAddrV4,
     to: SocketAddrV4,
     seq: u32,
     ack: u32,
     window: u16,
+    payload: &[u8],
 ) -> Vec<u8> {
     let eth = EthernetRepr {
-        src_addr: EthernetAddress(src_mac),
-        dst_addr: EthernetAddress(dst_mac),
+        src_addr: EthernetAddress([0x02, 0, 0, 0, 0, 0x01]),
+        dst_addr: EthernetAddress(mac),
         ethertype: EthernetProtocol::Ipv4,
     };
     let tcp = TcpRepr {
@@ -139,7 +146,7 @@ pub(crate) fn ack_segment(
         sack_permitted: false,
         sack_ranges: [None; 3],
         timestamp: None,
-        payload: &[],
+        payload,
     };
     // Identification 0, DF, TTL 64.
     let ip = Ipv4Repr {

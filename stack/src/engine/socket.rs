@@ -88,17 +88,13 @@ impl AckState {
 }
 
 /// What our own segments of one TCP connection last said on the way out (`tcp::validate`:
-/// RCV.NXT and the challenge ACK).
+/// RCV.NXT, SND.NXT, the challenge ACK's pace).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct PeerWire {
-    /// The peer's MAC address (where our segments go).
-    pub(crate) mac: Option<[u8; 6]>,
     /// SND.NXT: the end of the newest segment we sent.
     pub(crate) snd_nxt: Option<u32>,
     /// The acknowledgment number of our last segment.
     pub(crate) ack: Option<u32>,
-    /// Our last advertised (raw) window.
-    pub(crate) window: u16,
     /// When we last sent this connection a challenge ACK.
     pub(crate) last_challenge: Option<Instant>,
 }

@@ -28,11 +28,12 @@
 //!   table): a RST resets it only at exactly RCV.NXT (the peer's ISN from its admitted SYN,
 //!   plus one, plus the bytes smoltcp holds); any other is dropped, without a challenge ACK (the
 //!   engine has not seen the pool socket's segments leave, so it knows no SND.NXT for one).
-//! - **The challenge ACK** carries SND.NXT (the end of our last segment seen leaving), RCV.NXT
-//!   and our last advertised window, and goes to the peer's MAC address as our own segments
-//!   reach it (never to the sender of the forged segment). At most one per connection every
-//!   500 ms (Linux's `tcp_invalid_ratelimit`) and 1,000 a second for the stack (Linux's
-//!   `tcp_challenge_ack_limit`).
+//! - **The challenge ACK** is smoltcp's own: the engine feeds it one octet 2³⁰ behind RCV.NXT
+//!   acknowledging SND.UNA (`frames::stale_octet`, as the tail-loss probe feeds it duplicate
+//!   ACKs), which smoltcp answers at once with an ACK carrying its SND.NXT, RCV.NXT and window,
+//!   sent to the peer's MAC address from its neighbour cache (never to the forger's). At most
+//!   one per connection every 500 ms (Linux's `tcp_invalid_ratelimit`) and 1,000 a second for
+//!   the stack (Linux's `tcp_challenge_ack_limit`).
 //! - **SYNs to a listener** (`syn_admit`): the pool of listening smoltcp sockets is the
 //!   backlog. A SYN that finds no idle pool socket takes the place of the oldest half-open one
 //!   (SYN-RECEIVED), which is forgotten silently, as a SYN cache evicts (RFC 4987 §3.5), when
@@ -285,8 +286,15 @@ impl Engine {
     }
 
     /// Queues a challenge ACK (RFC 5961 §7: throttled) for connection `id` on the link.
-    fn challenge_ack(&mut self, id: SocketId, local: SocketAddrV4, remote: SocketAddrV4, ack: u32) {
+    fn challenge_ack(
+        &mut self,
+        id: SocketId,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+        rcv_nxt: u32,
+    ) {
         let now = self.now;
+        let our_isn = self.urg_our_isn(id);
         let g = &mut self.streams.guard;
         if g.challenge_second
             .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1))
@@ -306,18 +314,19 @@ impl Engine {
         {
             return;
         }
-        let (Some(mac), Some(seq)) = (w.mac, w.snd_nxt) else {
+        // SND.UNA: the peer's last acknowledgment seen, else our SYN's (nothing sent since).
+        let Some(una) = s.acks.ack.or(our_isn.map(|i| i.wrapping_add(1))) else {
             return;
         };
         w.last_challenge = Some(now);
-        let window = w.window;
+        let window = s.acks.window;
         self.streams.guard.challenges += 1;
         self.stats.tcp_challenge_acks += 1;
-        let f = frames::ack_segment(self.mac, mac, local, remote, seq, ack, window);
-        // Through the egress pipeline (urgent rewrite, local delivery, the shaper) with the
-        // next flush.
-        self.device.tx.push_back(Frame::parse(f));
-        self.wake = true;
+        // 2³⁰ behind RCV.NXT: outside any window, however RCV.NXT moved meanwhile, so smoltcp
+        // takes no data from it and answers with its ACK (as the tail-loss probe feeds it).
+        let seq = rcv_nxt.wrapping_sub(1 << 30);
+        let f = frames::stale_octet(self.mac, local, remote, seq, una, window);
+        self.device.rx.push_back(f);
     }
 
     /// An egress frame: notes what our segments say (`PeerWire`) and the UDP flows we send on.
@@ -343,25 +352,16 @@ impl Engine {
         let Some(&id) = self.streams.conns.get(&(src, dst)) else {
             return;
         };
-        let mac = frame.ethernet().map(|e| {
-            let mut m = [0u8; 6];
-            m.copy_from_slice(e.dst_addr().as_bytes());
-            m
-        });
         let Some(s) = self.table.get_mut(&id) else {
             return;
         };
         let w = &mut s.wire;
-        if mac.is_some() {
-            w.mac = mac;
-        }
         if w.snd_nxt.is_none_or(|n| seq_gt(seg.seq_end, n)) {
             w.snd_nxt = Some(seg.seq_end);
         }
         if seg.ack.is_some() {
             w.ack = seg.ack;
         }
-        w.window = seg.window;
     }
 
     fn note_udp_flow(&mut self, src: SocketAddrV4, dst: SocketAddrV4) {
