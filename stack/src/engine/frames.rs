@@ -11,10 +11,17 @@
 //!   next call, as the `recv` reference describes). RFC 792 (ICMP), RFC 9293 §3.1 (the TCP
 //!   header).
 //! - [`dup_ack`]: the duplicate acknowledgment the tail-loss probe feeds smoltcp (see
-//!   `Engine::probe_stalled`).
+//!   `Engine::probe_stalled`); [`stale_octet`]: the out-of-window octet that makes smoltcp send
+//!   the RFC 5961 challenge ACK (`tcp::validate`).
 //!
-//! Malformed frames are simply "nothing observed"; smoltcp then drops them itself. Every frame
-//! arrives here already parsed ([`Frame`], the engine's one IPv4 reader).
+//! Only what smoltcp itself would accept is observed (issue 13, "validate before observing"):
+//! a TCP segment whose IPv4 header or TCP checksum is wrong (RFC 1071, RFC 9293 §3.1), an ICMP
+//! message whose checksum is wrong (RFC 792), and any IPv4 fragment (More Fragments set or a
+//! Fragment Offset: RFC 791 §3.2; a fragment is looked at only once the datagram is whole) are
+//! "nothing observed". Whether a segment is acceptable for its connection (window, state) is
+//! decided next, in `tcp::validate`. Malformed frames are simply "nothing observed"; smoltcp
+//! then drops them itself. Every frame arrives here already parsed ([`Frame`], the engine's one
+//! IPv4 reader).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -36,22 +43,50 @@ pub(crate) enum Observed {
         remote: SocketAddrV4,
         seg: Segment,
     },
-    /// ICMP port unreachable for a UDP datagram sent from `local`.
-    PortUnreachable { local: SocketAddrV4 },
+    /// ICMP port unreachable for a UDP datagram sent from `local` to `remote` (the quoted
+    /// datagram's source and destination).
+    PortUnreachable {
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    },
 }
 
-/// Reads what the engine cares about in an ingress frame.
+/// Reads what the engine cares about in an ingress frame: nothing from a fragment or from a
+/// frame whose checksums smoltcp would refuse (see the module docs).
 pub(crate) fn observe<T: AsRef<[u8]>>(frame: &Frame<T>) -> Option<Observed> {
+    if frame.fragment().is_some() || !frame.ipv4_checksum_ok() {
+        return None;
+    }
     if let Some(seg) = frame.segment() {
+        if !frame.tcp_checksum_ok() {
+            return None;
+        }
         return Some(Observed::Tcp {
             local: frame.dst()?,
             remote: frame.src()?,
             seg,
         });
     }
-    frame
-        .port_unreachable()
-        .map(|local| Observed::PortUnreachable { local })
+    let (local, remote) = quoted_udp(frame)?;
+    Some(Observed::PortUnreachable { local, remote })
+}
+
+/// For an ICMP port unreachable whose checksum is right (RFC 792: the checksum covers the whole
+/// ICMP message), the quoted UDP datagram's (source, destination).
+fn quoted_udp<T: AsRef<[u8]>>(frame: &Frame<T>) -> Option<(SocketAddrV4, SocketAddrV4)> {
+    let icmp = frame.icmp()?;
+    if !icmp.verify_checksum() {
+        return None;
+    }
+    let local = frame.port_unreachable()?;
+    // The quoted header and the first eight octets of its payload (the UDP ports): the
+    // destination is read the way `port_unreachable` reads the source.
+    let d = icmp.data();
+    let inner = Ipv4Packet::new_unchecked(d);
+    let hl = usize::from(inner.header_len());
+    let ports = d.get(hl + 2..hl + 4)?;
+    let remote = SocketAddrV4::new(inner.dst_addr(), u16::from_be_bytes([ports[0], ports[1]]));
+    Some((local, remote))
 }
 
 /// A pure ACK from `remote` to `local` (as the peer last sent it: `seq`, `ack`, raw `window`),
@@ -65,14 +100,43 @@ pub(crate) fn dup_ack(
     ack: u32,
     window: u16,
 ) -> Vec<u8> {
+    ack_segment(mac, remote, local, seq, ack, window, &[])
+}
+
+/// One octet of data from `remote` to `local` at `seq`, acknowledging `ack`, addressed to
+/// `mac`: fed to smoltcp with a `seq` far outside its receive window, it makes smoltcp answer at
+/// once with an ACK of its own (RFC 9293 §3.10.7.4), SND.NXT, RCV.NXT and window all right —
+/// the RFC 5961 challenge ACK (`tcp::validate`).
+pub(crate) fn stale_octet(
+    mac: [u8; 6],
+    local: SocketAddrV4,
+    remote: SocketAddrV4,
+    seq: u32,
+    ack: u32,
+    window: u16,
+) -> Vec<u8> {
+    ack_segment(mac, remote, local, seq, ack, window, &[0])
+}
+
+/// An ACK (`seq`, `ack`, raw `window`) carrying `payload` from `from` to `to`, in an Ethernet
+/// frame to `mac` (from 02:00:00:00:00:01: it is fed to smoltcp, never sent).
+fn ack_segment(
+    mac: [u8; 6],
+    from: SocketAddrV4,
+    to: SocketAddrV4,
+    seq: u32,
+    ack: u32,
+    window: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let eth = EthernetRepr {
         src_addr: EthernetAddress([0x02, 0, 0, 0, 0, 0x01]),
         dst_addr: EthernetAddress(mac),
         ethertype: EthernetProtocol::Ipv4,
     };
     let tcp = TcpRepr {
-        src_port: remote.port(),
-        dst_port: local.port(),
+        src_port: from.port(),
+        dst_port: to.port(),
         control: TcpControl::None,
         seq_number: TcpSeqNumber(seq as i32),
         ack_number: Some(TcpSeqNumber(ack as i32)),
@@ -82,12 +146,12 @@ pub(crate) fn dup_ack(
         sack_permitted: false,
         sack_ranges: [None; 3],
         timestamp: None,
-        payload: &[],
+        payload,
     };
     // Identification 0, DF, TTL 64.
     let ip = Ipv4Repr {
-        src_addr: *remote.ip(),
-        dst_addr: *local.ip(),
+        src_addr: *from.ip(),
+        dst_addr: *to.ip(),
         next_header: IpProtocol::Tcp,
         payload_len: tcp.buffer_len(),
         hop_limit: 64,
@@ -161,7 +225,51 @@ mod tests {
         ip.extend_from_slice(&dst);
         f.extend_from_slice(&ip);
         f.extend_from_slice(payload);
+        fill_checksums(&mut f);
         f
+    }
+
+    /// Sets the IPv4 header checksum and the TCP or ICMP checksum of `f`, as a sender would.
+    fn fill_checksums(f: &mut [u8]) {
+        let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
+        ip.fill_checksum();
+        let (src, dst, proto) = (ip.src_addr(), ip.dst_addr(), ip.next_header());
+        match proto {
+            IpProtocol::Tcp => {
+                TcpPacket::new_unchecked(ip.payload_mut()).fill_checksum(&src.into(), &dst.into())
+            }
+            IpProtocol::Icmp => {
+                smoltcp::wire::Icmpv4Packet::new_unchecked(ip.payload_mut()).fill_checksum()
+            }
+            _ => {}
+        }
+    }
+
+    fn rst_frame() -> Vec<u8> {
+        // src port 80, dst port 4000, data offset 5, flags RST|ACK.
+        let tcp = [
+            0, 80, 0x0f, 0xa0, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x14, 0, 0, 0, 0, 0, 0,
+        ];
+        eth_ipv4(6, [10, 0, 0, 1], [10, 0, 0, 2], &tcp)
+    }
+
+    /// Issue 13: smoltcp drops a segment with a wrong checksum, and a fragment is looked at
+    /// only once whole (RFC 791 §3.2): neither is observed.
+    #[test]
+    fn bad_checksums_and_fragments_are_not_observed() {
+        assert!(observe(&Frame::parse(rst_frame())).is_some());
+        let mut bad_tcp = rst_frame();
+        bad_tcp[14 + 20 + 16] ^= 0x55;
+        assert_eq!(observe(&Frame::parse(bad_tcp)), None);
+        let mut bad_ip = rst_frame();
+        bad_ip[14 + 10] ^= 0x55;
+        assert_eq!(observe(&Frame::parse(bad_ip)), None);
+        // More Fragments set, offset 0: the first fragment (checksums made right again).
+        let mut first = rst_frame();
+        first[14 + 6] = 0x20;
+        fill_checksums(&mut first);
+        assert!(Frame::parse(&first[..]).segment().is_some());
+        assert_eq!(observe(&Frame::parse(first)), None);
     }
 
     #[test]
@@ -205,9 +313,14 @@ mod tests {
         assert_eq!(
             observe(&Frame::parse(&f[..])),
             Some(Observed::PortUnreachable {
-                local: "10.0.0.2:4000".parse().unwrap()
+                local: "10.0.0.2:4000".parse().unwrap(),
+                remote: "10.0.0.1:53".parse().unwrap(),
             })
         );
+        // RFC 792: a message whose checksum is wrong is not believed.
+        let mut bad = f.clone();
+        bad[14 + 20 + 2] ^= 0x55;
+        assert_eq!(observe(&Frame::parse(bad)), None);
     }
 
     /// What `dup_ack([2, 0, 0, 0, 0, 2], 10.0.0.2:4000, 10.0.0.1:80, 77, 1000, 512)` emitted when

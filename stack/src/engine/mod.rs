@@ -52,7 +52,6 @@ pub(crate) use api::OvKind;
 pub(crate) use async_io::OvOp;
 use device::QueueDevice;
 pub use drain::Dropped;
-use frames::Observed;
 pub(crate) use groups::group_error;
 pub use lifecycle::Proto;
 pub(crate) use socket::Sock;
@@ -71,6 +70,13 @@ const PROBE_SCAN: Duration = Duration::from_millis(2);
 const LONE_FIN_SCAN: Duration = Duration::from_millis(100);
 /// How long a closed TCP connection may keep finishing in the background.
 const ORPHAN_LIFETIME: Duration = Duration::from_secs(120);
+/// How long a closed TCP connection whose data and FIN were all acknowledged (FIN-WAIT-2,
+/// TIME-WAIT) keeps its buffers (issue 13; Linux's `tcp_fin_timeout`, 60 s).
+const ORPHAN_FIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Closed TCP connections finishing in the background at most (issue 13): past it the oldest is
+/// reset, as Linux resets past `tcp_max_orphans`. With the default 64 KiB buffers each way, at
+/// most 32 MiB.
+pub(crate) const MAX_TCP_ORPHANS: usize = 256;
 
 /// What a part of the engine draws random numbers for; each use gets its own stream of the
 /// stack's seed, so adding a use never shifts another's numbers.
@@ -159,6 +165,28 @@ pub struct EngineStats {
     pub neighbor_dropped: u64,
     /// Ingress frames for another MAC address or of an EtherType other than IPv4 and ARP.
     pub rx_foreign: u64,
+    // ---- TCP and ICMP validation (issue 13, `tcp::validate`) ----
+    /// RSTs and SYNs dropped before smoltcp by RFC 5961 (inexact or out-of-window RSTs, SYNs
+    /// on synchronized connections).
+    pub tcp_segments_refused: u64,
+    /// Challenge ACKs sent (RFC 5961 §3.2, §4.2).
+    pub tcp_challenge_acks: u64,
+    /// Half-open pool connections forgotten to make room for a new SYN.
+    pub syn_evicted: u64,
+    /// SYNs dropped unanswered: the pool had no room left in their batch.
+    pub syn_dropped: u64,
+    /// Half-open (SYN-RECEIVED) pool connections tracked.
+    pub tcp_half_open: u64,
+    /// ICMP port unreachables ignored: no datagram of ours or no socket matches the quote.
+    pub icmp_ignored: u64,
+    /// UDP flows remembered for matching ICMP errors.
+    pub udp_flows: u64,
+    /// Listen-pool connections whose SYN the urgent-data tracker holds until `accept`.
+    pub urgent_pre: u64,
+    /// Out-of-line urgent bytes held out of the stream, over all sockets.
+    pub urgent_skips: u64,
+    /// TCP orphans reset because there were more than `MAX_TCP_ORPHANS`.
+    pub orphans_reset: u64,
 }
 
 /// A smoltcp socket whose Winsock socket was closed, finishing its close in the background: a
@@ -362,6 +390,23 @@ impl Engine {
             port,
             since: self.now,
         });
+        // Bounded (issue 13): the oldest still open is reset (the pass removes it, closed).
+        let live: Vec<usize> = (0..self.orphans.len())
+            .filter(|&i| {
+                self.orphans[i].datagram.is_none()
+                    && self.tcp(self.orphans[i].handle).state() != stcp::State::Closed
+            })
+            .collect();
+        if live.len() > MAX_TCP_ORPHANS {
+            let oldest = live
+                .into_iter()
+                .min_by_key(|&i| self.orphans[i].since)
+                .map(|i| self.orphans[i].handle);
+            if let Some(h) = oldest {
+                self.tcp(h).abort();
+                self.stats.orphans_reset += 1;
+            }
+        }
     }
 
     /// Removes a socket from the table and releases what it holds. TCP connections close as
@@ -533,6 +578,7 @@ impl Engine {
             self.device.now = self.now;
             self.device.hold = false;
             self.iface.poll(t, &mut self.device, &mut self.sockets);
+            self.streams.guard.polled();
             self.flush(out);
             if (self.device.rx.is_empty() || round >= 8) && !self.device.fragmenting {
                 break;
@@ -545,6 +591,7 @@ impl Engine {
             let t = self.smol_now();
             self.device.hold = false;
             self.iface.poll(t, &mut self.device, &mut self.sockets);
+            self.streams.guard.polled();
             self.flush(out);
         }
         let probed = self.maintain();
@@ -648,7 +695,14 @@ impl Engine {
                     return Step::Consumed;
                 }
             }
-            IngressStage::Observe => self.observe(&frame),
+            // Validate before observing (issue 13, `tcp::validate`): a RST or SYN refused by
+            // RFC 5961, or a SYN the listen pool has no room for, never reaches smoltcp.
+            IngressStage::Observe => {
+                if !self.tcp_validate(&frame) {
+                    self.device.recycle(frame.into_inner());
+                    return Step::Consumed;
+                }
+            }
             IngressStage::Urgent => self.urg_ingress(&frame),
             // SIO_ENABLE_CIRCULAR_QUEUEING: room is made before smoltcp sees the datagram.
             IngressStage::Circular => self.udp_circular_ingress(&frame),
@@ -708,28 +762,6 @@ impl Engine {
         }
     }
 
-    /// The observation stage: notes what smoltcp does not report ([`frames::observe`]).
-    fn observe(&mut self, frame: &wire::Frame) {
-        match frames::observe(frame) {
-            Some(Observed::Tcp { local, remote, seg }) => {
-                let id = self.streams.conns.get(&(local, remote)).copied();
-                if let Some(s) = id.and_then(|id| self.table.get_mut(&id)) {
-                    s.reset |= seg.rst;
-                    s.acks.observe(seg, self.now);
-                }
-            }
-            Some(Observed::PortUnreachable { local }) => {
-                let ids: Vec<_> = self.ports.holders(Proto::Udp, local.port()).collect();
-                for id in ids {
-                    if let Some(s) = self.table.get_mut(&id) {
-                        s.icmp_unreachable = true;
-                    }
-                }
-            }
-            None => {}
-        }
-    }
-
     /// Sorts what smoltcp produced through [`Engine::EGRESS`]: frames for ourselves go back in,
     /// shaped ones wait, the rest go to `out` for the link.
     fn flush(&mut self, out: &mut VecDeque<Vec<u8>>) {
@@ -752,7 +784,10 @@ impl Engine {
     ) -> pipeline::Step {
         use pipeline::{EgressStage, Step};
         match stage {
-            EgressStage::Urgent => self.urg_egress(&mut frame),
+            EgressStage::Urgent => {
+                self.tcp_egress_note(&frame);
+                self.urg_egress(&mut frame);
+            }
             EgressStage::Local => {
                 let local = {
                     let addrs = &self.config.addrs;
@@ -799,7 +834,13 @@ impl Engine {
         let mut i = 0;
         while i < self.orphans.len() {
             let o = &self.orphans[i];
-            let expired = now.saturating_duration_since(o.since) > ORPHAN_LIFETIME;
+            let age = now.saturating_duration_since(o.since);
+            let acked = o.datagram.is_none() && {
+                let s = self.sockets.get::<stcp::Socket>(o.handle);
+                s.send_queue() == 0
+                    && matches!(s.state(), stcp::State::FinWait2 | stcp::State::TimeWait)
+            };
+            let expired = age > ORPHAN_LIFETIME || (acked && age > ORPHAN_FIN_TIMEOUT);
             if self.orphan_done(o) || expired {
                 let o = self.orphans.swap_remove(i);
                 self.sockets.remove(o.handle);
@@ -899,6 +940,10 @@ impl Engine {
             neighbor_queued_bytes: self.device.neigh.queued_bytes() as u64,
             arp_requests: self.device.neigh.stats.requests_sent,
             neighbor_dropped: self.device.neigh.stats.dropped,
+            tcp_half_open: self.streams.guard.half_open() as u64,
+            udp_flows: self.streams.guard.udp_flows() as u64,
+            urgent_pre: self.urg_sizes().0 as u64,
+            urgent_skips: self.urg_sizes().1 as u64,
             ..self.stats
         }
     }

@@ -13,7 +13,8 @@
 //! 3. [`IngressStage::Multicast`]: IGMP goes to the host machine, multicast UDP to the member
 //!    sockets (`multicast`); both are consumed, smoltcp never sees them.
 //! 4. [`IngressStage::Observe`]: what smoltcp does not report — a TCP segment's RST, ACK and
-//!    window, an ICMP port unreachable (`frames`).
+//!    window, an ICMP port unreachable (`frames`) — once validated (`tcp::validate`): a RST or
+//!    SYN refused by RFC 5961, or a SYN a flooded listen pool has no room for, is consumed.
 //! 5. [`IngressStage::Urgent`]: initial sequence numbers, urgent pointers and urgent bytes
 //!    (`urgent`).
 //! 6. [`IngressStage::Circular`]: room in circular UDP receive queues (`udp`).

@@ -87,6 +87,18 @@ impl AckState {
     }
 }
 
+/// What our own segments of one TCP connection last said on the way out (`tcp::validate`:
+/// RCV.NXT, SND.NXT, the challenge ACK's pace).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PeerWire {
+    /// SND.NXT: the end of the newest segment we sent.
+    pub(crate) snd_nxt: Option<u32>,
+    /// The acknowledgment number of our last segment.
+    pub(crate) ack: Option<u32>,
+    /// When we last sent this connection a challenge ACK.
+    pub(crate) last_challenge: Option<Instant>,
+}
+
 /// One Winsock socket.
 #[derive(Debug)]
 pub(crate) struct Sock {
@@ -148,6 +160,8 @@ pub(crate) struct Sock {
     pub(super) rmp: Option<Box<super::rmp::RmpSock>>,
     /// TCP urgent data (`urgent`).
     pub(super) urg: super::urgent::UrgState,
+    /// TCP: what our segments last said (`tcp::validate`).
+    pub(super) wire: PeerWire,
 }
 
 impl Sock {
@@ -202,6 +216,7 @@ impl Sock {
             connected_at: None,
             rmp: None,
             urg: Default::default(),
+            wire: Default::default(),
         }
     }
 

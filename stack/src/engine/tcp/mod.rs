@@ -17,6 +17,7 @@ use super::Engine;
 use crate::error::WsaError;
 
 mod probe;
+pub(crate) mod validate;
 
 /// What TCP above smoltcp keeps besides the sockets themselves.
 #[derive(Debug)]
@@ -34,6 +35,8 @@ pub(crate) struct Streams {
     /// Whether a FIN may be waiting for its acknowledgment: set when one is queued, kept by
     /// the scan while one waits (the pass comes back for it: `rearm_lone_fins`).
     pub(super) fins_pending: bool,
+    /// Segment and ICMP validation, SYN-flood and half-open bookkeeping (`validate`).
+    pub(crate) guard: validate::Guard,
 }
 
 impl Streams {
@@ -45,6 +48,7 @@ impl Streams {
             last_probe_scan: now,
             in_flight: false,
             fins_pending: false,
+            guard: validate::Guard::new(),
         }
     }
 }
@@ -166,7 +170,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Notes completed handshakes and re-arms pool sockets whose connection died unaccepted.
+    /// Notes completed handshakes, re-arms pool sockets whose connection died unaccepted and
+    /// forgets those half-open past `validate::SYN_RECEIVED_TIMEOUT` (issue 13).
     pub(crate) fn maintain_listener(&mut self, id: SocketId) {
         let Some(Sock {
             state: State::Listening(l),
@@ -180,6 +185,10 @@ impl Engine {
         let pool = l.pool.clone();
         for h in pool {
             let state = self.sockets.get::<stcp::Socket>(h).state();
+            if self.half_open_expired(h, state == stcp::State::SynReceived) {
+                self.replace_pool_socket(id, h);
+                continue;
+            }
             let Some(Sock {
                 state: State::Listening(l),
                 ..
@@ -314,6 +323,9 @@ impl Engine {
             }
         };
         self.streams.conns.insert((local, remote), new_id);
+        // The SYNs seen while it waited in the pool (`urgent`): taken over now, so the tracker
+        // holds no entry for an accepted connection.
+        self.urg_adopt(new_id);
         if inherits {
             self.fd_update(new_id);
         }

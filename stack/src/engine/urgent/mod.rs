@@ -39,6 +39,15 @@
 //! Should an announced byte not be seen in a segment, it is read from smoltcp's queue once it
 //! is there.
 //!
+//! Only segments that are acceptable for the connection count (issue 13; RFC 9293 §3.10.7.4,
+//! `tcp::validate`): an urgent pointer, or the urgent byte, in a segment outside the receive
+//! window (or acknowledging what we never sent) is ignored, so a forged segment cannot move the
+//! mark past the next real urgent byte; the peer's ISN comes only from the SYN of a listener's
+//! new connection (`tcp::validate` admits it) or from the SYN-ACK acknowledging our SYN, never
+//! from a SYN on a synchronized connection (those never get here). At most [`MAX_SKIPS`]
+//! urgent bytes are held out of the stream, in sequence order, so a receive looks at the first
+//! only; [`Tracker::pre`] holds at most [`MAX_PRE`] connections.
+//!
 //! Limit: `FIONREAD` counts an out-of-line urgent byte still ahead of the read position.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -51,9 +60,22 @@ use super::wire::Frame;
 use super::Engine;
 use crate::error::WsaError;
 
-/// Connections in listen pools whose SYNs we saw: more are dropped wholesale (they are only
-/// needed until `accept`).
-const MAX_PRE: usize = 4096;
+/// Connections in listen pools whose SYNs we saw (they are only needed until `accept`). At the
+/// bound, entries of connections no pool holds any more are pruned; if the pools themselves
+/// hold more, a new entry is not kept.
+pub(crate) const MAX_PRE: usize = 4096;
+/// How far past the peer's ISN an urgent pointer of a connection still in a listen pool may
+/// point (as large as the largest receive buffer, `SO_RCVBUF` 16 MiB).
+const PRE_REACH: u32 = 16 << 20;
+/// Out-of-line urgent bytes kept out of the stream at once (issue 13). Past it the oldest is
+/// left in the stream, read as ordinary data (Linux keeps one: `tp->urg_seq`).
+pub(crate) const MAX_SKIPS: usize = 64;
+
+/// A smoltcp endpoint as an IPv4 socket address.
+fn v4(ep: smoltcp::wire::IpEndpoint) -> SocketAddrV4 {
+    let smoltcp::wire::IpAddress::Ipv4(a) = ep.addr;
+    SocketAddrV4::new(a, ep.port)
+}
 
 /// `a` comes after `b` in sequence space (RFC 9293 §3.4, modulo 2³²).
 fn seq_gt(a: u32, b: u32) -> bool {
@@ -126,9 +148,13 @@ impl UrgState {
         self.mark = Some(at);
         self.out_of_line = !oobinline;
         if !oobinline {
-            // An unread urgent byte is replaced (and stays out of the stream).
+            // An unread urgent byte is replaced (and stays out of the stream). Positions are
+            // pushed in sequence order (`at` is newer than any before).
             self.oob = None;
             self.awaiting = true;
+            if self.skips.len() >= MAX_SKIPS {
+                self.skips.pop_front();
+            }
             self.skips.push_back(at);
         }
     }
@@ -152,7 +178,7 @@ impl Engine {
         else {
             return;
         };
-        if seg.rst {
+        if seg.rst || frame.fragment().is_some() {
             return;
         }
         // SYNs and urgent pointers are rare; a corrupted one (which smoltcp drops) must not
@@ -162,22 +188,15 @@ impl Engine {
         }
         let id = self.streams.conns.get(&(local, remote)).copied();
         let Some(id) = id else {
-            if seg.syn && seg.ack.is_none() {
-                if self.urgent.pre.len() >= MAX_PRE {
-                    self.urgent.pre.clear();
-                }
-                self.urgent.pre.insert(
-                    (local, remote),
-                    Pre {
-                        peer_isn: Some(seg.seq),
-                        ..Pre::default()
-                    },
-                );
-            } else if let Some(p) = self.urgent.pre.get_mut(&(local, remote)) {
-                // A connection in a listen pool: keep its urgent byte until `accept`.
+            // (A listener's new SYN was noted by `tcp::validate`, which admitted it.)
+            if let Some(p) = self.urgent.pre.get_mut(&(local, remote)) {
+                // A connection in a listen pool: keep its urgent byte until `accept`. Its
+                // window is not known here; the pointer must lie within [`PRE_REACH`] of the
+                // peer's ISN and the segment start after it.
                 if let (Some(ptr), Some(isn)) = (seg.urg, p.peer_isn) {
                     let at = seg.seq.wrapping_add(u32::from(ptr)).wrapping_sub(1);
-                    if ptr > 0 && seq_gt(at, isn) && p.urg.is_none_or(|l| seq_gt(at, l)) {
+                    let near = at.wrapping_sub(isn) <= PRE_REACH && seq_gt(seg.seq, isn);
+                    if ptr > 0 && near && seq_gt(at, isn) && p.urg.is_none_or(|l| seq_gt(at, l)) {
                         p.urg = Some(at);
                         p.byte = None;
                     }
@@ -193,12 +212,26 @@ impl Engine {
             Some(s) => s.opts.oobinline,
             None => return,
         };
+        if seg.syn {
+            // Only the SYN-ACK that acknowledges our SYN names the peer's ISN (RFC 9293
+            // §3.10.7.3); a SYN on a synchronized connection never reaches this stage.
+            let Some(u) = self.table.get_mut(&id).map(|s| &mut s.urg) else {
+                return;
+            };
+            if u.peer_isn.is_none()
+                && u.our_isn.is_some()
+                && seg.ack == u.our_isn.map(|i| i.wrapping_add(1))
+            {
+                u.peer_isn = Some(seg.seq);
+            }
+            return;
+        }
+        if !self.tcp_accepts(id, &seg) {
+            return;
+        }
         let Some(u) = self.table.get_mut(&id).map(|s| &mut s.urg) else {
             return;
         };
-        if seg.syn {
-            u.peer_isn = Some(seg.seq);
-        }
         if let (Some(up), Some(ack)) = (u.snd_up, seg.ack) {
             if !seq_gt(up, ack) {
                 u.snd_up = None;
@@ -249,10 +282,9 @@ impl Engine {
             match id.and_then(|id| self.table.get_mut(&id)) {
                 Some(s) => s.urg.our_isn = Some(seg.seq),
                 None => {
-                    if self.urgent.pre.len() >= MAX_PRE {
-                        self.urgent.pre.clear();
+                    if self.urg_pre_room(src, dst) {
+                        self.urgent.pre.entry((src, dst)).or_default().our_isn = Some(seg.seq);
                     }
-                    self.urgent.pre.entry((src, dst)).or_default().our_isn = Some(seg.seq);
                 }
             }
             return;
@@ -272,7 +304,7 @@ impl Engine {
 
     /// Fills a table socket's initial sequence numbers from the SYNs seen before it was
     /// accepted.
-    fn urg_adopt(&mut self, id: SocketId) {
+    pub(crate) fn urg_adopt(&mut self, id: SocketId) {
         let Some(s) = self.table.get(&id) else { return };
         if s.urg.peer_isn.is_some() && s.urg.our_isn.is_some() {
             return;
@@ -294,6 +326,78 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Sequence number of the next byte the application of table socket `id` reads (its
+    /// peer's ISN + 1 + what it consumed), once the peer's ISN is known.
+    pub(crate) fn urg_read_pos(&mut self, id: SocketId) -> Option<u32> {
+        if self
+            .table
+            .get(&id)
+            .is_some_and(|s| s.urg.peer_isn.is_none() || s.urg.our_isn.is_none())
+        {
+            self.urg_adopt(id);
+        }
+        self.table.get(&id)?.urg.read_pos()
+    }
+
+    /// Our initial sequence number on table socket `id`, if our SYN was seen.
+    pub(crate) fn urg_our_isn(&self, id: SocketId) -> Option<u32> {
+        self.table.get(&id)?.urg.our_isn
+    }
+
+    /// A listener admitted a new connection's SYN (`tcp::validate`): its ISN, until `accept`.
+    pub(crate) fn urg_pre_syn(&mut self, local: SocketAddrV4, remote: SocketAddrV4, isn: u32) {
+        if self.urg_pre_room(local, remote) {
+            self.urgent.pre.insert(
+                (local, remote),
+                Pre {
+                    peer_isn: Some(isn),
+                    ..Pre::default()
+                },
+            );
+        }
+    }
+
+    /// The peer's ISN of a connection still in a listen pool, if its SYN was admitted.
+    pub(crate) fn urg_pre_peer_isn(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Option<u32> {
+        self.urgent.pre.get(&(local, remote))?.peer_isn
+    }
+
+    /// A pool connection was forgotten (`tcp::validate`).
+    pub(crate) fn urg_pre_forget(&mut self, local: SocketAddrV4, remote: SocketAddrV4) {
+        self.urgent.pre.remove(&(local, remote));
+    }
+
+    /// Whether [`Tracker::pre`] may hold (`local`, `remote`): at [`MAX_PRE`], entries of
+    /// connections no listen pool holds any more are pruned first.
+    fn urg_pre_room(&mut self, local: SocketAddrV4, remote: SocketAddrV4) -> bool {
+        if self.urgent.pre.len() < MAX_PRE || self.urgent.pre.contains_key(&(local, remote)) {
+            return true;
+        }
+        let mut live = HashSet::new();
+        for id in &self.streams.listeners {
+            if let Some(State::Listening(l)) = self.table.get(id).map(|s| &s.state) {
+                for &h in &l.pool {
+                    let s = self.sockets.get::<stcp::Socket>(h);
+                    if let (Some(a), Some(b)) = (s.local_endpoint(), s.remote_endpoint()) {
+                        live.insert((v4(a), v4(b)));
+                    }
+                }
+            }
+        }
+        self.urgent.pre.retain(|k, _| live.contains(k));
+        self.urgent.pre.len() < MAX_PRE
+    }
+
+    /// Entries in [`Tracker::pre`] and out-of-line urgent positions held by all sockets.
+    pub(crate) fn urg_sizes(&self) -> (usize, usize) {
+        let skips = self.table.values().map(|s| s.urg.skips.len()).sum();
+        (self.urgent.pre.len(), skips)
     }
 
     /// Counts bytes `tcp_send` queued.
@@ -380,9 +484,12 @@ impl Engine {
         self.urg_settle(id);
         let u = &self.table.get(&id)?.urg;
         let read = u.read_pos()?;
+        // `urg_settle` left no skip behind the read position, and skips are in sequence
+        // order: the first is the nearest.
         let stops = u
             .skips
-            .iter()
+            .front()
+            .into_iter()
             .chain(u.mark.iter().filter(|_| !u.out_of_line))
             .map(|&k| k.wrapping_sub(read) as i32)
             .filter(|&d| d >= 0);
@@ -424,7 +531,8 @@ impl Engine {
                 buf[0] = b;
                 if !peek {
                     u.oob = None;
-                    let passed = u.mark.is_some_and(|m| !u.skips.contains(&m));
+                    // The mark is the newest urgent byte: the last skip, if still ahead.
+                    let passed = u.mark.is_some_and(|m| u.skips.back() != Some(&m));
                     if passed {
                         u.mark = None;
                     }
