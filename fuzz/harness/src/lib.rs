@@ -229,6 +229,27 @@ template!(ArpTpl, Ipv4Tpl, TcpTpl, IcmpTpl, IgmpTpl);
 
 /// Runs `data` as a script of `target` and asserts what the crate documentation says.
 pub fn run(target: Target, data: &[u8]) {
+    if let Err(e) = check(target, data) {
+        panic!("{e}");
+    }
+}
+
+/// What one run measured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Report {
+    /// Heap the LAN held once set up, bytes (0 without the counting allocator).
+    pub setup: isize,
+    /// The most the heap grew above that during the run, bytes.
+    pub grew: isize,
+    /// Frames (or RMP messages) the script sent.
+    pub sent: usize,
+    /// Virtual time the run took, fuzz steps and liveness check together.
+    pub elapsed: Duration,
+}
+
+/// Runs `data` as a script of `target`: `Err` names the broken property (liveness or
+/// memory); a panic in a stack propagates.
+pub fn check(target: Target, data: &[u8]) -> Result<Report, String> {
     let mut u = Unstructured::new(data);
     let rmp_protocol = match target {
         Target::Rmp => Some(if u.arbitrary::<bool>().unwrap_or(false) {
@@ -242,30 +263,35 @@ pub fn run(target: Target, data: &[u8]) {
     let counted = alloc::installed();
     let setup = alloc::live();
     alloc::reset_peak();
-    match target {
+    let sent = match target {
         Target::Arp => frames::<ArpTpl>(&mut lan, &mut u),
         Target::Ipv4 => frames::<Ipv4Tpl>(&mut lan, &mut u),
         Target::Tcp => frames::<TcpTpl>(&mut lan, &mut u),
         Target::Icmp => frames::<IcmpTpl>(&mut lan, &mut u),
         Target::Igmp => frames::<IgmpTpl>(&mut lan, &mut u),
         Target::Rmp => rmp_script(&mut lan, &mut u),
-    }
+    };
     if let Err(e) = lan.reference_is_alive(LIVENESS) {
-        panic!(
+        return Err(format!(
             "liveness: {e} after the fuzz frames ({} of virtual time)",
             fmt(lan.sim.elapsed())
-        );
+        ));
     }
-    if counted {
-        let grew = alloc::peak() - setup;
-        assert!(
-            grew <= MEMORY_CAP,
+    let report = Report {
+        setup: if counted { setup } else { 0 },
+        grew: if counted { alloc::peak() - setup } else { 0 },
+        sent,
+        elapsed: lan.sim.elapsed(),
+    };
+    if report.grew > MEMORY_CAP {
+        return Err(format!(
             "memory: the LAN grew by {} KiB over its {} KiB once set up (cap {} KiB)",
-            grew >> 10,
+            report.grew >> 10,
             setup >> 10,
             MEMORY_CAP >> 10
-        );
+        ));
     }
+    Ok(report)
 }
 
 fn fmt(d: Duration) -> String {
@@ -273,7 +299,7 @@ fn fmt(d: Duration) -> String {
 }
 
 /// Runs the steps of a frame target.
-fn frames<T: Template + for<'a> Arbitrary<'a>>(lan: &mut Lan, u: &mut Unstructured<'_>) {
+fn frames<T: Template + for<'a> Arbitrary<'a>>(lan: &mut Lan, u: &mut Unstructured<'_>) -> usize {
     let (mut sent, mut waited) = (0usize, Duration::ZERO);
     for _ in 0..MAX_STEPS {
         if u.is_empty() {
@@ -328,10 +354,11 @@ fn frames<T: Template + for<'a> Arbitrary<'a>>(lan: &mut Lan, u: &mut Unstructur
             break;
         }
     }
+    sent
 }
 
 /// Runs the steps of the RMP target.
-fn rmp_script(lan: &mut Lan, u: &mut Unstructured<'_>) {
+fn rmp_script(lan: &mut Lan, u: &mut Unstructured<'_>) -> usize {
     let (mut sent, mut waited) = (0usize, Duration::ZERO);
     for _ in 0..MAX_STEPS {
         if u.is_empty() {
@@ -381,4 +408,5 @@ fn rmp_script(lan: &mut Lan, u: &mut Unstructured<'_>) {
             }
         }
     }
+    sent
 }

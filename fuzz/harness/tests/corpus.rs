@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use ws2_fuzz::{alloc, run, Target};
+use ws2_fuzz::{alloc, check, Target};
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
@@ -28,20 +28,33 @@ fn corpus(target: Target) -> Vec<PathBuf> {
 fn replay(target: Target) {
     let files = corpus(target);
     assert!(!files.is_empty(), "the {} corpus is empty", target.name());
+    let (mut grew, mut sent) = (0isize, 0usize);
     for f in &files {
         let data = std::fs::read(f).expect("corpus file");
-        let r = std::panic::catch_unwind(|| run(target, &data));
-        if let Err(e) = r {
-            let msg = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            panic!("{} failed: {msg}", f.display());
+        match std::panic::catch_unwind(|| check(target, &data)) {
+            Ok(Ok(r)) => {
+                grew = grew.max(r.grew);
+                sent += r.sent;
+            }
+            Ok(Err(e)) => panic!("{}: {e}", f.display()),
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                panic!("{} panicked: {msg}", f.display());
+            }
         }
     }
     assert!(alloc::installed(), "the counting allocator is installed");
-    eprintln!("{}: {} inputs replayed", target.name(), files.len());
+    eprintln!(
+        "{}: {} inputs replayed, {sent} frames; largest heap growth {} KiB (cap {} KiB)",
+        target.name(),
+        files.len(),
+        grew >> 10,
+        ws2_fuzz::MEMORY_CAP >> 10
+    );
 }
 
 #[test]
@@ -85,4 +98,19 @@ fn liveness_check_can_fail() {
     assert!(lan
         .reference_is_alive(std::time::Duration::from_secs(5))
         .is_err());
+}
+
+/// The memory bound measures what this thread holds: a megabyte held shows in the peak.
+#[test]
+fn allocator_counts_this_thread() {
+    alloc::reset_peak();
+    let before = alloc::peak();
+    let held = std::hint::black_box(vec![1u8; 1 << 20]);
+    assert!(
+        alloc::peak() - before >= 1 << 20,
+        "peak {}",
+        alloc::peak() - before
+    );
+    drop(held);
+    assert!(alloc::live() < before + (1 << 20));
 }
