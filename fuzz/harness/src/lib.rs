@@ -298,6 +298,35 @@ fn fmt(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
 }
 
+/// The script `data` stands for, one step a line, as `target` reads it.
+pub fn describe(target: Target, data: &[u8]) -> String {
+    fn steps<S: for<'a> Arbitrary<'a> + std::fmt::Debug>(u: &mut Unstructured<'_>) -> String {
+        let mut out = String::new();
+        for _ in 0..MAX_STEPS {
+            if u.is_empty() {
+                break;
+            }
+            let Ok(step) = S::arbitrary(u) else {
+                break;
+            };
+            out += &format!("{step:?}\n");
+        }
+        out
+    }
+    let mut u = Unstructured::new(data);
+    match target {
+        Target::Arp => steps::<Step<ArpTpl>>(&mut u),
+        Target::Ipv4 => steps::<Step<Ipv4Tpl>>(&mut u),
+        Target::Tcp => steps::<Step<TcpTpl>>(&mut u),
+        Target::Icmp => steps::<Step<IcmpTpl>>(&mut u),
+        Target::Igmp => steps::<Step<IgmpTpl>>(&mut u),
+        Target::Rmp => {
+            let relay = u.arbitrary::<bool>().unwrap_or(false);
+            format!("non-rooted plane: {relay}\n") + &steps::<RmpStep>(&mut u)
+        }
+    }
+}
+
 /// Runs the steps of a frame target.
 fn frames<T: Template + for<'a> Arbitrary<'a>>(lan: &mut Lan, u: &mut Unstructured<'_>) -> usize {
     let (mut sent, mut waited) = (0usize, Duration::ZERO);

@@ -11,11 +11,15 @@ use ws2_fuzz::{alloc, check, Target};
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
 
-/// Every file of `fuzz/corpus/<target>/`, sorted.
-fn corpus(target: Target) -> Vec<PathBuf> {
+/// Every file of `fuzz/<set>/<target>/`, sorted (none if the directory does not exist).
+fn inputs(set: &str, target: Target) -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../corpus")
+        .join("..")
+        .join(set)
         .join(target.name());
+    if !dir.exists() {
+        return Vec::new();
+    }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("directory entry").path())
@@ -26,10 +30,14 @@ fn corpus(target: Target) -> Vec<PathBuf> {
 }
 
 fn replay(target: Target) {
-    let files = corpus(target);
+    let files = inputs("corpus", target);
     assert!(!files.is_empty(), "the {} corpus is empty", target.name());
+    replay_files(target, &files);
+}
+
+fn replay_files(target: Target, files: &[PathBuf]) {
     let (mut grew, mut sent) = (0isize, 0usize);
-    for f in &files {
+    for f in files {
         let data = std::fs::read(f).expect("corpus file");
         match std::panic::catch_unwind(|| check(target, &data)) {
             Ok(Ok(r)) => {
@@ -113,4 +121,19 @@ fn allocator_counts_this_thread() {
     );
     drop(held);
     assert!(alloc::live() < before + (1 << 20));
+}
+
+/// The reproducers of bugs the long fuzz runs found and that are fixed outside this crate
+/// (`fuzz/found/<target>/`, each named after what it breaks; docs/reliability.md "Fuzzing").
+/// Ignored until those fixes are merged; then the files move into `fuzz/corpus/` and this
+/// test goes. Run it with `cargo test --release -p ws2-fuzz --test corpus -- --ignored`.
+#[test]
+#[ignore = "reproducers of open bugs (issue 13): the neighbour cache and SYN-RECEIVED fixes"]
+fn found_inputs() {
+    for target in Target::ALL {
+        let files = inputs("found", target);
+        if !files.is_empty() {
+            replay_files(target, &files);
+        }
+    }
 }
