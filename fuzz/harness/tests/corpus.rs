@@ -1,5 +1,6 @@
 //! Replays the committed fuzz corpus (`fuzz/corpus/<target>/`) through the harness on the
-//! stable toolchain: every input that the fuzzers kept, and every reproducer of a bug found,
+//! stable toolchain: every input that the fuzzers kept, and every reproducer of a bug found
+//! (named after what it broke),
 //! must run without a panic, within the memory cap, with the reference connection alive
 //! (docs/reliability.md "Fuzzing"). One test per target, each on its own thread, so the
 //! counting allocator's per-thread figures stay apart.
@@ -121,19 +122,4 @@ fn allocator_counts_this_thread() {
     );
     drop(held);
     assert!(alloc::live() < before + (1 << 20));
-}
-
-/// The reproducers of bugs the long fuzz runs found and that are fixed outside this crate
-/// (`fuzz/found/<target>/`, each named after what it breaks; docs/reliability.md "Fuzzing").
-/// Ignored until those fixes are merged; then the files move into `fuzz/corpus/` and this
-/// test goes. Run it with `cargo test --release -p ws2-fuzz --test corpus -- --ignored`.
-#[test]
-#[ignore = "reproducers of open bugs (issue 13): the neighbour cache and SYN-RECEIVED fixes"]
-fn found_inputs() {
-    for target in Target::ALL {
-        let files = inputs("found", target);
-        if !files.is_empty() {
-            replay_files(target, &files);
-        }
-    }
 }
