@@ -1,7 +1,7 @@
 //! What the engine reads in frames on their way past smoltcp.
 //!
 //! - Local delivery: an egress frame for one of this node's own addresses (or 127.0.0.0/8) goes
-//!   back into the node's own receive queue instead of onto the link, ARP for them included, so
+//!   back into the node's own receive queue instead of onto the link (they never need ARP), so
 //!   a Winsock application can reach itself (smoltcp does not do this by itself).
 //! - Observations smoltcp does not report: every incoming TCP segment's RST flag, sequence,
 //!   acknowledgment and window (so a refused connect is `WSAECONNREFUSED`, a reset connection
@@ -27,8 +27,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr,
-    IpProtocol, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol, Ipv4Packet,
+    Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
 };
 
 use super::wire::Frame;
@@ -172,7 +172,9 @@ fn ack_segment(
     f
 }
 
-/// Whether an egress frame is for this node itself.
+/// Whether an egress frame is for this node itself: addressed to our MAC (the neighbour layer
+/// gives our own addresses and 127.0.0.0/8 our own MAC, so they never need ARP) or to one of
+/// our addresses.
 pub(crate) fn is_local<T: AsRef<[u8]>>(
     frame: &Frame<T>,
     mac: [u8; 6],
@@ -181,20 +183,8 @@ pub(crate) fn is_local<T: AsRef<[u8]>>(
     let Some(eth) = frame.ethernet() else {
         return false;
     };
-    if eth.dst_addr().as_bytes() == mac {
-        return true;
-    }
-    match eth.ethertype() {
-        EthernetProtocol::Arp => ArpPacket::new_checked(eth.payload()).is_ok_and(|arp| {
-            arp.operation() == ArpOperation::Request
-                && arp.target_protocol_addr().len() == 4
-                && is_own(Ipv4Addr::from(
-                    <[u8; 4]>::try_from(arp.target_protocol_addr()).unwrap_or_default(),
-                ))
-        }),
-        EthernetProtocol::Ipv4 => frame.dst_addr().is_some_and(is_own),
-        _ => false,
-    }
+    eth.dst_addr().as_bytes() == mac
+        || (eth.ethertype() == EthernetProtocol::Ipv4 && frame.dst_addr().is_some_and(is_own))
 }
 
 #[cfg(test)]
