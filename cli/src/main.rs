@@ -18,6 +18,7 @@ mod interrupt;
 mod mcast;
 mod qos_arg;
 mod rmp;
+mod soak;
 mod transfer;
 
 use std::path::PathBuf;
@@ -60,6 +61,8 @@ enum Command {
     Leaf(rmp::LeafArgs),
     /// Measure a scenario against its anchor in the same run (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// Soak: hours of connections, flows, joins and leaves; checks sockets and memory stay flat.
+    Soak(soak::SoakArgs),
 }
 
 /// How a command attaches its stack to a network.
@@ -140,6 +143,7 @@ fn run() -> i32 {
         Command::Mcast(args) => mcast::run(&args),
         Command::Root(args) => rmp::run_root(&args),
         Command::Leaf(args) => rmp::run_leaf(&args),
+        Command::Soak(args) => soak::run(&args),
     };
     match result {
         Ok(()) => 0,
