@@ -26,7 +26,7 @@ use ws2_stack::{Clock, Driver, Ipv4Cidr, Stack, StackConfig, VirtualClock};
 use ws2_tap::VirtualSwitch;
 
 use crate::interrupt::Interrupts;
-use workload::{Env, Figures, Shape, Workload};
+use workload::{Env, Figures, Reference, Shape, Workload};
 
 #[global_allocator]
 static ALLOC: workload::Counting = workload::Counting;
@@ -116,6 +116,9 @@ impl Env for RealEnv {
         self.switch.stats().forwarded
     }
 }
+
+/// Cycles after the warm-up whose quiet moments make the heap's reference.
+const REFERENCE_WINDOW: u64 = 20;
 
 /// Rounds of driver steps at one instant before the virtual run calls it a livelock.
 const MAX_ROUNDS: usize = 10_000;
@@ -208,25 +211,15 @@ fn winsock(stack: &Stack) -> Result<Winsock, String> {
     }
 }
 
-/// Resident set size in KiB, from /proc/self/statm (0 if unreadable).
+/// Resident set size in KiB, from /proc/self/status (0 if unreadable).
 fn rss_kib() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
+    std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    // SAFETY-free: the page size of every Linux target ws2 runs on is asked for once.
-    pages * page_size() / 1024
-}
-
-fn page_size() -> u64 {
-    #[allow(unsafe_code)]
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 {
-        n as u64
-    } else {
-        4096
-    }
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// `ws2 soak`.
@@ -274,11 +267,15 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         Shape {
             idle: (Duration::from_secs(5), Duration::from_secs(40)),
             max_stream: 128 * 1024,
+            leak_bytes: 0,
+            leak_socket: false,
         }
     } else {
         Shape {
             idle: (Duration::from_millis(200), Duration::from_secs(2)),
             max_stream: 128 * 1024,
+            leak_bytes: 0,
+            leak_socket: false,
         }
     };
     let clock = if args.virtual_time { "virtual" } else { "real" };
@@ -293,7 +290,7 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         args.seed,
         rss_kib()
     );
-    let mut warm: Option<Figures> = None;
+    let mut reference = Reference::new(start, args.warmup, REFERENCE_WINDOW);
     let mut outcome = Ok(());
     while env.elapsed() < args.duration && !interrupts.first() {
         if let Err(e) = soak.cycle(env.as_mut()) {
@@ -301,11 +298,16 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
             break;
         }
         let c = soak.totals.cycles;
-        if c == args.warmup {
-            // The reference heap: settled as the end will be.
+        if reference.warmup_ends(c) {
+            // At least one quiet moment for the reference: settled as the end will be.
             soak.settle(env.as_mut(), &start, settle_limit);
-            warm = Some(soak.figures());
+            println!(
+                "  warm-up done after {c} cycles: {}, RSS {} KiB",
+                soak.figures(),
+                rss_kib()
+            );
         }
+        reference.sample(c, &soak.figures());
         if c % args.every == 0 {
             let f = soak.figures();
             println!(
@@ -344,26 +346,26 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         t.joins, t.leaves, t.mcast_datagrams, t.rmp_sessions, t.rmp_leaves, t.rmp_messages, env.frames()
     );
     println!("  start (listeners open): {start}");
-    if let Some(w) = &warm {
-        println!("  after {} warm-up cycles: {w}", args.warmup);
+    if let Some(live) = reference.live {
+        println!(
+            "  reference heap (cycles {}-{}, highest of {} quiet moments): {:.1} KiB",
+            args.warmup,
+            args.warmup + REFERENCE_WINDOW,
+            reference.samples,
+            live as f64 / 1024.0
+        );
     }
     println!("  end (settled: {settled}): {end}, RSS {} KiB", rss_kib());
     println!("  listeners closed too (settled: {empty}): {closed}");
     outcome?;
-    let Some(warm) = warm else {
-        return Err(format!(
-            "not judged: the run ended before the {} warm-up cycles",
-            args.warmup
-        ));
-    };
-    workload::judge(&start, &warm, &end, args.slack as i64)
+    workload::judge(&start, &reference, &end, args.slack as i64)
         .map_err(|e| format!("not flat: {e}"))?;
     if closed.counts() != Figures::default().counts() {
         return Err(format!("not flat: with the listeners closed too: {closed}"));
     }
     println!(
-        "ws2 soak: flat (counts back to the start, live heap {:+} bytes since the warm-up, slack {})",
-        end.live - warm.live,
+        "ws2 soak: flat (counts back to the start, live heap {:+} bytes over the reference, slack {})",
+        end.live - reference.live.unwrap_or(end.live),
         args.slack
     );
     drop(soak);

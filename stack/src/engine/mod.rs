@@ -135,6 +135,8 @@ pub struct EngineStats {
     pub mcast_delivered: u64,
     /// Multicast datagrams dropped: a member's queue full, malformed, or fragmented.
     pub mcast_dropped: u64,
+    /// Closed sockets given up after `ORPHAN_LIFETIME` still unfinished (the soak watches it).
+    pub orphans_expired: u64,
 }
 
 /// A smoltcp socket whose Winsock socket was closed, finishing its close in the background: a
@@ -692,7 +694,11 @@ impl Engine {
         while i < self.orphans.len() {
             let o = &self.orphans[i];
             let expired = now.saturating_duration_since(o.since) > ORPHAN_LIFETIME;
-            if self.orphan_done(o) || expired {
+            let finished = self.orphan_done(o);
+            if finished || expired {
+                if !finished {
+                    self.stats.orphans_expired += 1;
+                }
                 let o = self.orphans.swap_remove(i);
                 self.sockets.remove(o.handle);
                 if let Some((p, port, id)) = o.port {
