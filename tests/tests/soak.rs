@@ -185,15 +185,15 @@ fn soak_long() {
     assert_flat(&soak(1313, Duration::from_secs(hours * 3600), shape()));
 }
 
-/// The control for the heap: a workload that keeps 4 KiB more every cycle is "not flat".
+/// The control for the heap: a workload that keeps 8 KiB more every cycle is "not flat".
 #[test]
 fn soak_catches_a_heap_leak() {
     let leaky = Shape {
-        leak_bytes: 4096,
+        leak_bytes: 8192,
         ..shape()
     };
-    let run = soak(14, Duration::from_secs(2 * 3600), leaky);
-    let verdict = run.verdict.expect_err("a leak of 4 KiB a cycle is caught");
+    let run = soak(14, Duration::from_secs(3600), leaky);
+    let verdict = run.verdict.expect_err("a leak of 8 KiB a cycle is caught");
     assert!(verdict.contains("live heap grew"), "{verdict}");
 }
 
@@ -205,7 +205,7 @@ fn soak_catches_a_socket_leak() {
         leak_socket: true,
         ..shape()
     };
-    let run = soak(15, Duration::from_secs(3600), leaky);
+    let run = soak(15, Duration::from_secs(1800), leaky);
     let verdict = run
         .verdict
         .expect_err("a socket left open every cycle is caught");
