@@ -4,6 +4,8 @@
 //! `--duration`, printing the engines' figures (sockets, smoltcp sockets, bindings, orphans,
 //! queued frames), the live heap and the RSS as it goes; at the end everything is closed and
 //! settled and the verdict is "flat" (exit 0) or "not flat" (exit 1).
+//! SIGINT or SIGTERM ends the run at the next cycle boundary (still settled and judged); a second
+//! one cuts the settling short.
 //!
 //! Real time by default: every stack has its own driver thread on the system clock, as an
 //! application's would. `--virtual` runs the same workload on a virtual clock (no threads, the
@@ -300,7 +302,9 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         let c = soak.totals.cycles;
         if reference.warmup_ends(c) {
             // At least one quiet moment for the reference: settled as the end will be.
-            soak.settle(env.as_mut(), &start, settle_limit);
+            soak.settle(env.as_mut(), &start, settle_limit, &|| {
+                interrupts.count() >= 2
+            });
             println!(
                 "  warm-up done after {c} cycles: {}, RSS {} KiB",
                 soak.figures(),
@@ -323,11 +327,15 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
     let interrupted = interrupts.first();
     // The end figure: every cycle's sockets closed and their background closes finished, the
     // listeners still open as at the start (their pools are part of both figures).
-    let settled = soak.settle(env.as_mut(), &start, settle_limit);
+    let settled = soak.settle(env.as_mut(), &start, settle_limit, &|| {
+        interrupts.count() >= 2
+    });
     let end = soak.figures();
     // Then the listeners too: nothing may be left.
     soak.close_listeners()?;
-    let empty = soak.settle(env.as_mut(), &Figures::default(), settle_limit);
+    let empty = soak.settle(env.as_mut(), &Figures::default(), settle_limit, &|| {
+        interrupts.count() >= 2
+    });
     let closed = soak.figures();
     let t = soak.totals;
     println!(

@@ -106,17 +106,17 @@ fn soak(seed: u64, duration: Duration, shape: Shape) -> Run {
             .unwrap_or_else(|e| panic!("cycle {}: {e}", w.totals.cycles + 1));
         let c = w.totals.cycles;
         if reference.warmup_ends(c) {
-            w.settle(&mut env, &start, SETTLE);
+            w.settle(&mut env, &start, SETTLE, &|| false);
         }
         let f = w.figures();
         reference.sample(c, &f);
         max_sockets_between = max_sockets_between.max(f.sockets);
     }
-    w.settle(&mut env, &start, SETTLE);
+    w.settle(&mut env, &start, SETTLE, &|| false);
     let end = w.figures();
     let verdict = workload::judge(&start, &reference, &end, SLACK);
     w.close_listeners().expect("close the listeners");
-    w.settle(&mut env, &Figures::default(), SETTLE);
+    w.settle(&mut env, &Figures::default(), SETTLE, &|| false);
     let closed = w.figures();
     let run = Run {
         start,

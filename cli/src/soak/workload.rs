@@ -522,9 +522,18 @@ impl Workload {
     }
 
     /// Runs until every background close has finished and nothing is queued (at most
-    /// `limit`): whether the counts reached `target`.
-    pub(crate) fn settle(&self, env: &mut dyn Env, target: &Figures, limit: Duration) -> bool {
-        env.run_until(limit, &mut || self.figures().counts() == target.counts())
+    /// `limit`, or until `stop` holds): whether the counts reached `target`.
+    pub(crate) fn settle(
+        &self,
+        env: &mut dyn Env,
+        target: &Figures,
+        limit: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> bool {
+        env.run_until(limit, &mut || {
+            stop() || self.figures().counts() == target.counts()
+        });
+        self.figures().counts() == target.counts()
     }
 
     /// Closes the listeners.
