@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use ws2_stack::winsock::*;
 use ws2_stack::{Clock, Driver, Ipv4Cidr, Stack, StackConfig, VirtualClock};
-use ws2_tap::VirtualSwitch;
+use ws2_tap::{Impairments, VirtualSwitch};
 
 use crate::interrupt::Interrupts;
 use workload::{Env, Figures, Reference, Shape, Workload};
@@ -54,6 +54,10 @@ pub(crate) struct SoakArgs {
     /// How many bytes the live heap may exceed its figure after the warm-up at the end.
     #[arg(long, default_value_t = 256 * 1024)]
     slack: u64,
+    /// Fraction of frames the switch loses on the way to each host (0–0.2): datagrams may be
+    /// lost then (what arrives is still checked), TCP and RMP must still deliver everything.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_loss)]
+    loss: f64,
     /// Print the figures every this many cycles (1–100000).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     every: u64,
@@ -88,6 +92,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?}: the duration must be between 1s and 7d"));
     }
     Ok(Duration::from_secs(total))
+}
+
+/// A loss fraction between 0 and 0.2.
+fn parse_loss(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=0.2).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "{s:?}: the loss must be a fraction between 0 and 0.2"
+        )),
+    }
 }
 
 /// Real time: stacks on their own driver threads, an in-process switch.
@@ -230,15 +244,22 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         Interrupts::install().map_err(|e| format!("cannot handle SIGINT and SIGTERM: {e}"))?;
     let switch = VirtualSwitch::new(args.seed);
     let n = usize::from(args.hosts);
+    let imp = Impairments {
+        loss: args.loss,
+        ..Impairments::default()
+    };
     let mut stacks = Vec::new();
     let mut env: Box<dyn Env> = if args.virtual_time {
         let clock = VirtualClock::new();
         let mut drivers = Vec::new();
         for i in 0..n {
             let c: Arc<dyn Clock> = Arc::new(clock.clone());
-            let (stack, driver) =
-                Stack::with_driver(host_config(i, args.seed), Box::new(switch.port()), c)
-                    .map_err(|e| format!("cannot start a stack: {e}"))?;
+            let (stack, driver) = Stack::with_driver(
+                host_config(i, args.seed),
+                Box::new(switch.port_with(imp)),
+                c,
+            )
+            .map_err(|e| format!("cannot start a stack: {e}"))?;
             let now = clock.now();
             drivers.push((driver, Some(now)));
             stacks.push(stack);
@@ -250,7 +271,7 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         })
     } else {
         for i in 0..n {
-            let stack = Stack::new(host_config(i, args.seed), switch.port())
+            let stack = Stack::new(host_config(i, args.seed), switch.port_with(imp))
                 .map_err(|e| format!("cannot start a stack: {e}"))?;
             stacks.push(stack);
         }
@@ -271,6 +292,7 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
             max_stream: 128 * 1024,
             leak_bytes: 0,
             leak_socket: false,
+            lossy: args.loss > 0.0,
         }
     } else {
         Shape {
@@ -278,6 +300,7 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
             max_stream: 128 * 1024,
             leak_bytes: 0,
             leak_socket: false,
+            lossy: args.loss > 0.0,
         }
     };
     let clock = if args.virtual_time { "virtual" } else { "real" };
@@ -287,9 +310,10 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
     let start = soak.figures();
     let wall = Instant::now();
     println!(
-        "ws2 soak: {n} hosts, {clock} time, {:?}, seed {}; start: {start}, RSS {} KiB",
+        "ws2 soak: {n} hosts, {clock} time, {:?}, seed {}, loss {}; start: {start}, RSS {} KiB",
         args.duration,
         args.seed,
+        args.loss,
         rss_kib()
     );
     let mut reference = Reference::new(start, args.warmup, REFERENCE_WINDOW);
@@ -346,8 +370,8 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         if interrupted { ", interrupted" } else { "" }
     );
     println!(
-        "  TCP {} opened, {} closed ({} abortive, {} shaped), {} bytes checked; UDP {} datagrams ({} shaped)",
-        t.tcp_opened, t.tcp_closed, t.tcp_aborted, t.tcp_shaped, t.tcp_bytes, t.udp_datagrams, t.shaped_datagrams
+        "  TCP {} opened, {} closed ({} abortive, {} shaped), {} bytes checked; UDP {} datagrams ({} shaped); {} datagrams lost",
+        t.tcp_opened, t.tcp_closed, t.tcp_aborted, t.tcp_shaped, t.tcp_bytes, t.udp_datagrams, t.shaped_datagrams, t.datagrams_lost
     );
     println!(
         "  multicast {} joins, {} leaves, {} datagrams; RMP {} sessions, {} leaves, {} messages; frames {}",

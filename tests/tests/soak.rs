@@ -21,8 +21,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use workload::{Env, Fail, Figures, Reference, Shape, Totals, Workload};
-use ws2_tests::config;
+use ws2_stack::WsaError;
+use ws2_tap::Impairments;
 use ws2_tests::sim::Sim;
+use ws2_tests::{at, config};
 
 #[global_allocator]
 static ALLOC: workload::Counting = workload::Counting;
@@ -67,6 +69,7 @@ fn shape() -> Shape {
         max_stream: 128 * 1024,
         leak_bytes: 0,
         leak_socket: false,
+        lossy: false,
     }
 }
 
@@ -85,15 +88,27 @@ struct Run {
     verdict: Result<(), Fail>,
 }
 
-/// Runs the soak for `duration` of virtual time on a simulation seeded with `seed`.
+/// Runs the soak for `duration` of virtual time on a simulation seeded with `seed`, the switch
+/// losing `loss` of the frames to each host.
 fn soak(seed: u64, duration: Duration, shape: Shape) -> Run {
+    soak_with(seed, duration, shape, 0.0)
+}
+
+fn soak_with(seed: u64, duration: Duration, shape: Shape, loss: f64) -> Run {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let wall = Instant::now();
     let mut sim = Sim::new(seed);
     let mut hosts = Vec::new();
     for i in 0..HOSTS {
         let addr = workload::host_addr(i);
-        let stack = sim.host(config(addr));
+        let imp = Impairments {
+            loss,
+            ..Impairments::default()
+        };
+        let pcap = std::env::var("WS2_SOAK_PCAP")
+            .ok()
+            .map(|d| std::path::PathBuf::from(d).join(format!("host{i}.pcap")));
+        let stack = sim.host_with(config(addr), imp, pcap.as_deref());
         hosts.push((sim.winsock(&stack), addr));
     }
     let mut env = SimEnv(sim);
@@ -174,6 +189,20 @@ fn soak_hours_stay_flat() {
     assert_flat(&soak(13, Duration::from_secs(4 * 3600), shape()));
 }
 
+/// 2 hours on a switch that loses 2 % of the frames to every host: TCP and RMP still deliver
+/// every byte (retransmission), datagrams that arrive are in order, every close still finishes
+/// by itself (lost FINs and RSTs are retransmitted or answered), and the run is flat.
+#[test]
+fn soak_lossy_hours_stay_flat() {
+    let lossy = Shape {
+        lossy: true,
+        ..shape()
+    };
+    let run = soak_with(16, Duration::from_secs(2 * 3600), lossy, 0.02);
+    assert!(run.totals.datagrams_lost > 0, "{:?}", run.totals);
+    assert_flat(&run);
+}
+
 /// Days of virtual time (`WS2_SOAK_HOURS`, default 48) stay flat.
 #[test]
 #[ignore = "long: hours of virtual time; run with --ignored (WS2_SOAK_HOURS sets the length)"]
@@ -210,4 +239,50 @@ fn soak_catches_a_socket_leak() {
         .verdict
         .expect_err("a socket left open every cycle is caught");
     assert!(verdict.contains("counts did not come back"), "{verdict}");
+}
+
+/// Found by the lossy soak: `closesocket` on a connection that had been idle for more than a
+/// minute sent no FIN and no RST — the engine gave the closing socket smoltcp's 60 s timeout,
+/// which counts from the peer's last segment, so the close was dropped on the spot and the peer
+/// kept a half-open connection. RFC 9293 §3.10.4 (CLOSE): the FIN is queued after the data and
+/// sent; the peer's `recv` then reads the end of the stream (0).
+#[test]
+fn a_connection_idle_for_minutes_still_closes_with_a_fin() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut sim = Sim::new(17);
+    let (a, b, c) = (
+        sim.host(config(workload::host_addr(0))),
+        sim.host(config(workload::host_addr(1))),
+        sim.host(config(workload::host_addr(2))),
+    );
+    let (a, b, c) = (sim.winsock(&a), sim.winsock(&b), sim.winsock(&c));
+    let (c1, s1) = sim.tcp_pair(&a, &b, at(workload::host_addr(1), 7000));
+    let (c2, s2) = sim.tcp_pair(&a, &c, at(workload::host_addr(2), 7000));
+    sim.run_for(Duration::from_secs(150));
+    a.closesocket(c1).expect("close");
+    a.closesocket(c2).expect("close");
+    let mut buf = [0u8; 16];
+    let (mut r1, mut r2) = (None, None);
+    let closed = Duration::from_secs(10);
+    sim.run_until(closed, |_| {
+        for (r, ws, s) in [(&mut r1, &b, s1), (&mut r2, &c, s2)] {
+            if r.is_none() {
+                *r = match ws.recv(s, &mut buf, 0) {
+                    Err(WsaError::WSAEWOULDBLOCK) => None,
+                    other => Some(other),
+                };
+            }
+        }
+        r1.is_some() && r2.is_some()
+    });
+    assert_eq!(
+        (r1, r2),
+        (Some(Ok(0)), Some(Ok(0))),
+        "both peers read the end of the stream within {closed:?}"
+    );
+    b.closesocket(s1).expect("close");
+    c.closesocket(s2).expect("close");
+    let orphans_gone = sim.run_until(Duration::from_secs(30), |_| a.stack().stats().orphans == 0);
+    assert!(orphans_gone, "{:?}", a.stack().stats());
+    assert_eq!(a.stack().stats().orphans_expired, 0);
 }

@@ -108,6 +108,9 @@ pub(crate) struct Shape {
     pub(crate) leak_bytes: usize,
     /// A deliberate leak: one UDP socket left open every cycle.
     pub(crate) leak_socket: bool,
+    /// Whether the switch loses frames (the environment's impairment): datagrams may then be
+    /// lost (those that arrive are still checked, in order), and an abortive close's RST too.
+    pub(crate) lossy: bool,
 }
 
 /// The addresses of the soak's hosts: 10.77.0.1, 10.77.0.2, …
@@ -127,6 +130,8 @@ const RMP_ROOT_PORT: u16 = 7200;
 const RMP_LEAF_PORT: u16 = 7201;
 /// Groups drawn from (joins and leaves move between them).
 const GROUPS: u64 = 8;
+/// How long a lossy run waits for datagrams that may have been lost.
+const LOSSY_WAIT: Duration = Duration::from_secs(5);
 /// How long one step of a cycle may take before the soak calls it stuck.
 const STEP_LIMIT: Duration = Duration::from_secs(60);
 
@@ -150,6 +155,8 @@ pub(crate) struct Totals {
     pub(crate) tcp_bytes: u64,
     /// Unicast UDP datagrams delivered (shaped ones included).
     pub(crate) udp_datagrams: u64,
+    /// Datagrams (unicast and multicast copies) lost on a lossy switch.
+    pub(crate) datagrams_lost: u64,
     /// UDP datagrams that went through a shaped socket.
     pub(crate) shaped_datagrams: u64,
     /// Multicast datagrams delivered to member sockets.
@@ -618,7 +625,11 @@ impl Workload {
             self.totals.tcp_bytes += (x.up + x.down) as u64;
         }
         for x in conns {
-            self.close_conn(env, x)?;
+            let name =
+                local_name(&self.hosts[x.client].0, x.c).map_or_else(|e| e, |a| a.to_string());
+            let (server, at) = (self.hosts[x.server].1, env.elapsed());
+            self.close_conn(env, x)
+                .map_err(|e| format!("{name} -> {server}:{TCP_PORT} (closing from {at:?}): {e}"))?;
             self.totals.tcp_closed += 1;
         }
         Ok(())
@@ -659,7 +670,7 @@ impl Workload {
                     came = !matches!(sw.recv(x.s, &mut buf, 0), Err(WsaError::WSAEWOULDBLOCK));
                     came
                 });
-                if !came {
+                if !came && !self.shape.lossy {
                     return Err("the RST of an abortive close never came".into());
                 }
                 self.totals.tcp_aborted += 1;
@@ -716,10 +727,12 @@ impl Workload {
             set_qos(iw, u, &sending(rate, 1500))?;
         }
         let to = local_name(jw, v)?;
-        let (mut sent, mut got) = (0, 0);
+        let (mut sent, mut got, mut next) = (0, 0, 0);
         let mut buf = vec![0u8; 2048];
         let mut failed = None;
-        let ok = env.run_until(STEP_LIMIT, &mut || {
+        let lossy = self.shape.lossy;
+        let limit = if lossy { LOSSY_WAIT } else { STEP_LIMIT };
+        let ok = env.run_until(limit, &mut || {
             while sent < sizes.len() {
                 let d = vec![sent as u8; sizes[sent]];
                 match iw.sendto(u, &d, 0, Some(&sa(to)), SOCKADDR_IN_LEN) {
@@ -734,10 +747,14 @@ impl Workload {
             loop {
                 match jw.recv(v, &mut buf, 0) {
                     Ok(k) => {
-                        if k as usize != sizes[got] || buf[0] != got as u8 {
-                            failed = Some(format!("datagram {got}: {k} bytes, wrong"));
+                        // Datagram i carries i in every byte; lost ones may be skipped.
+                        let i = usize::from(buf[0]);
+                        let wrong = i >= sizes.len() || k as usize != sizes[i];
+                        if wrong || (i != next && !lossy) || i < next {
+                            failed = Some(format!("datagram {i} ({k} bytes) after {next}"));
                             return true;
                         }
+                        next = i + 1;
                         got += 1;
                     }
                     Err(WsaError::WSAEWOULDBLOCK) => break,
@@ -752,7 +769,7 @@ impl Workload {
         if let Some(e) = failed {
             return Err(e);
         }
-        if !ok {
+        if !ok && !lossy {
             return Err(format!("{got} of {} datagrams arrived", sizes.len()));
         }
         let back = local_name(iw, u)?;
@@ -760,11 +777,21 @@ impl Workload {
             jw.sendto(v, b"back", 0, Some(&sa(back)), SOCKADDR_IN_LEN),
             "sendto(back)",
         )?;
-        let k = done(env, "recv(back)", || iw.recv(u, &mut buf, 0))?;
-        if k != 4 {
-            return Err(format!("the answer has {k} bytes"));
+        let mut answer = None;
+        env.run_until(limit, &mut || {
+            answer = match iw.recv(u, &mut buf, 0) {
+                Err(WsaError::WSAEWOULDBLOCK) => None,
+                r => Some(r),
+            };
+            answer.is_some()
+        });
+        match answer {
+            Some(Ok(4)) => got += 1,
+            None if lossy => {}
+            other => return Err(format!("the answer: {other:?}")),
         }
-        self.totals.udp_datagrams += sizes.len() as u64 + 1;
+        self.totals.udp_datagrams += got as u64;
+        self.totals.datagrams_lost += (sizes.len() + 1 - got) as u64;
         close(iw, u)?;
         close(jw, v)
     }
@@ -801,10 +828,13 @@ impl Workload {
         let to = SocketAddrV4::new(group, port);
         let mut sent = 0;
         let mut got = vec![0usize; members.len()];
+        let mut next = vec![0usize; members.len()];
         let mut buf = [0u8; 256];
         let hosts = &self.hosts;
         let mut failed = None;
-        let ok = env.run_until(STEP_LIMIT, &mut || {
+        let lossy = self.shape.lossy;
+        let limit = if lossy { LOSSY_WAIT } else { STEP_LIMIT };
+        let ok = env.run_until(limit, &mut || {
             while sent < count {
                 match sw.sendto(tx, &[sent as u8; 100], 0, Some(&sa(to)), SOCKADDR_IN_LEN) {
                     Ok(_) => sent += 1,
@@ -817,10 +847,12 @@ impl Workload {
             }
             for (k, (&h, &s)) in members.iter().zip(&socks).enumerate() {
                 while let Ok(m) = hosts[h].0.recv(s, &mut buf, 0) {
-                    if m != 100 || buf[0] != got[k] as u8 {
-                        failed = Some(format!("member {h}: datagram {} wrong", got[k]));
+                    let i = usize::from(buf[0]);
+                    if m != 100 || i >= count || i < next[k] || (i != next[k] && !lossy) {
+                        failed = Some(format!("member {h}: datagram {i} after {}", next[k]));
                         return true;
                     }
+                    next[k] = i + 1;
                     got[k] += 1;
                 }
             }
@@ -829,10 +861,12 @@ impl Workload {
         if let Some(e) = failed {
             return Err(e);
         }
-        if !ok {
+        if !ok && !lossy {
             return Err(format!("{count} sent to {group}, members got {got:?}"));
         }
-        self.totals.mcast_datagrams += (count * members.len()) as u64;
+        let delivered: usize = got.iter().sum();
+        self.totals.mcast_datagrams += delivered as u64;
+        self.totals.datagrams_lost += (count * members.len() - delivered) as u64;
         close(sw, tx)?;
         for (&h, &s) in members.iter().zip(&socks) {
             let ws = &self.hosts[h].0;

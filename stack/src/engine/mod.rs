@@ -398,7 +398,10 @@ impl Engine {
                 } else {
                     s.close();
                 }
-                s.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
+                // No smoltcp timeout: it counts from the peer's last segment, so a connection
+                // idle for longer would be dropped at once, its FIN never sent (found by the
+                // soak). `ORPHAN_LIFETIME` bounds the close instead.
+                s.set_timeout(None);
                 self.orphan(h, port);
             }
             State::Datagram(h) => {
