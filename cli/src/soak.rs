@@ -256,7 +256,7 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
             let c: Arc<dyn Clock> = Arc::new(clock.clone());
             let (stack, driver) = Stack::with_driver(
                 host_config(i, args.seed),
-                Box::new(switch.port_with(imp)),
+                Box::new(switch.port_with(imp.clone())),
                 c,
             )
             .map_err(|e| format!("cannot start a stack: {e}"))?;
@@ -271,7 +271,7 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         })
     } else {
         for i in 0..n {
-            let stack = Stack::new(host_config(i, args.seed), switch.port_with(imp))
+            let stack = Stack::new(host_config(i, args.seed), switch.port_with(imp.clone()))
                 .map_err(|e| format!("cannot start a stack: {e}"))?;
             stacks.push(stack);
         }
