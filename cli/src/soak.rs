@@ -374,8 +374,8 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
         t.tcp_opened, t.tcp_closed, t.tcp_aborted, t.tcp_shaped, t.tcp_bytes, t.udp_datagrams, t.shaped_datagrams, t.datagrams_lost
     );
     println!(
-        "  multicast {} joins, {} leaves, {} datagrams; RMP {} sessions, {} leaves, {} messages; frames {}",
-        t.joins, t.leaves, t.mcast_datagrams, t.rmp_sessions, t.rmp_leaves, t.rmp_messages, env.frames()
+        "  multicast {} joins, {} leaves, {} datagrams; RMP {} sessions, {} leaves, {} messages, {} invitations failed; frames {}",
+        t.joins, t.leaves, t.mcast_datagrams, t.rmp_sessions, t.rmp_leaves, t.rmp_messages, t.rmp_invites_failed, env.frames()
     );
     println!("  start (listeners open): {start}");
     if let Some(live) = reference.live {
@@ -397,7 +397,7 @@ pub(crate) fn run(args: &SoakArgs) -> Result<(), String> {
     }
     println!(
         "ws2 soak: flat (counts back to the start, live heap {:+} bytes over the reference, slack {})",
-        end.live - reference.live.unwrap_or(end.live),
+        reference.end_live(&end) - reference.live.unwrap_or(end.live),
         args.slack
     );
     drop(soak);

@@ -203,7 +203,8 @@ fn soak_lossy_hours_stay_flat() {
     assert_flat(&run);
 }
 
-/// Days of virtual time (`WS2_SOAK_HOURS`, default 48) stay flat.
+/// Days of virtual time (`WS2_SOAK_HOURS`, default 48) stay flat; `WS2_SOAK_SEED` and
+/// `WS2_SOAK_LOSS` (a fraction) vary the run, `WS2_SOAK_PCAP` (a directory) records every host.
 #[test]
 #[ignore = "long: hours of virtual time; run with --ignored (WS2_SOAK_HOURS sets the length)"]
 fn soak_long() {
@@ -211,7 +212,23 @@ fn soak_long() {
         .ok()
         .and_then(|h| h.trim().parse().ok())
         .unwrap_or(48);
-    assert_flat(&soak(1313, Duration::from_secs(hours * 3600), shape()));
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let seed = env("WS2_SOAK_SEED").map_or(1313, |s| s as u64);
+    let loss = env("WS2_SOAK_LOSS").unwrap_or(0.0);
+    let shape = Shape {
+        lossy: loss > 0.0,
+        ..shape()
+    };
+    assert_flat(&soak_with(
+        seed,
+        Duration::from_secs(hours * 3600),
+        shape,
+        loss,
+    ));
 }
 
 /// The control for the heap: a workload that keeps 8 KiB more every cycle is "not flat".
