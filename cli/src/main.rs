@@ -19,6 +19,7 @@ mod mcast;
 mod qos_arg;
 mod ranges;
 mod rmp;
+mod soak;
 mod transfer;
 
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ enum Command {
     Leaf(rmp::LeafArgs),
     /// Measure a scenario against its anchor in the same run (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// Soak: hours of connections, flows, joins and leaves; checks sockets and memory stay flat.
+    Soak(soak::SoakArgs),
 }
 
 /// How a command attaches its stack to a network.
@@ -144,6 +147,7 @@ fn run() -> i32 {
         Command::Mcast(args) => mcast::run(&args),
         Command::Root(args) => rmp::run_root(&args),
         Command::Leaf(args) => rmp::run_leaf(&args),
+        Command::Soak(args) => soak::run(&args),
     };
     match result {
         Ok(()) => 0,

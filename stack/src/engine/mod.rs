@@ -187,6 +187,9 @@ pub struct EngineStats {
     pub urgent_skips: u64,
     /// TCP orphans reset because there were more than `MAX_TCP_ORPHANS`.
     pub orphans_reset: u64,
+    /// Closed sockets given up unfinished: after `ORPHAN_LIFETIME`, or `ORPHAN_FIN_TIMEOUT`
+    /// once our FIN was acknowledged (the soak watches it).
+    pub orphans_expired: u64,
 }
 
 /// A smoltcp socket whose Winsock socket was closed, finishing its close in the background: a
@@ -470,7 +473,10 @@ impl Engine {
                 } else {
                     s.close();
                 }
-                s.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
+                // No smoltcp timeout: it counts from the peer's last segment, so a connection
+                // idle for longer would be dropped at once, its FIN never sent (found by the
+                // soak). `ORPHAN_LIFETIME` bounds the close instead.
+                s.set_timeout(None);
                 self.orphan(h, port);
             }
             State::Datagram(h) => {
@@ -841,7 +847,11 @@ impl Engine {
                     && matches!(s.state(), stcp::State::FinWait2 | stcp::State::TimeWait)
             };
             let expired = age > ORPHAN_LIFETIME || (acked && age > ORPHAN_FIN_TIMEOUT);
-            if self.orphan_done(o) || expired {
+            let finished = self.orphan_done(o);
+            if finished || expired {
+                if !finished {
+                    self.stats.orphans_expired += 1;
+                }
                 let o = self.orphans.swap_remove(i);
                 self.sockets.remove(o.handle);
                 if let Some((p, port, id)) = o.port {

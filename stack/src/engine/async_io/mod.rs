@@ -683,7 +683,9 @@ impl Engine {
                 } else {
                     s.close();
                 }
-                s.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
+                // As in `Engine::remove`: `ORPHAN_LIFETIME` bounds the close, not smoltcp's
+                // timeout (which would drop a connection idle for a minute unclosed).
+                s.set_timeout(None);
                 self.orphan(h, port);
             }
             _ => {
