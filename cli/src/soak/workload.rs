@@ -1029,8 +1029,8 @@ pub(crate) struct Reference {
     pub(crate) live: Option<i64>,
     /// Quiet moments it was taken from.
     pub(crate) samples: u64,
-    /// The live heap at the quiet moments of the last `window` cycles.
-    recent: std::collections::VecDeque<i64>,
+    /// (cycle, live heap) at the quiet moments of the last `window` cycles.
+    recent: std::collections::VecDeque<(u64, i64)>,
 }
 
 impl Reference {
@@ -1054,6 +1054,13 @@ impl Reference {
 
     /// Notes the figures `f` at the end of cycle `cycle`.
     pub(crate) fn sample(&mut self, cycle: u64, f: &Figures) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|&(c, _)| c + self.window <= cycle)
+        {
+            self.recent.pop_front();
+        }
         if cycle < self.warmup || f.counts() != self.start.counts() {
             return;
         }
@@ -1061,17 +1068,14 @@ impl Reference {
             self.live = Some(self.live.map_or(f.live, |l| l.max(f.live)));
             self.samples += 1;
         }
-        self.recent.push_back(f.live);
-        if self.recent.len() as u64 > self.window {
-            self.recent.pop_front();
-        }
+        self.recent.push_back((cycle, f.live));
     }
 
     /// The heap figure the end is judged by: the lowest of `end` and the quiet moments of the
     /// last `window` cycles — what the heap comes back to, not where one sample happened to
     /// catch it (a leak raises the floor as much as the peaks).
     pub(crate) fn end_live(&self, end: &Figures) -> i64 {
-        self.recent.iter().copied().fold(end.live, i64::min)
+        self.recent.iter().map(|&(_, l)| l).fold(end.live, i64::min)
     }
 }
 
