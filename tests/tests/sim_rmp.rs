@@ -394,3 +394,32 @@ fn silent_tcp_client_is_dropped() {
     send_msg(&mut sim, &h[2], leaves[1], b"leaf C speaks");
     assert_eq!(next_msg(&mut sim, &h[0], r).0, b"leaf C speaks");
 }
+
+/// A root's invitation whose TCP handshake takes longer than the dead interval (the leaf's host
+/// unreachable for 3.5 s: ARP and SYN retransmissions) still completes: keepalive runs from the
+/// connection's first sign of life, the SYN-ACK, not from the `WSAJoinLeaf` call (docs/rmp.md §7;
+/// the join timeout, §5.3, bounds the wait). Found by the lossy soak (docs/reliability.md).
+#[test]
+fn slow_handshake_does_not_kill_an_invitation() {
+    let mut sim = Sim::new(43720);
+    let a = sim.host(config(A));
+    let a = sim.winsock(&a);
+    let (b, pull) = host_on_cable(&mut sim, B);
+    let r = root(&a, at(A, 43720), false);
+    let lb = listening_leaf(&b, at(B, 43721));
+    pull.store(true, Ordering::SeqCst);
+    let c_leaf = join(&a, r, at(B, 43721)).expect("nonblocking WSAJoinLeaf at the root");
+    let ev = select_events(&a, c_leaf, FD_CONNECT);
+    sim.run_for(Duration::from_millis(3500));
+    pull.store(false, Ordering::SeqCst);
+    let sb = accept_one(&mut sim, &b, lb);
+    let ne = run_until_event(&mut sim, &a, c_leaf, ev, FD_CONNECT, CRASH_LIMIT);
+    assert_eq!(
+        ne.iErrorCode[FD_CONNECT_BIT],
+        0,
+        "invitation completes after {:?}",
+        sim.elapsed()
+    );
+    send_msg(&mut sim, &a, r, b"late but alive");
+    assert_eq!(next_msg(&mut sim, &b, sb).0, b"late but alive");
+}

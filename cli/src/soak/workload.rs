@@ -951,8 +951,8 @@ impl Workload {
                     self.totals.rmp_leaves += 1;
                     sessions.push((h, lst, acc, c_leaf));
                 }
-                // A lost SYN or two can outlast RMP's dead interval (3 s, docs/rmp.md §7),
-                // counted from the join: the invitation fails, which a lossy run counts.
+                // On a lossy switch an invitation may still fail (its join timeout, or a
+                // lost FIN/RST racing the close); a lossy run counts these.
                 (Some(e), acc) if e != 0 && self.shape.lossy => {
                     self.totals.rmp_invites_failed += 1;
                     if let Some(Ok(a)) = acc {

@@ -363,7 +363,13 @@ impl Engine {
         if !link.connected && !link.eof {
             match self.tcp_connect_poll(link.tcp) {
                 None => return (Vec::new(), link.conn.poll_at()),
-                Some(Ok(())) => link.connected = true,
+                Some(Ok(())) => {
+                    // docs/rmp.md §7: keepalive runs from the connection's first byte; the
+                    // SYN-ACK is the peer's first sign of life (SYN retransmissions on a lossy
+                    // LAN may take longer than the dead interval).
+                    link.connected = true;
+                    link.conn.peer_alive(now);
+                }
                 Some(Err(_)) => {
                     link.eof = true;
                     return (Vec::new(), None);
