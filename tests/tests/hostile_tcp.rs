@@ -32,7 +32,7 @@ use smoltcp::wire::{
 };
 use ws2_stack::winsock::*;
 use ws2_stack::{Stack, WsaError};
-use ws2_tap::{Link, SwitchPort};
+use ws2_tap::{Impairments, Link, SwitchPort};
 use ws2_tests::sim::Sim;
 use ws2_tests::{
     assert_wsa_error, at, bind, config, connect, listener, mac_of, new_socket, poll_one,
@@ -833,4 +833,61 @@ fn remembered_udp_flows_are_bounded() {
     sim.run_for(Duration::from_millis(50));
     let mut buf = [0u8; 8];
     assert_wsa_error(ws.recv(u, &mut buf, 0), WsaError::WSAECONNRESET);
+}
+
+/// A burst of real clients, many more than the backlog, is not a SYN flood: they answer their
+/// SYN-ACKs, so no handshake under way is evicted — an evicted one would reset a client that
+/// already counts itself connected (`WSAECONNRESET`, as `echo_servers`' 1,000-client swarm saw).
+/// The excess is refused as a full backlog is (`WSAECONNREFUSED`, Windows; conformance 60).
+#[test]
+fn a_burst_of_real_clients_is_not_taken_for_a_flood() {
+    let mut sim = Sim::new(1310);
+    let server = sim.host(config(A));
+    // 20 ms until the SYN-ACK reaches a client: handshakes stay half-open while SYNs pour in.
+    let slow = Impairments {
+        delay: Duration::from_millis(20),
+        ..Impairments::default()
+    };
+    let client = sim.host_with(config(B), slow, None);
+    let (ws, wc) = (sim.winsock(&server), sim.winsock(&client));
+    let l = listener(&ws, at(A, 80), 4);
+    set_nonblocking(&ws, l, true);
+    let mut clients = Vec::new();
+    for _ in 0..40 {
+        let c = new_socket(&wc, SOCK_STREAM);
+        set_nonblocking(&wc, c, true);
+        assert_wsa_error(connect(&wc, c, at(A, 80)), WsaError::WSAEWOULDBLOCK);
+        clients.push(c);
+        sim.run_for(Duration::from_millis(1));
+    }
+    let mut accepted = Vec::new();
+    sim.run_until(Duration::from_millis(500), |_| {
+        while let Ok(s) = ws.accept(l, None, None) {
+            accepted.push(s);
+        }
+        false
+    });
+    let (mut connected, mut refused) = (0, 0);
+    for &c in &clients {
+        let (_, writable, failed) = poll_one(&wc, c, 0);
+        if writable {
+            connected += 1;
+            assert_eq!(wc.send(c, b"x", 0), Ok(1), "a connected client sends");
+        } else if failed {
+            refused += 1;
+        }
+    }
+    sim.run_for(Duration::from_millis(200));
+    for &c in &clients {
+        let mut b = [0u8; 1];
+        let r = wc.recv(c, &mut b, 0);
+        assert_ne!(
+            r,
+            Err(WsaError::WSAECONNRESET),
+            "no client of the burst is reset"
+        );
+    }
+    assert_eq!(server.stats().syn_evicted, 0, "{:?}", server.stats());
+    assert!(connected >= 4, "the backlog's worth connected: {connected}");
+    assert!(refused > 0, "the excess was refused");
 }

@@ -38,8 +38,12 @@
 //!   backlog. A SYN that finds no idle pool socket takes the place of the oldest half-open one
 //!   (SYN-RECEIVED), which is forgotten silently, as a SYN cache evicts (RFC 4987 §3.5), when
 //!   that one is older than [`HALF_OPEN_EVICTABLE`] or the listener is under a flood (more SYNs
-//!   found its pool full within a second than its backlog holds; Windows' SYN attack
-//!   protection and Linux's SYN cookies also switch on at such a threshold). Under a flood, a
+//!   found its pool full within a second than its backlog holds while handshakes go
+//!   unanswered: one stayed half-open for the initial RTO within the last 10 s; Windows' SYN
+//!   attack protection and Linux's SYN cookies also switch on at such a threshold). A burst of
+//!   real clients answers its SYN-ACKs, so it is never taken for a flood: its excess SYNs are
+//!   refused and no handshake under way is evicted (that would reset a client that already
+//!   counts itself connected). Under a flood, a
 //!   SYN with nothing left to evict is dropped without an answer (the client retries);
 //!   otherwise a full backlog still refuses with a RST (Windows, `WSAECONNREFUSED`). A half-open
 //!   pool socket is also forgotten after [`SYN_RECEIVED_TIMEOUT`].
@@ -72,6 +76,8 @@ const MAX_HALF_OPEN_TRACKED: usize = 16 * 1024;
 /// retransmission time (RFC 6298's initial RTO, 1 s): a new SYN may take its place even when
 /// the listener is not flooded.
 const HALF_OPEN_EVICTABLE: Duration = Duration::from_secs(1);
+/// How long a listener that saw a handshake go unanswered counts as flooded.
+const FLOOD_MEMORY: Duration = Duration::from_secs(10);
 /// Listeners whose overflows are counted at most (more: the counts start over).
 const MAX_LISTENERS_TRACKED: usize = 1024;
 /// The least time between two challenge ACKs of one connection (Linux's
@@ -102,8 +108,9 @@ pub(crate) struct Guard {
     /// SYNs let through to each listener since smoltcp last ran (they have not taken their pool
     /// socket yet).
     claims: HashMap<SocketId, usize>,
-    /// Per listener: the second its pool last overflowed in, and how many SYNs found it full.
-    overflows: HashMap<SocketId, (Instant, u32)>,
+    /// Per listener: the second its pool last overflowed in, how many SYNs found it full, and
+    /// when a half-open pool socket last went unanswered for [`HALF_OPEN_EVICTABLE`].
+    overflows: HashMap<SocketId, (Instant, u32, Option<Instant>)>,
     /// UDP flows (source, destination) we sent a datagram on, and when.
     udp_sent: HashMap<(SocketAddrV4, SocketAddrV4), Instant>,
     /// The second the stack-wide challenge ACK count is for, and the count.
@@ -496,26 +503,36 @@ impl Engine {
             self.admitted(lid, local, remote, isn);
             return true;
         }
-        // The pool is full: count the overflow; past the backlog's size within a second the
-        // listener is under a SYN flood.
+        // The pool is full: count the overflow.
         let now = self.now;
         let backlog = l.backlog;
         let g = &mut self.streams.guard;
         if g.overflows.len() > MAX_LISTENERS_TRACKED && !g.overflows.contains_key(&lid) {
             g.overflows.clear();
         }
-        let o = g.overflows.entry(lid).or_insert((now, 0));
+        let o = g.overflows.entry(lid).or_insert((now, 0, None));
         if now.saturating_duration_since(o.0) >= Duration::from_secs(1) {
-            *o = (now, 0);
+            (o.0, o.1) = (now, 0);
         }
         o.1 += 1;
-        let flood = o.1 as usize > backlog;
         let oldest = half
             .into_iter()
             .map(|h| (g.half_open.get(&h).map_or(now, |e| e.0), h))
             .min_by_key(|e| e.0);
-        if let Some((since, h)) = oldest {
-            if flood || now.saturating_duration_since(since) >= HALF_OPEN_EVICTABLE {
+        let unanswered = oldest
+            .is_some_and(|(since, _)| now.saturating_duration_since(since) >= HALF_OPEN_EVICTABLE);
+        if unanswered {
+            o.2 = Some(now);
+        }
+        // A flood: more SYNs than the backlog found the pool full within a second, *and*
+        // handshakes go unanswered (one stayed half-open for the initial RTO in the last
+        // `FLOOD_MEMORY`). A burst of real clients completes its handshakes: its excess SYNs
+        // are refused as a full backlog is, and no handshake under way is evicted.
+        let flood = o.1 as usize > backlog
+            && o.2
+                .is_some_and(|t| now.saturating_duration_since(t) < FLOOD_MEMORY);
+        if let Some((_, h)) = oldest {
+            if flood || unanswered {
                 self.stats.syn_evicted += 1;
                 self.replace_pool_socket(lid, h);
                 self.admitted(lid, local, remote, isn);
