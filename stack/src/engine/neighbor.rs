@@ -166,6 +166,29 @@ impl Neighbors {
             .is_none_or(|e| e.state != NudState::Incomplete || e.queued < SEND_HOLD)
     }
 
+    /// Octets of UDP packets from local port `port` waiting for resolution, Ethernet header
+    /// room included. A shaped sender's credit check (`qos_dgram_room`) counts them: they have
+    /// left its socket buffer but not yet reached the shaper (conformance 365–367).
+    pub(crate) fn queued_from_udp_port(&self, port: u16) -> usize {
+        if self.queued == 0 {
+            return 0;
+        }
+        let from_port = |p: &Vec<u8>| {
+            let ip = p.get(ETHERNET_HEADER_LEN..).unwrap_or_default();
+            let ihl = usize::from(ip.first().copied().unwrap_or(0) & 0x0f) * 4;
+            ip.get(9) == Some(&17)
+                && ip
+                    .get(ihl..ihl + 2)
+                    .is_some_and(|b| u16::from_be_bytes([b[0], b[1]]) == port)
+        };
+        self.table
+            .values()
+            .flat_map(|e| e.queue.iter())
+            .filter(|p| from_port(p))
+            .map(Vec::len)
+            .sum()
+    }
+
     /// Bytes of packets waiting for resolution.
     pub(crate) fn queued_bytes(&self) -> usize {
         self.queued
@@ -952,6 +975,22 @@ mod tests {
         n.poll(t + 4 * STALE_TIME, &mut |_| {});
         assert_eq!(n.lookup(Ipv4Addr::new(10, 0, 0, 9)), None);
         assert_eq!(n.lookup(Ipv4Addr::new(10, 0, 0, 10)), None);
+    }
+
+    /// Packets held for ARP are counted per UDP source port (a shaped sender's credit).
+    #[test]
+    fn held_udp_packets_are_counted_by_source_port() {
+        let t = Instant::now();
+        let mut n = table();
+        assert_eq!(n.queued_from_udp_port(5000), 0);
+        let mut p = packet(PEER_IP, 1000);
+        p[ETHERNET_HEADER_LEN + 9] = 17;
+        p[ETHERNET_HEADER_LEN + 20..ETHERNET_HEADER_LEN + 22]
+            .copy_from_slice(&5000u16.to_be_bytes());
+        let len = p.len();
+        assert!(n.egress(t, p, &mut |_| {}).is_none(), "held for ARP");
+        assert_eq!(n.queued_from_udp_port(5000), len);
+        assert_eq!(n.queued_from_udp_port(5001), 0);
     }
 
     #[test]

@@ -436,7 +436,13 @@ impl Engine {
             }
             _ => 0,
         };
-        let queued = self.qos.shaper.queued_bytes(id).unwrap_or(0) as usize + in_smoltcp;
+        // So does what waits for ARP: it left smoltcp but has not reached the shaper yet.
+        let for_arp = self
+            .table
+            .get(&id)
+            .and_then(|s| s.bound)
+            .map_or(0, |b| self.device.neigh.queued_from_udp_port(b.port()));
+        let queued = self.qos.shaper.queued_bytes(id).unwrap_or(0) as usize + in_smoltcp + for_arp;
         let limit = send
             .shaping_bucket_size(max_frame as u32)
             .map_or(64 * 1024, |b| (b as usize).max(4 * max_frame));
