@@ -289,20 +289,7 @@ impl Neighbors {
                     if e.probes >= UCAST_PROBES {
                         // The known address stopped answering: resolve afresh by broadcast
                         // (kernel PROBE → FAILED → INCOMPLETE), this packet waiting.
-                        e.state = NudState::Incomplete;
-                        e.since = now;
-                        e.probes = 1;
-                        e.next = now + RETRANS_TIME;
-                        out(arp_frame(
-                            mac,
-                            ArpOperation::Request,
-                            source,
-                            [0xff; 6],
-                            hop,
-                        ));
-                        self.stats.requests_sent += 1;
-                        self.due = Some(self.due.map_or(e.next, |d| d.min(e.next)));
-                        self.enqueue(hop, buf);
+                        self.resolve(now, hop, source, buf, out);
                         return None;
                     }
                     // One unicast probe per RETRANS_TIME while STALE is in use.
@@ -321,20 +308,7 @@ impl Neighbors {
                     self.stats.dropped += 1;
                     return None;
                 }
-                e.state = NudState::Incomplete;
-                e.since = now;
-                e.probes = 1;
-                e.next = now + RETRANS_TIME;
-                out(arp_frame(
-                    mac,
-                    ArpOperation::Request,
-                    source,
-                    [0xff; 6],
-                    hop,
-                ));
-                self.stats.requests_sent += 1;
-                self.due = Some(self.due.map_or(e.next, |d| d.min(e.next)));
-                self.enqueue(hop, buf);
+                self.resolve(now, hop, source, buf, out);
                 None
             }
             NudState::Incomplete => {
@@ -342,6 +316,36 @@ impl Neighbors {
                 None
             }
         }
+    }
+
+    /// Starts resolving `hop` afresh: INCOMPLETE, the first broadcast request now, `buf`
+    /// waiting for the answer.
+    fn resolve(
+        &mut self,
+        now: Instant,
+        hop: Ipv4Addr,
+        source: Ipv4Addr,
+        buf: Vec<u8>,
+        out: &mut impl FnMut(Vec<u8>),
+    ) {
+        let Some(e) = self.table.get_mut(&hop) else {
+            return;
+        };
+        e.state = NudState::Incomplete;
+        e.since = now;
+        e.probes = 1;
+        e.next = now + RETRANS_TIME;
+        let next = e.next;
+        out(arp_frame(
+            self.mac,
+            ArpOperation::Request,
+            source,
+            [0xff; 6],
+            hop,
+        ));
+        self.stats.requests_sent += 1;
+        self.due = Some(self.due.map_or(next, |d| d.min(next)));
+        self.enqueue(hop, buf);
     }
 
     /// Queues a packet on `hop`'s INCOMPLETE entry, dropping the oldest beyond the bounds.
